@@ -1,0 +1,100 @@
+//! The contract between a [`ValueTask`](crate::ValueTask) and whatever completes it.
+
+use std::task::{Context, Poll};
+
+/// Something that produces one result per [`Token`]: the Rust twin of .NET's
+/// `IValueTaskSource<T>`.
+///
+/// A source hands out a token for each operation it runs. A
+/// [`ValueTask::from_source`](crate::ValueTask::from_source) built from that token polls
+/// [`poll_result`](Source::poll_result) until it gets the value, then calls
+/// [`release`](Source::release) exactly once: when the value was taken, or when the task
+/// is dropped first, whichever comes first.
+///
+/// [`ResetCore`](crate::ResetCore) implements this trait; embed one in your own type and
+/// forward to it, or implement the trait over your own state machine.
+///
+/// # Examples
+///
+/// ```
+/// use std::task::{Context, Poll};
+/// use valuetask::{ResetCore, Source, Status, Token, ValueTask};
+///
+/// /// One read in flight at a time, completed by whoever owns the connection.
+/// struct Connection {
+///     read: ResetCore<Vec<u8>>,
+/// }
+///
+/// impl Source<Vec<u8>> for Connection {
+///     fn poll_result(&self, token: Token, cx: &mut Context<'_>) -> Poll<Vec<u8>> {
+///         self.read.poll_result(token, cx)
+///     }
+///     fn status(&self, token: Token) -> Status {
+///         self.read.status(token)
+///     }
+/// }
+///
+/// let conn = Connection { read: ResetCore::new() };
+/// let token = conn.read.token();
+/// conn.read.complete(token, b"hello".to_vec()).unwrap();
+/// let task = ValueTask::from_source(&conn, token);
+/// assert_eq!(futures::executor::block_on(task), b"hello");
+/// ```
+pub trait Source<T> {
+    /// Polls for the result of the operation `token` names.
+    ///
+    /// Returns `Poll::Ready(value)` once, moving the value out; until then it stores the
+    /// context's waker and returns `Poll::Pending`.
+    ///
+    /// # Panics
+    ///
+    /// Implementations panic when `token` does not name the current operation (a stale
+    /// token), and when the result was already taken.
+    fn poll_result(&self, token: Token, cx: &mut Context<'_>) -> Poll<T>;
+
+    /// Tells whether the result of `token`'s operation is pending, ready or already taken.
+    ///
+    /// # Panics
+    ///
+    /// Implementations panic when `token` does not name the current operation.
+    fn status(&self, token: Token) -> Status;
+
+    /// Called exactly once per task built from `token`, when its result was taken or
+    /// the task was dropped, whichever comes first. It runs in `Drop`, so it must not
+    /// panic, even for a stale token.
+    fn release(&self, token: Token) {
+        let _ = token;
+    }
+}
+
+/// Names one operation of a [`Source`]: its generation.
+///
+/// A source that is reused moves to a new generation for each operation, so a token
+/// kept from an earlier operation is recognised as stale instead of reading someone
+/// else's result.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct Token(u32);
+
+impl Token {
+    /// Makes the token of generation `generation`.
+    pub const fn new(generation: u32) -> Self {
+        Self(generation)
+    }
+
+    /// The generation this token names.
+    pub const fn generation(self) -> u32 {
+        self.0
+    }
+}
+
+/// Where an operation of a [`Source`] stands (.NET's `ValueTaskSourceStatus`, without
+/// its `Faulted` and `Canceled`: in Rust an error is part of the value).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Status {
+    /// The result is not there yet.
+    Pending,
+    /// The result is there and not yet taken.
+    Ready,
+    /// The result was taken.
+    Consumed,
+}

@@ -1,0 +1,333 @@
+//! [`ValueTask`]: the handle users return and await.
+
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::mem::MaybeUninit;
+use std::pin::Pin;
+use std::ptr::NonNull;
+use std::task::{Context, Poll, Waker};
+
+use crate::source::{Source, Status, Token};
+
+/// A result that is either here already or produced later, without a heap allocation
+/// on the paths that matter: the Rust twin of .NET's `ValueTask<T>`.
+///
+/// A `ValueTask` is one of:
+/// - a **ready value** ([`ValueTask::ready`]): no allocation, the common case of a cache hit;
+/// - a **borrowed source** ([`ValueTask::from_source`]): an operation of an object that
+///   owns a reusable completion core such as [`ResetCore`](crate::ResetCore); no allocation;
+/// - a **pooled slot** rented from a [`SourcePool`](crate::SourcePool); no allocation in
+///   steady state;
+/// - a **boxed future** ([`ValueTask::from_future`]): the general path, one allocation.
+///
+/// All four are the same type, so a `dyn` trait method can return a ready value on one
+/// call and wait on a source on the next.
+///
+/// # The rules of `ValueTask`, enforced by the type
+///
+/// 1. *Never await twice*: `ValueTask` is not `Clone`, and `.await` consumes it.
+/// 2. *Never read the result before completion*: [`into_ready`](ValueTask::into_ready)
+///    hands the task back instead of blocking or reading garbage.
+/// 3. *Combinators take it as it is*: it is an ordinary `Unpin` [`Future`], so `join!`,
+///    `select!` and `FuturesUnordered` need no conversion.
+///
+/// # Examples
+///
+/// ```
+/// use std::collections::HashMap;
+/// use valuetask::ValueTask;
+///
+/// trait Config {
+///     fn get(&self, key: &str) -> ValueTask<'_, Option<String>>;
+/// }
+///
+/// struct Cached(HashMap<String, String>);
+///
+/// impl Config for Cached {
+///     fn get(&self, key: &str) -> ValueTask<'_, Option<String>> {
+///         match self.0.get(key) {
+///             Some(v) => ValueTask::ready(Some(v.clone())),
+///             None => ValueTask::from_future(async { None }),
+///         }
+///     }
+/// }
+///
+/// let config: &dyn Config = &Cached(HashMap::from([("port".into(), "80".into())]));
+/// let port = futures::executor::block_on(config.get("port"));
+/// assert_eq!(port.as_deref(), Some("80"));
+/// ```
+///
+/// # Cancel safety
+///
+/// Dropping a `ValueTask` before it completes is always allowed. A borrowed source is
+/// told through [`Source::release`]; a pooled slot tells its
+/// [`Completer`](crate::Completer), whose [`is_cancelled`](crate::Completer::is_cancelled)
+/// turns true; a boxed future is dropped.
+#[must_use = "a ValueTask does nothing unless awaited or polled"]
+pub struct ValueTask<'a, T> {
+    repr: Repr<'a, T>,
+}
+
+enum Repr<'a, T> {
+    Ready(T),
+    Boxed(Pin<Box<dyn Future<Output = T> + Send + 'a>>),
+    Borrowed {
+        source: &'a (dyn Source<T> + Sync + 'a),
+        token: Token,
+    },
+    Raw(RawTask<T>),
+    /// The result was handed out; polling again is a bug.
+    Done,
+}
+
+/// A task whose storage is managed by this crate (a pooled slot), driven through a
+/// hand-written vtable so that it fits in two words and can be released through a raw
+/// pointer: releasing may free the memory the pointer names.
+pub(crate) struct RawTask<T> {
+    ptr: NonNull<()>,
+    vtable: &'static RawTaskVTable,
+    _output: PhantomData<fn() -> T>,
+}
+
+/// The operations of a [`RawTask`]. The output type is erased (so that the table can be
+/// `'static` whatever `T` lives for): `poll` writes it through a pointer to a
+/// `MaybeUninit<T>`.
+pub(crate) struct RawTaskVTable {
+    /// Polls for the result; on `true` it wrote the output and released the task's hold
+    /// on `ptr`, which is not used again.
+    pub(crate) poll: unsafe fn(NonNull<()>, &mut Context<'_>, *mut ()) -> bool,
+    /// Whether the result is there without waiting.
+    pub(crate) is_ready: unsafe fn(NonNull<()>) -> bool,
+    /// Releases the task's hold on `ptr` without taking the result.
+    pub(crate) drop: unsafe fn(NonNull<()>),
+}
+
+impl<T> RawTask<T> {
+    /// # Safety
+    ///
+    /// `ptr` must stay valid for the vtable's functions until one of `poll` returning
+    /// `true` or `drop` has run; `poll` must write a `T` when it returns `true`; each
+    /// function must be sound to call from any thread when `T: Send` (the task moves
+    /// between threads); and the caller gives up its hold on `ptr` to the task.
+    pub(crate) unsafe fn new(ptr: NonNull<()>, vtable: &'static RawTaskVTable) -> Self {
+        Self {
+            ptr,
+            vtable,
+            _output: PhantomData,
+        }
+    }
+
+    /// # Safety
+    ///
+    /// The task still holds `ptr`: `poll` never returned `Ready` and `drop` never ran.
+    #[inline]
+    unsafe fn poll(&self, cx: &mut Context<'_>) -> Poll<T> {
+        let mut out = MaybeUninit::<T>::uninit();
+        // SAFETY: the caller guarantees the hold; `out` is a valid place for a `T`.
+        if unsafe { (self.vtable.poll)(self.ptr, cx, out.as_mut_ptr().cast()) } {
+            // SAFETY: `poll` returned `true`, so it wrote the `T`.
+            Poll::Ready(unsafe { out.assume_init() })
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+// SAFETY: `RawTask::new`'s contract makes the vtable's functions sound from any thread
+// when `T: Send`, and the task is the only user of its hold on `ptr`.
+unsafe impl<T: Send> Send for RawTask<T> {}
+
+impl<'a, T> ValueTask<'a, T> {
+    /// A task whose result is already here. Allocates nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let task = valuetask::ValueTask::ready(7);
+    /// assert!(task.is_ready());
+    /// assert_eq!(task.into_ready().ok(), Some(7));
+    /// ```
+    #[inline]
+    pub const fn ready(value: T) -> Self {
+        Self {
+            repr: Repr::Ready(value),
+        }
+    }
+
+    /// A task that runs `future`: the general path, which boxes the future once.
+    ///
+    /// Use it for the calls that really have to wait on something that is not a
+    /// [`Source`]; keep the hot path on [`ready`](Self::ready),
+    /// [`from_source`](Self::from_source) or a [`SourcePool`](crate::SourcePool).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let task = valuetask::ValueTask::from_future(async { 6 * 7 });
+    /// assert!(!task.is_ready()); // a boxed future is never polled to find out
+    /// assert_eq!(futures::executor::block_on(task), 42);
+    /// ```
+    pub fn from_future<F>(future: F) -> Self
+    where
+        F: Future<Output = T> + Send + 'a,
+    {
+        Self {
+            repr: Repr::Boxed(Box::pin(future)),
+        }
+    }
+
+    /// A task for the operation `token` of `source`. Allocates nothing.
+    ///
+    /// The task polls [`Source::poll_result`] and calls [`Source::release`] once, when it
+    /// took the result or when it is dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use valuetask::{ResetCore, ValueTask};
+    ///
+    /// let core = ResetCore::new();
+    /// let token = core.token();
+    /// let task = ValueTask::from_source(&core, token);
+    /// assert!(!task.is_ready());
+    /// core.complete(token, "done").unwrap();
+    /// assert!(task.is_ready());
+    /// assert_eq!(futures::executor::block_on(task), "done");
+    /// ```
+    #[inline]
+    pub fn from_source<S>(source: &'a S, token: Token) -> Self
+    where
+        S: Source<T> + Sync,
+    {
+        Self {
+            repr: Repr::Borrowed { source, token },
+        }
+    }
+
+    #[inline]
+    pub(crate) fn from_raw(raw: RawTask<T>) -> Self {
+        Self {
+            repr: Repr::Raw(raw),
+        }
+    }
+
+    /// Whether the result is available without waiting.
+    ///
+    /// True for a ready value and for a source or pooled slot that was completed (or,
+    /// for a pool, abandoned). A boxed future is never polled to find out: false.
+    ///
+    /// # Panics
+    ///
+    /// Panics if a borrowed source panics on the task's token (a stale token).
+    #[inline]
+    pub fn is_ready(&self) -> bool {
+        match &self.repr {
+            Repr::Ready(_) => true,
+            Repr::Boxed(_) | Repr::Done => false,
+            Repr::Borrowed { source, token } => source.status(*token) == Status::Ready,
+            // SAFETY: a `Raw` repr holds its pointer until `poll` returned `Ready` (after
+            // which the repr is `Done`) or until `drop`, which runs only in `Drop`.
+            Repr::Raw(raw) => unsafe { (raw.vtable.is_ready)(raw.ptr) },
+        }
+    }
+
+    /// The result if it is available without waiting, or the task back if not: the safe
+    /// form of .NET's `.Result`, which can neither block nor read an unfinished result.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use valuetask::{ResetCore, ValueTask};
+    ///
+    /// let core = ResetCore::new();
+    /// let token = core.token();
+    /// let task = ValueTask::from_source(&core, token);
+    /// let task = task.into_ready().unwrap_err(); // not completed yet: the task comes back
+    /// core.complete(token, 5).unwrap();
+    /// assert_eq!(task.into_ready().ok(), Some(5));
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// Panics if the task already returned its result from a poll.
+    pub fn into_ready(mut self) -> Result<T, Self> {
+        match &self.repr {
+            Repr::Ready(_) => {}
+            Repr::Done => panic!("ValueTask::into_ready called after the task returned its result"),
+            _ if !self.is_ready() => return Err(self),
+            _ => {}
+        }
+        match self.poll_inner(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(value) => Ok(value),
+            Poll::Pending => Err(self),
+        }
+    }
+
+    #[inline]
+    fn poll_inner(&mut self, cx: &mut Context<'_>) -> Poll<T> {
+        let ready = match &mut self.repr {
+            Repr::Ready(_) => match std::mem::replace(&mut self.repr, Repr::Done) {
+                Repr::Ready(value) => return Poll::Ready(value),
+                _ => unreachable!(),
+            },
+            Repr::Boxed(future) => future.as_mut().poll(cx),
+            Repr::Borrowed { source, token } => {
+                let ready = source.poll_result(*token, cx);
+                if ready.is_ready() {
+                    source.release(*token);
+                }
+                ready
+            }
+            // SAFETY: the pointer is held (the repr is not `Done`); on `Ready` the vtable
+            // released it, and the repr becomes `Done` below so it is not used again.
+            Repr::Raw(raw) => unsafe { raw.poll(cx) },
+            Repr::Done => panic!("ValueTask polled after it returned its result"),
+        };
+        if ready.is_ready() {
+            // The old repr needs no release: a source was released above, a raw task
+            // released itself, and a boxed future is dropped here.
+            self.repr = Repr::Done;
+        }
+        ready
+    }
+}
+
+impl<T> Future for ValueTask<'_, T> {
+    type Output = T;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        self.get_mut().poll_inner(cx)
+    }
+}
+
+// A ready value is moved out, never pinned in place, so the task is `Unpin` whatever `T` is.
+impl<T> Unpin for ValueTask<'_, T> {}
+
+impl<T> Drop for ValueTask<'_, T> {
+    #[inline]
+    fn drop(&mut self) {
+        match &self.repr {
+            Repr::Borrowed { source, token } => source.release(*token),
+            // SAFETY: the pointer is still held: `poll` returning `Ready` turns the repr
+            // into `Done`, so this is the one release.
+            Repr::Raw(raw) => unsafe { (raw.vtable.drop)(raw.ptr) },
+            Repr::Ready(_) | Repr::Boxed(_) | Repr::Done => {}
+        }
+    }
+}
+
+impl<T> fmt::Debug for ValueTask<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("ValueTask");
+        match &self.repr {
+            Repr::Ready(_) => d.field("kind", &"ready"),
+            Repr::Boxed(_) => d.field("kind", &"boxed"),
+            Repr::Borrowed { token, .. } => d.field("kind", &"source").field("token", token),
+            Repr::Raw(_) => d.field("kind", &"pooled"),
+            Repr::Done => d.field("kind", &"done"),
+        };
+        d.finish_non_exhaustive()
+    }
+}
