@@ -162,7 +162,7 @@ impl<T, E> Slot<T, E> {
     /// `MaybeUninit<Result<T, E>>`; on `true` the result was written there and the
     /// caller gave the task half up.
     unsafe fn raw_poll(ptr: NonNull<()>, cx: &mut Context<'_>, out: *mut ()) -> bool {
-        // SAFETY: the caller passes a place for the result.
+        // SAFETY: the caller holds the task half of this slot.
         match unsafe { Self::poll_task(ptr, cx) } {
             Poll::Ready(result) => {
                 // SAFETY: the caller passes a place for the result.

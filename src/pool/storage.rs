@@ -119,12 +119,13 @@ impl<T, E> Shared<T, E> {
         let end = u32::try_from(start + len).expect("SourcePool: slot index overflows u32");
         let slots: Box<[Slot<T, E>]> = (start as u32..end).map(|i| Slot::new(i, this)).collect();
         let base = Box::into_raw(slots).cast::<Slot<T, E>>();
-        if let Err(_) = shared.chunks[chunk].compare_exchange(
+        let installed = shared.chunks[chunk].compare_exchange(
             ptr::null_mut(),
             base,
             Ordering::AcqRel,
             Ordering::Acquire,
-        ) {
+        );
+        if installed.is_err() {
             // SAFETY: `base` came from `Box::into_raw` above and was never published.
             drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(base, len)) });
             return None;

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Formatting and lints: both must be clean.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo fmt --all -- --check
+cargo clippy --all-targets -- -D warnings
