@@ -76,3 +76,8 @@ pub use pool::{Abandoned, Completer, PoolStats, SourcePool};
 pub use reset_core::ResetCore;
 pub use source::{Source, Status, Token};
 pub use task::ValueTask;
+
+/// The README's examples, compiled and run as doc tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
