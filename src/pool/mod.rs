@@ -1,5 +1,6 @@
 //! [`SourcePool`]: recycled completion slots for operations completed elsewhere.
 
+mod local;
 mod slot;
 mod storage;
 

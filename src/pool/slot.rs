@@ -36,6 +36,8 @@ const WAKER: u64 = 1 << 2;
 const TASK_GONE: u64 = 1 << 3;
 /// The completer is gone: it completed (and finished with the waker) or was dropped.
 const COMPLETER_GONE: u64 = 1 << 4;
+/// The slot is rented: set by `rent` (alone with the slot then), cleared by `recycle`.
+const RENTED: u64 = 1 << 5;
 
 const GENERATION_SHIFT: u32 = 32;
 
@@ -69,6 +71,23 @@ impl<T, E> Slot<T, E> {
         is_ready: Self::raw_is_ready,
         drop: Self::raw_drop,
     };
+
+    /// Marks a slot just taken from the free list as rented.
+    ///
+    /// # Safety
+    ///
+    /// The caller just took `slot` off the pool's free list (or cache) and is alone with it.
+    pub(super) unsafe fn mark_rented(slot: *const Self) {
+        // SAFETY: nobody else holds the slot: a plain store is enough, and the halves
+        // reach other threads only through a synchronizing hand-over.
+        let state = unsafe { &(*slot).state };
+        state.store(state.load(Ordering::Relaxed) | RENTED, Ordering::Relaxed);
+    }
+
+    /// Whether the slot is rented now (a snapshot, for stats).
+    pub(super) fn is_rented(&self) -> bool {
+        self.state.load(Ordering::Relaxed) & RENTED != 0
+    }
 
     /// The generation the slot is at; the rental's token.
     ///
@@ -273,15 +292,15 @@ impl<T, E> Slot<T, E> {
             unsafe { (*slot).waker.with(|cell| (*cell).assume_init_read()) }
         });
         let next = ((state >> GENERATION_SHIFT) as u32).wrapping_add(1);
-        // SAFETY: nobody else holds the slot until the push below publishes it.
-        let (shared, index) = unsafe {
+        // SAFETY: nobody else holds the slot until `release_slot` publishes it.
+        let shared = unsafe {
             (*slot)
                 .state
                 .store(u64::from(next) << GENERATION_SHIFT, Ordering::Relaxed);
-            ((*slot).shared, (*slot).index)
+            (*slot).shared
         };
         // SAFETY: the pool outlives its rented slots; this slot counts until `release_slot`.
-        unsafe { Shared::release_slot(shared, index) };
+        unsafe { Shared::release_slot(shared, slot) };
         // User code runs last, on values we own, after the slot is back in the pool.
         drop(waker);
         drop(result);

@@ -6,6 +6,7 @@
 
 use std::ptr;
 
+use super::local::{self, Entry, Put};
 use super::slot::Slot;
 use crate::sync::{AtomicPtr, AtomicU64, AtomicUsize, Ordering, fence};
 
@@ -25,9 +26,10 @@ pub(super) struct Shared<T, E> {
     first_chunk: usize,
     free: AtomicU64,
     capacity: AtomicUsize,
-    /// Pool handles plus rented slots: the pool's memory is freed when this reaches zero.
+    /// Pool handles plus rented slots plus slots in threads' caches: the pool's memory is
+    /// freed when this reaches zero.
     refs: AtomicUsize,
-    /// Pool handles alone, for the stats.
+    /// Pool handles alone: the last one flushes its thread's cached slot.
     handles: AtomicUsize,
     /// Builds the error a dropped completer resolves its task to. Captured here, where
     /// `E: From<Abandoned>` holds, because `Completer`'s `Drop` cannot ask for it.
@@ -81,7 +83,25 @@ impl<T, E> Shared<T, E> {
     ///
     /// `this` is alive: the caller holds a pool handle.
     pub(super) unsafe fn rent(this: *const Self) -> *const Slot<T, E> {
-        // SAFETY: the caller's handle keeps the pool alive.
+        let slot = match local::take(this.cast()) {
+            // A cached slot carries its count over.
+            Some(slot) => slot.cast::<Slot<T, E>>(),
+            // SAFETY: the caller's handle keeps the pool alive.
+            None => unsafe { Self::rent_shared(this) },
+        };
+        // SAFETY: the slot came off the cache or the free list: we are alone with it.
+        unsafe { Slot::mark_rented(slot) };
+        slot
+    }
+
+    /// Takes a slot off the free list, or grows the pool, and counts it.
+    ///
+    /// # Safety
+    ///
+    /// `this` is alive.
+    #[cold]
+    unsafe fn rent_shared(this: *const Self) -> *const Slot<T, E> {
+        // SAFETY: the caller keeps the pool alive.
         let shared = unsafe { &*this };
         shared.refs.fetch_add(1, Ordering::Relaxed);
         let mut chunk = 0;
@@ -187,18 +207,41 @@ impl<T, E> Shared<T, E> {
         }
     }
 
-    /// Returns a recycled slot to the free list and drops its count; frees the pool if
-    /// that was the last count.
+    /// Returns a recycled slot to this thread's cache, or else to the free list.
     ///
     /// # Safety
     ///
-    /// `this` is alive, slot `index` was rented, is recycled and is held by nobody.
-    pub(super) unsafe fn release_slot(this: *const Self, index: u32) {
-        // SAFETY: the rented slot's count keeps the pool alive until `release` below.
+    /// `this` is alive, `slot` is one of its slots, was rented, is recycled and is held
+    /// by nobody; its count is given up.
+    pub(super) unsafe fn release_slot(this: *const Self, slot: *const Slot<T, E>) {
+        let entry = Entry {
+            pool: this.cast(),
+            slot: slot.cast(),
+            flush: Self::flush,
+        };
+        match local::put(entry) {
+            Put::Cached => {}
+            // SAFETY: the evicted entry came out of the cache and is flushed once.
+            Put::Evicted(old) => unsafe { old.flush() },
+            // SAFETY: as this function's contract.
+            Put::Refused => unsafe { Self::flush(this.cast(), slot.cast()) },
+        }
+    }
+
+    /// Pushes a free slot on the free list and drops its count; frees the pool if that
+    /// was the last count. The [`local::Flush`] of this pool.
+    ///
+    /// # Safety
+    ///
+    /// `pool` is a live `Shared<T, E>`, `slot` one of its free slots, held by nobody,
+    /// whose count is given up.
+    unsafe fn flush(pool: *const (), slot: *const ()) {
+        let this = pool.cast::<Self>();
+        // SAFETY: the slot's count keeps the pool alive until `release` below.
         let shared = unsafe { &*this };
-        // SAFETY: `index` was handed out by this pool.
-        let slot = unsafe { &*shared.slot(index) };
-        shared.push_chain(index, slot);
+        // SAFETY: a slot of this pool: alive as long as the pool.
+        let slot = unsafe { &*slot.cast::<Slot<T, E>>() };
+        shared.push_chain(slot.index, slot);
         // SAFETY: this slot's count is the one we drop.
         unsafe { Self::release(this) };
     }
@@ -216,7 +259,15 @@ impl<T, E> Shared<T, E> {
     /// The caller holds a handle and gives it up.
     pub(super) unsafe fn release_handle(this: *const Self) {
         // SAFETY: the caller's handle keeps the pool alive until `release`.
-        unsafe { &*this }.handles.fetch_sub(1, Ordering::Relaxed);
+        if unsafe { &*this }.handles.fetch_sub(1, Ordering::Relaxed) == 1 {
+            // The last handle: give back this thread's cached slot now rather than at
+            // thread exit, so a single-threaded user sees the pool freed right here.
+            if let Some(entry) = local::take_entry(this.cast()) {
+                // SAFETY: the entry came out of the cache and is flushed once; its count
+                // and our handle's keep the pool alive.
+                unsafe { entry.flush() };
+            }
+        }
         // SAFETY: the caller's handle's count is the one we drop.
         unsafe { Self::release(this) };
     }
@@ -241,16 +292,27 @@ impl<T, E> Shared<T, E> {
         self.capacity.load(Ordering::Relaxed)
     }
 
+    /// Counts the rented slots, one by one: the hot path keeps no counter for this.
     pub(super) fn in_use(&self) -> usize {
-        let handles = self.handles.load(Ordering::Relaxed);
-        self.refs.load(Ordering::Relaxed).saturating_sub(handles)
+        self.installed()
+            // SAFETY: installed chunks hold `len` initialized slots for the pool's life.
+            .map(|(base, len)| unsafe { std::slice::from_raw_parts(base, len) })
+            .map(|slots| slots.iter().filter(|slot| slot.is_rented()).count())
+            .sum()
     }
 
     pub(super) fn chunks(&self) -> usize {
+        self.installed().count()
+    }
+
+    /// The installed chunks: their first slot and length.
+    fn installed(&self) -> impl Iterator<Item = (*const Slot<T, E>, usize)> + '_ {
         self.chunks
             .iter()
-            .take_while(|c| !c.load(Ordering::Relaxed).is_null())
-            .count()
+            .map(|chunk| chunk.load(Ordering::Acquire).cast_const())
+            .take_while(|base| !base.is_null())
+            .enumerate()
+            .map(|(chunk, base)| (base, self.first_chunk << chunk))
     }
 }
 
