@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Loom models of ResetCore and the pool slots (tests/loom.rs).
+#
+# `--cfg valuetask_loom` is our own cfg name: tokio and the other dev-dependencies
+# change their internals under `cfg(loom)`, so they must never see that one. The loom
+# build gets its own target dir so it does not invalidate the normal build's artefacts.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+export RUSTFLAGS="--cfg valuetask_loom"
+export LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-3}"
+export CARGO_TARGET_DIR=target/loom
+exec cargo test --release --test loom "$@"
