@@ -51,8 +51,12 @@ impl<T, E> Shared<T, E> {
         }))
         .cast_const();
         if capacity > 0 {
-            // SAFETY: `shared` was just made and is alive.
-            unsafe { Self::grow(shared, 0) };
+            // SAFETY: `shared` was just made and is alive, and nobody else can install
+            // its first chunk.
+            let first = unsafe { Self::grow(shared, 0) }.expect("a new pool has no chunk");
+            // SAFETY: as above; `first` is the first chunk's first slot, which `grow`
+            // hands to its caller instead of pushing it.
+            unsafe { (*shared).push_chain(first, &*(*shared).slot(first)) };
         }
         shared
     }
