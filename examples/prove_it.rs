@@ -1,0 +1,517 @@
+//! "Prove it": the article's benchmark table, measured on this machine.
+//!
+//! Runs every case of `benches/valuetask.rs` (the bodies are shared, in
+//! `examples/prove_it/cases.rs`) with a short harness of its own: for each case,
+//! several samples of N operations (N calibrated so that a sample takes ~15 ms; the
+//! cross-thread cases run 100k round trips in all), the median ns/op, and the
+//! allocations per operation counted process-wide, on every thread, by a counting
+//! global allocator. Then it checks each target of DESIGN.md.
+//!
+//! ```text
+//! cargo run --release --example prove_it                  # the table (under a minute)
+//! cargo run --release --example prove_it -- --quick       # a smoke test, a few seconds
+//! cargo run --release --example prove_it -- --json        # one JSON object per case
+//! cargo run --release --example prove_it -- --svg out.svg # also a bar chart of ns/op
+//! ```
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use valuetask::ValueTask;
+
+#[path = "prove_it/cases.rs"]
+mod cases;
+
+use cases::Case;
+
+// ---------------------------------------------------------------------------------------
+// Counting allocations on every thread.
+// ---------------------------------------------------------------------------------------
+
+/// Wraps `System`, counting allocations and their bytes while [`COUNTING`] is set. The
+/// counters are shared by all threads, so a completer thread's allocations count too.
+/// Off, it costs one relaxed load per allocation, so timed samples run with it off.
+struct CountingAlloc;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+static BYTES: AtomicUsize = AtomicUsize::new(0);
+
+impl CountingAlloc {
+    #[inline]
+    fn record(size: usize) {
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
+            BYTES.fetch_add(size, Ordering::Relaxed);
+        }
+    }
+}
+
+// SAFETY: every method forwards to `System` with the caller's arguments unchanged, so
+// `System`'s guarantees are ours; counting touches only atomics and never allocates.
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        Self::record(layout.size());
+        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract, which we pass on.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        Self::record(layout.size());
+        // SAFETY: as for `alloc`.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        Self::record(new_size);
+        // SAFETY: `ptr` was allocated by `System` (every allocation goes through us to
+        // `System`) with `layout`, as the caller guarantees.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` was allocated by `System` with `layout`, as the caller guarantees.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
+
+/// Runs `f` with counting on; returns the allocations and bytes made meanwhile.
+fn count_allocs(f: impl FnOnce()) -> (usize, usize) {
+    ALLOCS.store(0, Ordering::SeqCst);
+    BYTES.store(0, Ordering::SeqCst);
+    COUNTING.store(true, Ordering::SeqCst);
+    f();
+    COUNTING.store(false, Ordering::SeqCst);
+    (ALLOCS.load(Ordering::SeqCst), BYTES.load(Ordering::SeqCst))
+}
+
+// ---------------------------------------------------------------------------------------
+// The harness.
+// ---------------------------------------------------------------------------------------
+
+/// How a case runs: on one thread, or completed by another thread.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Threads {
+    Local,
+    Cross,
+}
+
+struct Config {
+    samples: usize,
+    /// How long one sample of a single-thread case should take.
+    sample_time: Duration,
+    /// Round trips of a cross-thread case, over all samples.
+    cross_round_trips: u64,
+}
+
+impl Config {
+    const FULL: Self = Self {
+        samples: 15,
+        sample_time: Duration::from_millis(15),
+        cross_round_trips: 100_000,
+    };
+    const QUICK: Self = Self {
+        samples: 5,
+        sample_time: Duration::from_millis(1),
+        cross_round_trips: 5_000,
+    };
+}
+
+struct Measurement {
+    case: &'static str,
+    ns_per_op: f64,
+    allocs_per_op: f64,
+    bytes_per_op: f64,
+    allocs: usize,
+}
+
+#[inline(never)]
+fn run_ops<C: Case>(case: &mut C, ops: u64) {
+    for _ in 0..ops {
+        black_box(case.op());
+    }
+}
+
+fn time_ops<C: Case>(case: &mut C, ops: u64) -> Duration {
+    let start = Instant::now();
+    run_ops(case, ops);
+    start.elapsed()
+}
+
+/// The number of operations that takes about `target`, found by doubling (which also
+/// warms the case up: a pool reaches its steady state, caches fill).
+fn calibrate<C: Case>(case: &mut C, target: Duration) -> u64 {
+    let mut ops: u64 = 1;
+    loop {
+        let elapsed = time_ops(case, ops);
+        if elapsed >= target / 8 || ops >= 1 << 32 {
+            let scale = target.as_secs_f64() / elapsed.as_secs_f64().max(1e-9);
+            return ((ops as f64 * scale) as u64).max(1);
+        }
+        ops *= 2;
+    }
+}
+
+fn measure<C: Case>(name: &'static str, threads: Threads, config: &Config) -> Measurement {
+    let mut case = C::new();
+    let ops = match threads {
+        Threads::Local => calibrate(&mut case, config.sample_time),
+        Threads::Cross => {
+            run_ops(&mut case, 1_000);
+            (config.cross_round_trips / config.samples as u64).max(1)
+        }
+    };
+    let mut samples: Vec<f64> = (0..config.samples)
+        .map(|_| time_ops(&mut case, ops).as_secs_f64() * 1e9 / ops as f64)
+        .collect();
+    samples.sort_by(f64::total_cmp);
+    let ns_per_op = samples[samples.len() / 2];
+    let counted_ops = ops.min(100_000);
+    let (allocs, bytes) = count_allocs(|| run_ops(&mut case, counted_ops));
+    drop(case);
+    Measurement {
+        case: name,
+        ns_per_op,
+        allocs_per_op: allocs as f64 / counted_ops as f64,
+        bytes_per_op: bytes as f64 / counted_ops as f64,
+        allocs,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// What the table compares.
+// ---------------------------------------------------------------------------------------
+
+/// Each valuetask case and the cases it replaces, for the "vs" column.
+const VS: &[(&str, &[&str])] = &[
+    ("valuetask_ready", &["task_box_dyn", "dyn_sync_call"]),
+    ("resetcore_roundtrip", &["oneshot_complete_first"]),
+    ("pool_complete_first", &["oneshot_complete_first"]),
+    ("pool_poll_first", &["oneshot_poll_first"]),
+    ("pool_cross_thread", &["oneshot_cross_thread"]),
+];
+
+/// The targets of DESIGN.md ("Numbers it must reach"): the case must allocate nothing
+/// and take at most `max_ratio` times the time of `anchor`.
+struct Target {
+    case: &'static str,
+    anchor: &'static str,
+    max_ratio: f64,
+}
+
+const TARGETS: &[Target] = &[
+    Target {
+        case: "valuetask_ready",
+        anchor: "dyn_sync_call",
+        max_ratio: 1.5,
+    },
+    Target {
+        case: "resetcore_roundtrip",
+        anchor: "oneshot_complete_first",
+        max_ratio: 0.5,
+    },
+    Target {
+        case: "pool_complete_first",
+        anchor: "oneshot_complete_first",
+        max_ratio: 0.6,
+    },
+    Target {
+        case: "pool_poll_first",
+        anchor: "oneshot_poll_first",
+        max_ratio: 0.6,
+    },
+    Target {
+        case: "pool_cross_thread",
+        anchor: "oneshot_cross_thread",
+        max_ratio: 1.0,
+    },
+];
+
+/// DESIGN.md: `size_of::<ValueTask<'_, u64>>()` at most that of `Either<Ready<u64>, BoxFuture>`.
+const MAX_VALUETASK_SIZE: usize = 24;
+
+fn find<'m>(results: &'m [Measurement], case: &str) -> &'m Measurement {
+    results
+        .iter()
+        .find(|m| m.case == case)
+        .unwrap_or_else(|| panic!("no case named {case}"))
+}
+
+fn ratio(results: &[Measurement], case: &str, anchor: &str) -> f64 {
+    find(results, case).ns_per_op / find(results, anchor).ns_per_op
+}
+
+// ---------------------------------------------------------------------------------------
+// Output.
+// ---------------------------------------------------------------------------------------
+
+fn print_table(results: &[Measurement], config: &Config) {
+    println!("# valuetask: prove it (the article's table, measured here)");
+    println!();
+    println!("machine: {}", machine());
+    println!(
+        "method:  median of {} samples; single-thread cases: N ops per sample (~{} ms), \
+         polled by hand with a no-op waker; cross-thread: {} round trips in all, another OS \
+         thread completes, the consumer busy-polls; allocations counted process-wide",
+        config.samples,
+        config.sample_time.as_millis(),
+        config.cross_round_trips,
+    );
+    println!();
+    println!(
+        "| {:<30} | {:>8} | {:>9} | {:>8} | {:<40} |",
+        "case", "ns/op", "allocs/op", "bytes/op", "vs"
+    );
+    println!(
+        "|{:-<32}|{:->10}|{:->11}|{:->10}|{:-<42}|",
+        ":", ":", ":", ":", ":"
+    );
+    for m in results {
+        let vs = VS
+            .iter()
+            .find(|(case, _)| *case == m.case)
+            .map(|(case, anchors)| {
+                anchors
+                    .iter()
+                    .map(|anchor| format!("{:.2}x {anchor}", ratio(results, case, anchor)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default();
+        println!(
+            "| {:<30} | {:>8.2} | {:>9.2} | {:>8.1} | {:<40} |",
+            m.case, m.ns_per_op, m.allocs_per_op, m.bytes_per_op, vs
+        );
+    }
+    println!();
+    println!("## targets (DESIGN.md, \"Numbers it must reach\")");
+    println!();
+    println!(
+        "| {:<60} | {:<22} | {:<7} |",
+        "target", "measured", "result"
+    );
+    println!("|{:-<62}|{:-<24}|{:-<9}|", ":", ":", ":");
+    for target in TARGETS {
+        let measured = find(results, target.case);
+        let r = ratio(results, target.case, target.anchor);
+        let met = measured.allocs == 0 && r <= target.max_ratio;
+        println!(
+            "| {:<60} | {:<22} | {:<7} |",
+            format!(
+                "{} <= {}x {}, 0 alloc",
+                target.case, target.max_ratio, target.anchor
+            ),
+            format!("{r:.2}x, {:.2} alloc/op", measured.allocs_per_op),
+            if met { "met" } else { "NOT MET" },
+        );
+    }
+    let size = size_of::<ValueTask<'_, u64>>();
+    println!(
+        "| {:<60} | {:<22} | {:<7} |",
+        format!("size_of::<ValueTask<'_, u64>>() <= {MAX_VALUETASK_SIZE} B"),
+        format!("{size} B"),
+        if size <= MAX_VALUETASK_SIZE {
+            "met"
+        } else {
+            "NOT MET"
+        },
+    );
+}
+
+fn print_json(results: &[Measurement]) {
+    for m in results {
+        println!(
+            "{{\"case\": \"{}\", \"ns_per_op\": {}, \"allocs_per_op\": {}, \"bytes_per_op\": {}}}",
+            m.case,
+            json_number(m.ns_per_op),
+            json_number(m.allocs_per_op),
+            json_number(m.bytes_per_op),
+        );
+    }
+}
+
+/// JSON has no NaN or infinity; a finite `f64` prints as a valid JSON number.
+fn json_number(x: f64) -> String {
+    if x.is_finite() {
+        format!("{x}")
+    } else {
+        "null".to_owned()
+    }
+}
+
+fn write_svg(path: &str, results: &[Measurement]) -> Result<(), Box<dyn std::error::Error>> {
+    use plotters::prelude::*;
+    use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+    let n = results.len();
+    let max = results.iter().map(|m| m.ns_per_op).fold(0.0, f64::max);
+    let root = SVGBackend::new(path, (960, 80 + 32 * n as u32)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "valuetask prove_it: median ns/op (lower is better)",
+            ("sans-serif", 20),
+        )
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(230)
+        .build_cartesian_2d(0.0..max * 1.15, (0..n).into_segmented())?;
+    // Plotters counts y upwards: draw the first case at the top.
+    let row = |i: usize| n - 1 - i;
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .label_style(("sans-serif", 15))
+        .y_labels(n)
+        .y_label_formatter(&|y| match y {
+            SegmentValue::CenterOf(j) if *j < n => results[n - 1 - *j].case.to_owned(),
+            _ => String::new(),
+        })
+        .x_desc("ns/op")
+        .draw()?;
+    let valuetask = RGBColor(31, 119, 180);
+    let anchor = RGBColor(160, 160, 160);
+    chart.draw_series(results.iter().enumerate().map(|(i, m)| {
+        let color = if VS.iter().any(|(case, _)| *case == m.case) {
+            valuetask
+        } else {
+            anchor
+        };
+        let mut bar = Rectangle::new(
+            [
+                (0.0, SegmentValue::Exact(row(i))),
+                (m.ns_per_op, SegmentValue::Exact(row(i) + 1)),
+            ],
+            color.filled(),
+        );
+        bar.set_margin(4, 4, 0, 0);
+        bar
+    }))?;
+    chart.draw_series(results.iter().enumerate().map(|(i, m)| {
+        Text::new(
+            format!(" {:.1} ns, {} B", m.ns_per_op, m.bytes_per_op.round()),
+            (m.ns_per_op, SegmentValue::CenterOf(row(i))),
+            TextStyle::from(("sans-serif", 13).into_font()).pos(Pos::new(HPos::Left, VPos::Center)),
+        )
+    }))?;
+    root.present()?;
+    Ok(())
+}
+
+/// CPU model, logical CPUs, load, rustc version and the date, as far as they can be found.
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|line| line.starts_with("model name"))
+                .and_then(|line| line.split_once(':'))
+                .map(|(_, model)| model.trim().to_owned())
+        })
+        .unwrap_or_else(|| format!("unknown {} CPU", std::env::consts::ARCH));
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let rustc = std::process::Command::new(std::env::var("RUSTC").unwrap_or("rustc".into()))
+        .arg("--version")
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        .unwrap_or_else(|| "rustc unknown".to_owned());
+    // Other processes steal the cores the cross-thread cases spin on: say how busy it was.
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| {
+            l.split_whitespace()
+                .next()
+                .map(|one| format!(", 1-min load avg {one}"))
+        })
+        .unwrap_or_default();
+    format!(
+        "{cpu} ({cpus} logical CPUs{load}), {rustc}, {}",
+        today_utc()
+    )
+}
+
+/// The current UTC date and time, without a date crate.
+fn today_utc() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    // Howard Hinnant's civil_from_days.
+    let days = (secs / 86_400) as i64 + 719_468;
+    let era = days.div_euclid(146_097);
+    let doe = days.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let time = secs % 86_400;
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
+        time / 3_600,
+        time % 3_600 / 60
+    )
+}
+
+const USAGE: &str = "usage: prove_it [--quick] [--json] [--svg FILE]";
+
+fn main() -> ExitCode {
+    let mut config = Config::FULL;
+    let mut json = false;
+    let mut svg = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--quick" => config = Config::QUICK,
+            "--json" => json = true,
+            "--svg" => match args.next() {
+                Some(path) => svg = Some(path),
+                None => {
+                    eprintln!("--svg needs a file name\n{USAGE}");
+                    return ExitCode::from(2);
+                }
+            },
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            other => {
+                eprintln!("unknown argument {other:?}\n{USAGE}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+
+    let mut results = Vec::new();
+    macro_rules! measure_all {
+        ($($name:ident: $case:ty, $threads:ident;)*) => {
+            $(results.push(measure::<$case>(stringify!($name), Threads::$threads, &config));)*
+        };
+    }
+    cases::for_each_case!(measure_all);
+
+    if json {
+        print_json(&results);
+    } else {
+        print_table(&results, &config);
+    }
+    if let Some(path) = svg {
+        if let Err(error) = write_svg(&path, &results) {
+            eprintln!("could not write {path}: {error}");
+            return ExitCode::FAILURE;
+        }
+        if !json {
+            println!();
+            println!("chart: {path}");
+        }
+    }
+    ExitCode::SUCCESS
+}
