@@ -117,6 +117,7 @@ impl<T, E> Slot<T, E> {
     /// # Safety
     ///
     /// The caller holds the completer half of `slot` and gives it up.
+    #[inline]
     pub(super) unsafe fn complete(
         slot: *const Self,
         result: Result<T, E>,
@@ -281,6 +282,7 @@ impl<T, E> Slot<T, E> {
     ///
     /// Both halves of `slot` are gone, the caller was the last, and `state` is the
     /// slot's state as the last half left it.
+    #[inline]
     unsafe fn recycle(slot: *const Self, state: u64) {
         let result = (state & (COMPLETE | TAKEN) == COMPLETE).then(|| {
             // SAFETY: nobody else holds the slot; `COMPLETE` without `TAKEN` means an

@@ -217,6 +217,7 @@ impl<T, E> Shared<T, E> {
     ///
     /// `this` is alive, `slot` is one of its slots, was rented, is recycled and is held
     /// by nobody; its count is given up.
+    #[inline]
     pub(super) unsafe fn release_slot(this: *const Self, slot: *const Slot<T, E>) {
         let entry = Entry {
             pool: this.cast(),
