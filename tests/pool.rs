@@ -668,7 +668,6 @@ fn with_capacity_allocates_up_front_and_does_not_grow_within_it() {
 }
 
 #[test]
-#[ignore = "BUG: with_capacity's first chunk loses slot 0 (Shared::new drops the index grow returns), so n rentals of with_capacity(n) grow the pool when n is its capacity"]
 fn with_capacity_n_rents_n_without_growing_when_n_is_the_whole_chunk() {
     for n in [16, 32, 64] {
         check_with_capacity(n);
@@ -709,7 +708,6 @@ fn the_whole_reported_capacity_of_a_grown_pool_is_rentable_without_growing() {
 }
 
 #[test]
-#[ignore = "BUG: with_capacity's first chunk loses slot 0 (Shared::new drops the index grow returns), so only capacity - 1 slots are rentable before the pool grows"]
 fn the_whole_reported_capacity_of_a_with_capacity_pool_is_rentable_without_growing() {
     let pool: SourcePool<u32> = SourcePool::with_capacity(20);
     check_whole_capacity_is_rentable(&pool, Vec::new());
