@@ -3,7 +3,8 @@
 //! Runs every case of `benches/valuetask.rs` (the bodies are shared, in
 //! `examples/prove_it/cases.rs`) with a short harness of its own: for each case,
 //! several samples of N operations (N calibrated so that a sample takes ~15 ms; the
-//! cross-thread cases run 100k round trips in all), the median ns/op, and the
+//! cross-thread cases run 100k round trips in all), taken in rounds that visit every
+//! case in turn, so background load hits each case alike; the median ns/op, and the
 //! allocations per operation counted process-wide, on every thread, by a counting
 //! global allocator. Then it checks each target of DESIGN.md.
 //!
@@ -158,30 +159,120 @@ fn calibrate<C: Case>(case: &mut C, target: Duration) -> u64 {
     }
 }
 
-fn measure<C: Case>(name: &'static str, threads: Threads, config: &Config) -> Measurement {
-    let mut case = C::new();
-    let ops = match threads {
-        Threads::Local => calibrate(&mut case, config.sample_time),
-        Threads::Cross => {
-            run_ops(&mut case, 1_000);
-            (config.cross_round_trips / config.samples as u64).max(1)
-        }
-    };
-    let mut samples: Vec<f64> = (0..config.samples)
-        .map(|_| time_ops(&mut case, ops).as_secs_f64() * 1e9 / ops as f64)
-        .collect();
-    samples.sort_by(f64::total_cmp);
-    let ns_per_op = samples[samples.len() / 2];
-    let counted_ops = ops.min(100_000);
-    let (allocs, bytes) = count_allocs(|| run_ops(&mut case, counted_ops));
-    drop(case);
-    Measurement {
-        case: name,
-        ns_per_op,
-        allocs_per_op: allocs as f64 / counted_ops as f64,
-        bytes_per_op: bytes as f64 / counted_ops as f64,
-        allocs,
+/// One case under measurement, type-erased so that the single-thread cases can take
+/// turns: every round measures one sample of each in table order, so a burst of load
+/// from another process hits a case and the anchor it is compared with alike.
+trait Subject {
+    /// Whether another thread completes the case's operations.
+    fn threads(&self) -> Threads;
+    /// Builds, warms up and calibrates the case; returns the operations per sample.
+    fn prepare(&mut self, config: &Config) -> u64;
+    /// Times one sample of `ops` operations; returns ns/op.
+    fn sample(&mut self, ops: u64) -> f64;
+    /// Runs `ops` operations with allocation counting on; returns (allocations, bytes).
+    fn count(&mut self, ops: u64) -> (usize, usize);
+    /// Drops the case (and joins its completer thread, if any).
+    fn finish(&mut self);
+}
+
+struct Runner<C> {
+    threads: Threads,
+    case: Option<C>,
+}
+
+impl<C: Case> Runner<C> {
+    fn case(&mut self) -> &mut C {
+        self.case.get_or_insert_with(C::new)
     }
+}
+
+impl<C: Case> Subject for Runner<C> {
+    fn threads(&self) -> Threads {
+        self.threads
+    }
+
+    fn prepare(&mut self, config: &Config) -> u64 {
+        match self.threads {
+            Threads::Local => calibrate(self.case(), config.sample_time),
+            Threads::Cross => {
+                // A new thread may start on the consumer's core, where both would only
+                // spin in turns; warm up long enough for the scheduler to spread them.
+                let case = self.case();
+                let start = Instant::now();
+                while start.elapsed() < Duration::from_millis(50) {
+                    run_ops(case, 1_000);
+                }
+                (config.cross_round_trips / config.samples as u64).max(1)
+            }
+        }
+    }
+
+    fn sample(&mut self, ops: u64) -> f64 {
+        time_ops(self.case(), ops).as_secs_f64() * 1e9 / ops as f64
+    }
+
+    fn count(&mut self, ops: u64) -> (usize, usize) {
+        let case = self.case();
+        count_allocs(|| run_ops(case, ops))
+    }
+
+    fn finish(&mut self) {
+        self.case = None;
+    }
+}
+
+fn runner<C: Case + 'static>(threads: Threads) -> Box<dyn Subject> {
+    Box::new(Runner::<C> {
+        threads,
+        case: None,
+    })
+}
+
+/// Measures every case. The single-thread cases are calibrated, then sampled in rounds;
+/// each cross-thread case runs its samples in a block, so that only one completer
+/// thread spins at a time.
+fn measure_all(
+    subjects: Vec<(&'static str, Box<dyn Subject>)>,
+    config: &Config,
+) -> Vec<Measurement> {
+    let mut subjects: Vec<_> = subjects
+        .into_iter()
+        .map(|(name, subject)| (name, subject, 0, Vec::with_capacity(config.samples)))
+        .collect();
+    for (_, subject, ops, _) in &mut subjects {
+        if subject.threads() == Threads::Local {
+            *ops = subject.prepare(config);
+        }
+    }
+    for _ in 0..config.samples {
+        for (_, subject, ops, samples) in &mut subjects {
+            if subject.threads() == Threads::Local {
+                samples.push(subject.sample(*ops));
+            }
+        }
+    }
+    for (_, subject, ops, samples) in &mut subjects {
+        if subject.threads() == Threads::Cross {
+            *ops = subject.prepare(config);
+            samples.extend((0..config.samples).map(|_| subject.sample(*ops)));
+        }
+    }
+    subjects
+        .into_iter()
+        .map(|(case, mut subject, ops, mut samples)| {
+            samples.sort_by(f64::total_cmp);
+            let counted_ops = ops.min(100_000);
+            let (allocs, bytes) = subject.count(counted_ops);
+            subject.finish();
+            Measurement {
+                case,
+                ns_per_op: samples[samples.len() / 2],
+                allocs_per_op: allocs as f64 / counted_ops as f64,
+                bytes_per_op: bytes as f64 / counted_ops as f64,
+                allocs,
+            }
+        })
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -256,9 +347,10 @@ fn print_table(results: &[Measurement], config: &Config) {
     println!();
     println!("machine: {}", machine());
     println!(
-        "method:  median of {} samples; single-thread cases: N ops per sample (~{} ms), \
-         polled by hand with a no-op waker; cross-thread: {} round trips in all, another OS \
-         thread completes, the consumer busy-polls; allocations counted process-wide",
+        "method:  median of {} samples, taken in rounds over all cases; single-thread \
+         cases: N ops per sample (~{} ms), polled by hand with a no-op waker; cross-thread: \
+         {} round trips in all, another OS thread completes, the consumer busy-polls; \
+         allocations counted process-wide",
         config.samples,
         config.sample_time.as_millis(),
         config.cross_round_trips,
@@ -490,13 +582,12 @@ fn main() -> ExitCode {
         }
     }
 
-    let mut results = Vec::new();
-    macro_rules! measure_all {
+    macro_rules! subjects {
         ($($name:ident: $case:ty, $threads:ident;)*) => {
-            $(results.push(measure::<$case>(stringify!($name), Threads::$threads, &config));)*
+            vec![$((stringify!($name), runner::<$case>(Threads::$threads)),)*]
         };
     }
-    cases::for_each_case!(measure_all);
+    let results = measure_all(cases::for_each_case!(subjects), &config);
 
     if json {
         print_json(&results);
