@@ -16,7 +16,8 @@ use crate::sync::{AtomicU64, Ordering, UnsafeCell, spin};
 const COMPLETING: u64 = 1 << 0;
 /// The value cell holds this generation's value, not yet taken; nobody writes the cell.
 const COMPLETE: u64 = 1 << 1;
-/// A poller owns the value cell and is moving the value out.
+/// A poller owns the value cell and is moving the value out. Unless a completer holds
+/// `WAKING`, nobody else writes the word while it is set, and a plain store ends it.
 const TAKING: u64 = 1 << 2;
 /// The value was taken; the value cell is empty.
 const CONSUMED: u64 = 1 << 3;
@@ -195,14 +196,15 @@ impl<T> ResetCore<T> {
                 );
             }
             if state & COMPLETE != 0 {
-                let take_waker = state & WAKER != 0 && state & (REGISTERING | WAKING) == 0;
-                let mut next = (state & !COMPLETE) | TAKING;
-                if take_waker {
-                    next &= !WAKER;
+                if state & REGISTERING != 0 {
+                    two_pollers(token);
                 }
+                // A waker left in the cell comes out with the value, unless the
+                // completer is taking it out to wake it (`WAKING`; then `WAKER` is clear).
+                let taking = (state & !(COMPLETE | WAKER)) | TAKING;
                 if let Err(actual) = self.state.compare_exchange_weak(
                     state,
-                    next,
+                    taking,
                     Ordering::Acquire,
                     Ordering::Acquire,
                 ) {
@@ -214,22 +216,28 @@ impl<T> ResetCore<T> {
                 let value = self
                     .value
                     .with(|cell| unsafe { (*cell).assume_init_read() });
-                let waker = if take_waker {
+                let waker = if state & WAKER != 0 {
                     // SAFETY: we cleared `WAKER` while no poller or completer was in the
                     // waker cell, so its waker is ours.
                     self.waker.with_mut(|cell| unsafe { (*cell).take() })
                 } else {
                     None
                 };
-                self.state.fetch_xor(TAKING | CONSUMED, Ordering::Release);
+                if taking & WAKING == 0 {
+                    // Nobody else writes the word while we hold `TAKING` and no other
+                    // thread is in a cell: completers and pollers back off, `reset`
+                    // waits. A plain store ends it.
+                    self.state
+                        .store((taking & !TAKING) | CONSUMED, Ordering::Release);
+                } else {
+                    // The completer clears `WAKING` when it is done with the waker.
+                    self.state.fetch_xor(TAKING | CONSUMED, Ordering::Release);
+                }
                 drop(waker);
                 return Poll::Ready(value);
             }
             if state & REGISTERING != 0 {
-                panic!(
-                    "ResetCore::poll_result: token {token:?} is being polled from two places \
-                     at once; one operation has one consumer"
-                );
+                two_pollers(token);
             }
             if state & WAKER != 0 {
                 if let Err(actual) = self.state.compare_exchange_weak(
@@ -317,6 +325,20 @@ impl<T> ResetCore<T> {
                 state = self.state.load(Ordering::Relaxed);
                 continue;
             }
+            let next = generation(state).wrapping_add(1);
+            if state & (COMPLETE | WAKER) == 0 {
+                // Nothing to drop or wake: move to the next generation in one step.
+                match self.state.compare_exchange_weak(
+                    state,
+                    u64::from(next) << GENERATION_SHIFT,
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => return Token::new(next),
+                    Err(actual) => state = actual,
+                }
+                continue;
+            }
             match self.state.compare_exchange_weak(
                 state,
                 state | RESETTING,
@@ -349,6 +371,16 @@ impl<T> ResetCore<T> {
         drop(value);
         Token::new(next)
     }
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn two_pollers(token: Token) -> ! {
+    panic!(
+        "ResetCore::poll_result: token {token:?} is being polled from two places at once; \
+         one operation has one consumer"
+    )
 }
 
 #[inline]
