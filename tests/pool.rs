@@ -657,7 +657,9 @@ fn check_with_capacity(n: usize) {
     let after = pool.stats();
     assert_eq!(after.capacity, before.capacity);
     assert_eq!(after.in_use, 0);
-    assert_eq!(after.available, after.capacity);
+    // This thread keeps the last slot its task released in its cache.
+    assert_eq!(after.cached, 1);
+    assert_eq!(after.available + after.cached, after.capacity);
 }
 
 #[test]
@@ -1125,4 +1127,43 @@ fn a_custom_error_from_abandoned_propagates_with_the_question_mark() {
     let pool = SourcePool::new();
     let error = block_on(fetch(&pool)).unwrap_err();
     assert_eq!(error.to_string(), "the backend went away");
+}
+
+#[test]
+fn a_pool_of_borrowed_values_needs_no_static_bound() {
+    let text = String::from("borrowed");
+    let pool: SourcePool<&str> = SourcePool::new();
+    let (task, completer) = pool.rent();
+    completer.succeed(&text).unwrap();
+    assert_eq!(block_on(task), Ok("borrowed"));
+}
+
+#[test]
+fn a_thread_that_only_completes_keeps_no_slot_from_the_pool() {
+    let pool: SourcePool<u32> = SourcePool::with_capacity(16);
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let (work_tx, work_rx) = std::sync::mpsc::channel();
+    let completer_thread = std::thread::spawn(move || {
+        for completer in work_rx {
+            let completer: valuetask::Completer<u32> = completer;
+            // The task was dropped first: this thread is the last half out.
+            assert_eq!(completer.succeed(1), Err(1));
+            done_tx.send(()).unwrap();
+        }
+    });
+    for _ in 0..4 {
+        let (task, completer) = pool.rent();
+        drop(task);
+        work_tx.send(completer).unwrap();
+        done_rx.recv().unwrap();
+    }
+    // The completing thread is still alive, and cached nothing: every slot is rentable.
+    let stats = pool.stats();
+    assert_eq!((stats.in_use, stats.cached), (0, 0), "{stats:?}");
+    assert_eq!(stats.available, stats.capacity);
+    let all: Vec<_> = (0..stats.capacity).map(|_| pool.rent()).collect();
+    assert_eq!(pool.stats().capacity, stats.capacity, "the pool grew");
+    drop(all);
+    drop(work_tx);
+    completer_thread.join().unwrap();
 }

@@ -24,7 +24,11 @@ use crate::task::{RawTask, ValueTask};
 ///
 /// The pool grows in chunks when every slot is rented and never shrinks; a slot never
 /// moves while rented. `SourcePool` is a cheap shared handle (`Clone`); its memory lives
-/// until the last handle and the last rented half are gone.
+/// until the last handle and the last rented half are gone, and until every thread
+/// that cached one of its free slots let go of it: a thread keeps at most one free slot
+/// (of the pool it last recycled a slot of) and lets go of it when it recycles a slot
+/// of another pool, when the pool's last handle is dropped on that thread, or when the
+/// thread exits.
 ///
 /// Every unhappy path resolves: a dropped [`Completer`] resolves its task to
 /// `Err(E::from(Abandoned))`, a dropped task makes [`Completer::is_cancelled`] true and
@@ -64,7 +68,11 @@ impl<T: Send, E: Send + From<Abandoned>> SourcePool<T, E> {
     }
 
     /// A pool with at least `capacity` slots allocated up front (a power of two, at
-    /// least 16), so the first `capacity` concurrent rentals allocate nothing.
+    /// least 16), so that `capacity` concurrent rentals allocate nothing.
+    ///
+    /// Leave one slot of headroom per thread that awaits pooled tasks: a thread keeps
+    /// the last slot its task released in a small cache for its own next rent, where
+    /// other threads cannot rent it ([`PoolStats::cached`]).
     pub fn with_capacity(capacity: usize) -> Self {
         let shared = Shared::new(capacity, || E::from(Abandoned));
         Self {
@@ -88,7 +96,11 @@ impl<T: Send, E: Send + From<Abandoned>> SourcePool<T, E> {
     /// assert_eq!(task.into_ready().ok(), Some(Ok(7)));
     /// ```
     #[inline]
-    pub fn rent(&self) -> (ValueTask<'static, Result<T, E>>, Completer<T, E>) {
+    pub fn rent<'t>(&self) -> (ValueTask<'t, Result<T, E>>, Completer<T, E>)
+    where
+        T: 't,
+        E: 't,
+    {
         // SAFETY: `self` is a handle, which keeps the pool alive.
         let slot = unsafe { Shared::rent(self.shared.as_ptr()) };
         // SAFETY: a freshly rented slot is held by these two halves alone; its vtable's
@@ -109,16 +121,22 @@ impl<T: Send, E: Send + From<Abandoned>> SourcePool<T, E> {
 }
 
 impl<T, E> SourcePool<T, E> {
-    /// How many slots the pool has and how many are rented.
+    /// How many slots the pool has, how many are rented and how many are free.
+    ///
+    /// It visits every slot (the hot path keeps no counters), so it costs time in
+    /// proportion to the capacity: a call for monitoring, not for every request.
     pub fn stats(&self) -> PoolStats {
         // SAFETY: `self` is a handle, which keeps the pool alive.
         let shared = unsafe { self.shared.as_ref() };
         let capacity = shared.capacity();
-        let in_use = shared.in_use().min(capacity);
+        let (in_use, cached) = shared.census();
+        let in_use = in_use.min(capacity);
+        let cached = cached.min(capacity - in_use);
         PoolStats {
             capacity,
             in_use,
-            available: capacity - in_use,
+            cached,
+            available: capacity - in_use - cached,
             chunks: shared.chunks(),
         }
     }
@@ -167,7 +185,11 @@ pub struct PoolStats {
     pub capacity: usize,
     /// Slots rented now: a half of each is still alive.
     pub in_use: usize,
-    /// Slots free to rent without growing: `capacity - in_use`.
+    /// Free slots kept in threads' caches: each thread keeps at most one, of the pool it
+    /// last recycled a slot of, for its next rent.
+    pub cached: usize,
+    /// Free slots on the shared free list, rentable from any thread without growing:
+    /// `capacity - in_use - cached`.
     pub available: usize,
     /// Chunks allocated; chunk `k` is twice the size of chunk `k - 1`.
     pub chunks: usize,

@@ -38,6 +38,8 @@ const TASK_GONE: u64 = 1 << 3;
 const COMPLETER_GONE: u64 = 1 << 4;
 /// The slot is rented: set by `rent` (alone with the slot then), cleared by `recycle`.
 const RENTED: u64 = 1 << 5;
+/// The slot is free and sits in a thread's cache; set and cleared by that thread alone.
+const CACHED: u64 = 1 << 6;
 
 const GENERATION_SHIFT: u32 = 32;
 
@@ -81,12 +83,44 @@ impl<T, E> Slot<T, E> {
         // SAFETY: nobody else holds the slot: a plain store is enough, and the halves
         // reach other threads only through a synchronizing hand-over.
         let state = unsafe { &(*slot).state };
-        state.store(state.load(Ordering::Relaxed) | RENTED, Ordering::Relaxed);
+        state.store(
+            (state.load(Ordering::Relaxed) & !CACHED) | RENTED,
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Sets the state of a free slot that nobody else holds: `next` (a generation with
+    /// no flags), marked as cached or not.
+    ///
+    /// # Safety
+    ///
+    /// The caller is alone with the free `slot`: it is recycling it, or the slot sits in
+    /// the caller's thread cache.
+    pub(super) unsafe fn set_free(slot: *const Self, next: u64, cached: bool) {
+        let flags = if cached { CACHED } else { 0 };
+        // SAFETY: the caller is alone with the slot; publishing it (a push on the free
+        // list) synchronizes.
+        unsafe { &(*slot).state }.store(next | flags, Ordering::Relaxed);
+    }
+
+    /// The state of a free slot that nobody else holds, without its cache mark.
+    ///
+    /// # Safety
+    ///
+    /// As for [`set_free`](Self::set_free).
+    pub(super) unsafe fn free_state(slot: *const Self) -> u64 {
+        // SAFETY: as this function's contract.
+        unsafe { &(*slot).state }.load(Ordering::Relaxed) & !CACHED
     }
 
     /// Whether the slot is rented now (a snapshot, for stats).
     pub(super) fn is_rented(&self) -> bool {
         self.state.load(Ordering::Relaxed) & RENTED != 0
+    }
+
+    /// Whether the slot sits free in a thread's cache now (a snapshot, for stats).
+    pub(super) fn is_cached(&self) -> bool {
+        self.state.load(Ordering::Relaxed) & CACHED != 0
     }
 
     /// The generation the slot is at; the rental's token.
@@ -127,7 +161,7 @@ impl<T, E> Slot<T, E> {
         let mut state = state_word.load(Ordering::Acquire);
         if state & TASK_GONE != 0 {
             // SAFETY: the task is gone and so are we: we are the last half.
-            unsafe { Self::recycle(slot, state) };
+            unsafe { Self::recycle(slot, state, false) };
             return Err(result);
         }
         // SAFETY: `COMPLETE` is not set and we are the one completer: the value cell is
@@ -139,7 +173,7 @@ impl<T, E> Slot<T, E> {
                 // SAFETY: we wrote the value and never published it, and we are the last half.
                 let result = unsafe { (*slot).value.with(|cell| (*cell).assume_init_read()) };
                 // SAFETY: we are the last half.
-                unsafe { Self::recycle(slot, state) };
+                unsafe { Self::recycle(slot, state, false) };
                 return Err(result);
             }
             if state & WAKER == 0 {
@@ -170,7 +204,7 @@ impl<T, E> Slot<T, E> {
         let state = state_word.fetch_or(COMPLETER_GONE, Ordering::AcqRel) | COMPLETER_GONE;
         if state & TASK_GONE != 0 {
             // SAFETY: both halves are gone and we are the last.
-            unsafe { Self::recycle(slot, state) };
+            unsafe { Self::recycle(slot, state, false) };
         }
         waker.wake();
         Ok(())
@@ -214,7 +248,7 @@ impl<T, E> Slot<T, E> {
                     }
                 }
                 // SAFETY: the completer is gone and so are we: we are the last half.
-                unsafe { Self::recycle(slot, state | TASK_GONE | TAKEN) };
+                unsafe { Self::recycle(slot, state | TASK_GONE | TAKEN, true) };
                 return Poll::Ready(result);
             }
             if state & WAKER != 0 {
@@ -272,18 +306,20 @@ impl<T, E> Slot<T, E> {
         let state = unsafe { &(*slot).state }.fetch_or(TASK_GONE, Ordering::AcqRel) | TASK_GONE;
         if state & COMPLETER_GONE != 0 {
             // SAFETY: both halves are gone and we are the last.
-            unsafe { Self::recycle(slot, state) };
+            unsafe { Self::recycle(slot, state, true) };
         }
     }
 
-    /// Empties the slot, moves it to the next generation and returns it to its pool.
+    /// Empties the slot, moves it to the next generation and returns it to its pool:
+    /// to this thread's cache when the task half was last (`by_task`: the awaiting side,
+    /// which usually rents again), else to the shared free list.
     ///
     /// # Safety
     ///
     /// Both halves of `slot` are gone, the caller was the last, and `state` is the
     /// slot's state as the last half left it.
     #[inline]
-    unsafe fn recycle(slot: *const Self, state: u64) {
+    unsafe fn recycle(slot: *const Self, state: u64, by_task: bool) {
         let result = (state & (COMPLETE | TAKEN) == COMPLETE).then(|| {
             // SAFETY: nobody else holds the slot; `COMPLETE` without `TAKEN` means an
             // unread value.
@@ -293,16 +329,11 @@ impl<T, E> Slot<T, E> {
             // SAFETY: nobody else holds the slot; `WAKER` means the cell holds a waker.
             unsafe { (*slot).waker.with(|cell| (*cell).assume_init_read()) }
         });
-        let next = ((state >> GENERATION_SHIFT) as u32).wrapping_add(1);
-        // SAFETY: nobody else holds the slot until `release_slot` publishes it.
-        let shared = unsafe {
-            (*slot)
-                .state
-                .store(u64::from(next) << GENERATION_SHIFT, Ordering::Relaxed);
-            (*slot).shared
-        };
-        // SAFETY: the pool outlives its rented slots; this slot counts until `release_slot`.
-        unsafe { Shared::release_slot(shared, slot) };
+        let next =
+            u64::from(((state >> GENERATION_SHIFT) as u32).wrapping_add(1)) << GENERATION_SHIFT;
+        // SAFETY: nobody else holds the slot until `release_slot` publishes it; the pool
+        // outlives its rented slots, and this slot counts until `release_slot`.
+        unsafe { Shared::release_slot((*slot).shared, slot, next, by_task) };
         // User code runs last, on values we own, after the slot is back in the pool.
         drop(waker);
         drop(result);

@@ -211,26 +211,49 @@ impl<T, E> Shared<T, E> {
         }
     }
 
-    /// Returns a recycled slot to this thread's cache, or else to the free list.
+    /// Returns a recycled slot, its state reset to `next`, to this thread's cache (when
+    /// `cache` allows and the cache takes it) or else to the free list.
     ///
     /// # Safety
     ///
     /// `this` is alive, `slot` is one of its slots, was rented, is recycled and is held
     /// by nobody; its count is given up.
     #[inline]
-    pub(super) unsafe fn release_slot(this: *const Self, slot: *const Slot<T, E>) {
-        let entry = Entry {
-            pool: this.cast(),
-            slot: slot.cast(),
-            flush: Self::flush,
-        };
-        match local::put(entry) {
-            Put::Cached => {}
-            // SAFETY: the evicted entry came out of the cache and is flushed once.
-            Put::Evicted(old) => unsafe { old.flush() },
-            // SAFETY: as this function's contract.
-            Put::Refused => unsafe { Self::flush(this.cast(), slot.cast()) },
+    pub(super) unsafe fn release_slot(
+        this: *const Self,
+        slot: *const Slot<T, E>,
+        next: u64,
+        cache: bool,
+    ) {
+        if cache {
+            let entry = Entry {
+                pool: this.cast(),
+                slot: slot.cast(),
+                flush: Self::flush,
+            };
+            let evicted = match local::put(entry) {
+                Put::Cached => None,
+                Put::Evicted(old) => Some(old),
+                Put::Refused => {
+                    // SAFETY: as this function's contract.
+                    unsafe { Slot::set_free(slot, next, false) };
+                    // SAFETY: as this function's contract.
+                    unsafe { Self::flush(this.cast(), slot.cast()) };
+                    return;
+                }
+            };
+            // SAFETY: the slot is in our thread's cache now: we are alone with it.
+            unsafe { Slot::set_free(slot, next, true) };
+            if let Some(old) = evicted {
+                // SAFETY: the evicted entry came out of the cache and is flushed once.
+                unsafe { old.flush() };
+            }
+            return;
         }
+        // SAFETY: as this function's contract.
+        unsafe { Slot::set_free(slot, next, false) };
+        // SAFETY: as this function's contract.
+        unsafe { Self::flush(this.cast(), slot.cast()) };
     }
 
     /// Pushes a free slot on the free list and drops its count; frees the pool if that
@@ -244,8 +267,11 @@ impl<T, E> Shared<T, E> {
         let this = pool.cast::<Self>();
         // SAFETY: the slot's count keeps the pool alive until `release` below.
         let shared = unsafe { &*this };
+        let slot = slot.cast::<Slot<T, E>>();
+        // SAFETY: a free slot nobody else holds; a cached one loses its cache mark here.
+        unsafe { Slot::set_free(slot, Slot::free_state(slot), false) };
         // SAFETY: a slot of this pool: alive as long as the pool.
-        let slot = unsafe { &*slot.cast::<Slot<T, E>>() };
+        let slot = unsafe { &*slot };
         shared.push_chain(slot.index, slot);
         // SAFETY: this slot's count is the one we drop.
         unsafe { Self::release(this) };
@@ -297,13 +323,19 @@ impl<T, E> Shared<T, E> {
         self.capacity.load(Ordering::Relaxed)
     }
 
-    /// Counts the rented slots, one by one: the hot path keeps no counter for this.
-    pub(super) fn in_use(&self) -> usize {
-        self.installed()
+    /// Counts the rented slots and the free slots in threads' caches, one slot at a
+    /// time: the hot path keeps no counter for either.
+    pub(super) fn census(&self) -> (usize, usize) {
+        let mut rented = 0;
+        let mut cached = 0;
+        for (base, len) in self.installed() {
             // SAFETY: installed chunks hold `len` initialized slots for the pool's life.
-            .map(|(base, len)| unsafe { std::slice::from_raw_parts(base, len) })
-            .map(|slots| slots.iter().filter(|slot| slot.is_rented()).count())
-            .sum()
+            for slot in unsafe { std::slice::from_raw_parts(base, len) } {
+                rented += usize::from(slot.is_rented());
+                cached += usize::from(slot.is_cached());
+            }
+        }
+        (rented, cached)
     }
 
     pub(super) fn chunks(&self) -> usize {
