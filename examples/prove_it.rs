@@ -229,8 +229,8 @@ fn runner<C: Case + 'static>(threads: Threads) -> Box<dyn Subject> {
 }
 
 /// Measures every case. The single-thread cases are calibrated, then sampled in rounds;
-/// each cross-thread case runs its samples in a block, so that only one completer
-/// thread spins at a time.
+/// each cross-thread case runs its samples in a block and is dropped before the next
+/// one starts, so that only one completer thread spins at a time.
 fn measure_all(
     subjects: Vec<(&'static str, Box<dyn Subject>)>,
     config: &Config,
@@ -251,17 +251,15 @@ fn measure_all(
             }
         }
     }
-    for (_, subject, ops, samples) in &mut subjects {
-        if subject.threads() == Threads::Cross {
-            *ops = subject.prepare(config);
-            samples.extend((0..config.samples).map(|_| subject.sample(*ops)));
-        }
-    }
     subjects
-        .into_iter()
-        .map(|(case, mut subject, ops, mut samples)| {
+        .iter_mut()
+        .map(|(case, subject, ops, samples)| {
+            if subject.threads() == Threads::Cross {
+                *ops = subject.prepare(config);
+                samples.extend((0..config.samples).map(|_| subject.sample(*ops)));
+            }
             samples.sort_by(f64::total_cmp);
-            let counted_ops = ops.min(100_000);
+            let counted_ops = (*ops).min(100_000);
             let (allocs, bytes) = subject.count(counted_ops);
             subject.finish();
             Measurement {
