@@ -8,6 +8,8 @@
 //! cases the allocations of the completer thread are missing here, and `prove_it`
 //! (which counts process-wide) is the one to read.
 
+use std::time::Duration;
+
 use divan::Bencher;
 
 #[path = "../examples/prove_it/cases.rs"]
@@ -22,9 +24,10 @@ fn main() {
     divan::main();
 }
 
-/// Sets `C` up once, then measures one operation per iteration.
+/// Sets `C` up once and warms it up, then measures one operation per iteration.
 fn run<C: Case>(bencher: Bencher) {
     let mut case = C::new();
+    cases::warm_up(&mut case, Duration::from_millis(50));
     bencher.bench_local(|| case.op());
 }
 

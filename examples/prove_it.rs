@@ -109,6 +109,8 @@ struct Config {
     sample_time: Duration,
     /// Round trips of a cross-thread case, over all samples.
     cross_round_trips: u64,
+    /// How long each case runs before it is calibrated or sampled.
+    warm_up: Duration,
 }
 
 impl Config {
@@ -116,11 +118,13 @@ impl Config {
         samples: 15,
         sample_time: Duration::from_millis(15),
         cross_round_trips: 100_000,
+        warm_up: Duration::from_millis(50),
     };
     const QUICK: Self = Self {
         samples: 5,
         sample_time: Duration::from_millis(1),
         cross_round_trips: 5_000,
+        warm_up: Duration::from_millis(20),
     };
 }
 
@@ -145,8 +149,7 @@ fn time_ops<C: Case>(case: &mut C, ops: u64) -> Duration {
     start.elapsed()
 }
 
-/// The number of operations that takes about `target`, found by doubling (which also
-/// warms the case up: a pool reaches its steady state, caches fill).
+/// The number of operations that takes about `target`, found by doubling.
 fn calibrate<C: Case>(case: &mut C, target: Duration) -> u64 {
     let mut ops: u64 = 1;
     loop {
@@ -192,18 +195,10 @@ impl<C: Case> Subject for Runner<C> {
     }
 
     fn prepare(&mut self, config: &Config) -> u64 {
+        cases::warm_up(self.case(), config.warm_up);
         match self.threads {
             Threads::Local => calibrate(self.case(), config.sample_time),
-            Threads::Cross => {
-                // A new thread may start on the consumer's core, where both would only
-                // spin in turns; warm up long enough for the scheduler to spread them.
-                let case = self.case();
-                let start = Instant::now();
-                while start.elapsed() < Duration::from_millis(50) {
-                    run_ops(case, 1_000);
-                }
-                (config.cross_round_trips / config.samples as u64).max(1)
-            }
+            Threads::Cross => (config.cross_round_trips / config.samples as u64).max(1),
         }
     }
 

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use futures::future::{BoxFuture, Either, Ready};
@@ -27,6 +28,20 @@ pub(crate) trait Case {
 
     /// Runs one operation to completion and returns its result.
     fn op(&mut self) -> u64;
+}
+
+/// Runs `case` for at least 1000 operations and `time`: caches, pools and thread-local
+/// state reach their steady state, and a fresh completer thread, which Linux may start
+/// on the consumer's core where the two would only spin in turns, gets spread out.
+pub(crate) fn warm_up<C: Case>(case: &mut C, time: Duration) {
+    let start = Instant::now();
+    let mut ops = 0;
+    while ops < 1_000 || start.elapsed() < time {
+        for _ in 0..100 {
+            black_box(case.op());
+        }
+        ops += 100;
+    }
 }
 
 /// Calls `$m!` with every case as `name: Type, threads`, in the order of the article's
