@@ -15,7 +15,7 @@
 //! cargo run --release --example prove_it -- --svg out.svg # also a bar chart of ns/op
 //! ```
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::{GlobalAlloc, Layout};
 use std::hint::black_box;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -32,7 +32,23 @@ use cases::Case;
 // Counting allocations on every thread.
 // ---------------------------------------------------------------------------------------
 
-/// Wraps `System`, counting allocations and their bytes while [`COUNTING`] is set. The
+/// The allocator underneath the counter: glibc's malloc through `System`, or, built with
+/// `RUSTFLAGS="--cfg valuetask_bench_mimalloc"`, mimalloc, a fast allocator, so the
+/// anchors' one allocation per operation is as cheap as it gets.
+#[cfg(not(valuetask_bench_mimalloc))]
+type Inner = std::alloc::System;
+#[cfg(not(valuetask_bench_mimalloc))]
+const INNER: Inner = std::alloc::System;
+#[cfg(not(valuetask_bench_mimalloc))]
+const ALLOCATOR: &str = "System (glibc malloc)";
+#[cfg(valuetask_bench_mimalloc)]
+type Inner = mimalloc::MiMalloc;
+#[cfg(valuetask_bench_mimalloc)]
+const INNER: Inner = mimalloc::MiMalloc;
+#[cfg(valuetask_bench_mimalloc)]
+const ALLOCATOR: &str = "mimalloc";
+
+/// Wraps [`Inner`], counting allocations and their bytes while [`COUNTING`] is set. The
 /// counters are shared by all threads, so a completer thread's allocations count too.
 /// Off, it costs one relaxed load per allocation, so timed samples run with it off.
 struct CountingAlloc;
@@ -51,31 +67,31 @@ impl CountingAlloc {
     }
 }
 
-// SAFETY: every method forwards to `System` with the caller's arguments unchanged, so
-// `System`'s guarantees are ours; counting touches only atomics and never allocates.
+// SAFETY: every method forwards to `INNER` with the caller's arguments unchanged, so
+// its guarantees are ours; counting touches only atomics and never allocates.
 unsafe impl GlobalAlloc for CountingAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         Self::record(layout.size());
         // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract, which we pass on.
-        unsafe { System.alloc(layout) }
+        unsafe { INNER.alloc(layout) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         Self::record(layout.size());
         // SAFETY: as for `alloc`.
-        unsafe { System.alloc_zeroed(layout) }
+        unsafe { INNER.alloc_zeroed(layout) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         Self::record(new_size);
-        // SAFETY: `ptr` was allocated by `System` (every allocation goes through us to
-        // `System`) with `layout`, as the caller guarantees.
-        unsafe { System.realloc(ptr, layout, new_size) }
+        // SAFETY: `ptr` was allocated by `INNER` (every allocation goes through us to
+        // `INNER`) with `layout`, as the caller guarantees.
+        unsafe { INNER.realloc(ptr, layout, new_size) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` was allocated by `System` with `layout`, as the caller guarantees.
-        unsafe { System.dealloc(ptr, layout) }
+        // SAFETY: `ptr` was allocated by `INNER` with `layout`, as the caller guarantees.
+        unsafe { INNER.dealloc(ptr, layout) }
     }
 }
 
@@ -339,6 +355,7 @@ fn print_table(results: &[Measurement], config: &Config) {
     println!("# valuetask: prove it (the article's table, measured here)");
     println!();
     println!("machine: {}", machine());
+    println!("allocator: {ALLOCATOR}");
     println!(
         "method:  median of {} samples, taken in rounds over all cases; single-thread \
          cases: N ops per sample (~{} ms), polled by hand with a no-op waker; cross-thread: \
