@@ -23,7 +23,7 @@
 //!    again after it returned its result panics.
 //! 2. **Never read the result before completion**: [`ValueTask::into_ready`] returns the
 //!    value, or the task back if it is not there yet.
-//! 3. **Combinators**: `ValueTask` is an ordinary `Unpin` future; `join!`, `select!` and
+//! 3. **Combinators**: `ValueTask` is an ordinary `Unpin` future; `join!`, `tokio::select!` and
 //!    `FuturesUnordered` take it as it is.
 //!
 //! Misuse of a reusable source (a stale [`Token`]) panics with a message naming the

@@ -30,7 +30,8 @@ use crate::source::{Source, Status, Token};
 /// 2. *Never read the result before completion*: [`into_ready`](ValueTask::into_ready)
 ///    hands the task back instead of blocking or reading garbage.
 /// 3. *Combinators take it as it is*: it is an ordinary `Unpin` [`Future`], so `join!`,
-///    `select!` and `FuturesUnordered` need no conversion.
+///    `tokio::select!` and `FuturesUnordered` need no conversion (`futures::select!`
+///    wants a `FusedFuture`: add `.fuse()`).
 ///
 /// # Examples
 ///
