@@ -19,7 +19,7 @@ use std::ptr::NonNull;
 use std::task::{Context, Poll, Waker};
 
 use super::storage::Shared;
-use crate::sync::{AtomicU32, AtomicU64, Ordering, UnsafeCell};
+use crate::sync::{AtomicU32, AtomicU64, Ordering, UnsafeCell, spin};
 use crate::task::RawTaskVTable;
 
 /// The value cell holds the result. The completer wrote it and touches it no more; the
@@ -42,6 +42,10 @@ const RENTED: u64 = 1 << 5;
 const CACHED: u64 = 1 << 6;
 
 const GENERATION_SHIFT: u32 = 32;
+
+/// How many times a task that found its result waits for the completer to finish
+/// leaving before it leaves first; bounded, so a preempted completer costs nothing more.
+const COMPLETER_SPINS: u32 = 16;
 
 pub(super) struct Slot<T, E> {
     state: AtomicU64,
@@ -72,6 +76,7 @@ impl<T, E> Slot<T, E> {
         poll: Self::raw_poll,
         is_ready: Self::raw_is_ready,
         drop: Self::raw_drop,
+        kind: "pooled",
     };
 
     /// Marks a slot just taken from the free list as rented.
@@ -241,6 +246,18 @@ impl<T, E> Slot<T, E> {
                 // SAFETY: `COMPLETE`: the value is initialized and only the task, which
                 // we are, may move it out.
                 let result = unsafe { (*slot).value.with(|cell| (*cell).assume_init_read()) };
+                if state & COMPLETER_GONE == 0 {
+                    // The completer is a few instructions from leaving (it is waking us).
+                    // Wait for it a little, so that we leave last and the slot goes back
+                    // to this thread's cache rather than across to the shared list.
+                    for _ in 0..COMPLETER_SPINS {
+                        spin();
+                        state = state_word.load(Ordering::Acquire);
+                        if state & COMPLETER_GONE != 0 {
+                            break;
+                        }
+                    }
+                }
                 if state & COMPLETER_GONE == 0 {
                     state = state_word.fetch_or(TASK_GONE | TAKEN, Ordering::AcqRel);
                     if state & COMPLETER_GONE == 0 {
