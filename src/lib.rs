@@ -11,7 +11,7 @@
 //! | the result is already here (a cache hit) | [`ValueTask::ready`] | none |
 //! | an object owns one operation at a time (a socket's read) | [`ValueTask::from_source`] over an embedded [`ResetCore`] | none |
 //! | many operations in flight, completed elsewhere | a [`SourcePool::rent`]ed slot and its [`Completer`] | none in steady state |
-//! | anything else | [`ValueTask::from_future`] | one box |
+//! | anything else: an async body that really waits | [`ValueTask::from_future`] | none in steady state: the future lives in a recycled block ([`future_pool`]) |
 //!
 //! All tiers are one type, [`ValueTask`], so a `dyn` trait method can pick the cheapest
 //! tier on every call.
@@ -61,11 +61,19 @@
 //! leaves last resets the slot and pushes it on the pool's lock-free free list. Slots
 //! live in chunks that never move; the pool's memory is freed when the last handle and
 //! the last rented slot are gone.
+//!
+//! A future given to [`ValueTask::from_future`] is moved into a block of a size class
+//! (64 B to 1 KiB) and polled in place; the task's raw repr points at the block and a
+//! vtable made for the future's type. Finishing or dropping the task drops the future
+//! in place, once, and returns the block to a per-thread cache, or to a bounded shared
+//! stack when that cache is full. [`future_pool`] documents the caps, which bound the
+//! memory held at rest whatever the peak was.
 
 #![deny(missing_docs, unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 #![warn(missing_debug_implementations, unreachable_pub)]
 
+pub mod future_pool;
 mod pool;
 mod reset_core;
 mod source;

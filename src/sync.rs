@@ -1,4 +1,4 @@
-//! The one place atomics, cells and spin hints come from.
+//! The one place atomics, cells, locks, raw allocation and spin hints come from.
 //!
 //! Under `--cfg valuetask_loom` every type here is loom's instrumented twin, so the
 //! same state machines run under the model checker unchanged.
@@ -46,3 +46,45 @@ impl<T> UnsafeCell<T> {
 
 #[cfg(valuetask_loom)]
 pub(crate) use loom::cell::UnsafeCell;
+
+/// A lock that ignores poisoning: every critical section in this crate leaves its data
+/// consistent before anything in it can panic.
+#[derive(Debug)]
+pub(crate) struct Mutex<T>(MutexImpl<T>);
+
+#[cfg(not(valuetask_loom))]
+type MutexImpl<T> = std::sync::Mutex<T>;
+#[cfg(valuetask_loom)]
+type MutexImpl<T> = loom::sync::Mutex<T>;
+
+#[cfg(not(valuetask_loom))]
+pub(crate) type MutexGuard<'a, T> = std::sync::MutexGuard<'a, T>;
+#[cfg(valuetask_loom)]
+pub(crate) type MutexGuard<'a, T> = loom::sync::MutexGuard<'a, T>;
+
+impl<T> Mutex<T> {
+    #[cfg(not(valuetask_loom))]
+    pub(crate) const fn new(value: T) -> Self {
+        Self(std::sync::Mutex::new(value))
+    }
+
+    #[cfg(valuetask_loom)]
+    pub(crate) fn new(value: T) -> Self {
+        Self(loom::sync::Mutex::new(value))
+    }
+
+    #[inline]
+    pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Raw allocation; under loom it is tracked, so a block that is never freed fails the
+/// model as a leak.
+#[cfg(not(valuetask_loom))]
+pub(crate) use std::alloc::{alloc, dealloc};
+
+#[cfg(valuetask_loom)]
+pub(crate) use loom::alloc::{alloc, dealloc};

@@ -19,9 +19,10 @@ use crate::source::{Source, Status, Token};
 ///   owns a reusable completion core such as [`ResetCore`](crate::ResetCore); no allocation;
 /// - a **pooled slot** rented from a [`SourcePool`](crate::SourcePool); no allocation in
 ///   steady state;
-/// - a **boxed future** ([`ValueTask::from_future`]): the general path, one allocation.
+/// - a **future** ([`ValueTask::from_future`]): the general path, stored in a recycled
+///   block, so no allocation in steady state either ([`ValueTask::boxed`] boxes it).
 ///
-/// All four are the same type, so a `dyn` trait method can return a ready value on one
+/// All are the same type, so a `dyn` trait method can return a ready value on one
 /// call and wait on a source on the next.
 ///
 /// # The rules of `ValueTask`, enforced by the type
@@ -64,7 +65,7 @@ use crate::source::{Source, Status, Token};
 /// Dropping a `ValueTask` before it completes is always allowed. A borrowed source is
 /// told through [`Source::release`]; a pooled slot tells its
 /// [`Completer`](crate::Completer), whose [`is_cancelled`](crate::Completer::is_cancelled)
-/// turns true; a boxed future is dropped.
+/// turns true; a future is dropped (in place, if pooled) and its block recycled.
 #[must_use = "a ValueTask does nothing unless awaited or polled"]
 pub struct ValueTask<'a, T> {
     repr: Repr<'a, T>,
@@ -82,9 +83,9 @@ enum Repr<'a, T> {
     Done,
 }
 
-/// A task whose storage is managed by this crate (a pooled slot), driven through a
-/// hand-written vtable so that it fits in two words and can be released through a raw
-/// pointer: releasing may free the memory the pointer names.
+/// A task whose storage is managed by this crate (a pooled slot or a pooled future's
+/// block), driven through a hand-written vtable so that it fits in two words and can be
+/// released through a raw pointer: releasing may free the memory the pointer names.
 pub(crate) struct RawTask<T> {
     ptr: NonNull<()>,
     vtable: &'static RawTaskVTable,
@@ -102,6 +103,8 @@ pub(crate) struct RawTaskVTable {
     pub(crate) is_ready: unsafe fn(NonNull<()>) -> bool,
     /// Releases the task's hold on `ptr` without taking the result.
     pub(crate) drop: unsafe fn(NonNull<()>),
+    /// What the task is, for `Debug`.
+    pub(crate) kind: &'static str,
 }
 
 impl<T> RawTask<T> {
@@ -156,20 +159,50 @@ impl<'a, T> ValueTask<'a, T> {
         }
     }
 
-    /// A task that runs `future`: the general path, which boxes the future once.
+    /// A task that runs `future`, stored in a recycled block: no allocation in steady
+    /// state, even when the future really waits.
     ///
-    /// Use it for the calls that really have to wait on something that is not a
-    /// [`Source`]; keep the hot path on [`ready`](Self::ready),
-    /// [`from_source`](Self::from_source) or a [`SourcePool`](crate::SourcePool).
+    /// The future moves into a pooled block of memory (see [`future_pool`]) and is polled
+    /// there in place; when it finishes, or when the task is dropped first, it is dropped
+    /// in place and the block goes back to a per-thread cache for the next call. A future
+    /// too large for the largest block (1 KiB) or aligned to more than 64 bytes is boxed,
+    /// as [`boxed`](Self::boxed) does.
+    ///
+    /// Where the result is often here already, return [`ready`](Self::ready) on that
+    /// path; where a [`Source`] completes the operation, [`from_source`](Self::from_source)
+    /// or a [`SourcePool`](crate::SourcePool) skip the future altogether.
+    ///
+    /// [`future_pool`]: crate::future_pool
     ///
     /// # Examples
     ///
     /// ```
     /// let task = valuetask::ValueTask::from_future(async { 6 * 7 });
-    /// assert!(!task.is_ready()); // a boxed future is never polled to find out
+    /// assert!(!task.is_ready()); // a future is never polled to find out
     /// assert_eq!(futures::executor::block_on(task), 42);
     /// ```
+    #[inline]
     pub fn from_future<F>(future: F) -> Self
+    where
+        F: Future<Output = T> + Send + 'a,
+    {
+        match crate::future_pool::store(future) {
+            Ok(raw) => Self::from_raw(raw),
+            Err(future) => Self::boxed(future),
+        }
+    }
+
+    /// A task that runs `future` in a fresh `Box`: one allocation per call, freed when
+    /// the task finishes or is dropped. For futures that should not stay in a pool's
+    /// memory, or to compare against [`from_future`](Self::from_future).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let task = valuetask::ValueTask::boxed(async { 6 * 7 });
+    /// assert_eq!(futures::executor::block_on(task), 42);
+    /// ```
+    pub fn boxed<F>(future: F) -> Self
     where
         F: Future<Output = T> + Send + 'a,
     {
@@ -216,7 +249,7 @@ impl<'a, T> ValueTask<'a, T> {
     /// Whether the result is available without waiting.
     ///
     /// True for a ready value and for a source or pooled slot that was completed (or,
-    /// for a pool, abandoned). A boxed future is never polled to find out: false.
+    /// for a pool, abandoned). A future is never polled to find out: false.
     ///
     /// # Panics
     ///
@@ -358,7 +391,7 @@ impl<T> fmt::Debug for ValueTask<'_, T> {
             Repr::Ready(_) => d.field("kind", &"ready"),
             Repr::Boxed(_) => d.field("kind", &"boxed"),
             Repr::Borrowed { token, .. } => d.field("kind", &"source").field("token", token),
-            Repr::Raw(_) => d.field("kind", &"pooled"),
+            Repr::Raw(raw) => d.field("kind", &raw.vtable.kind),
             Repr::Done => d.field("kind", &"done"),
         };
         d.finish_non_exhaustive()

@@ -594,7 +594,7 @@ fn value_task_debug_names_its_kind() {
         "{ready}"
     );
 
-    let boxed = format!("{:?}", ValueTask::from_future(async { 1 }));
+    let boxed = format!("{:?}", ValueTask::boxed(async { 1 }));
     assert!(
         boxed.contains("ValueTask") && boxed.contains("boxed"),
         "{boxed}"
