@@ -295,6 +295,14 @@ const VS: &[(&str, &[&str])] = &[
     ("pool_complete_first", &["oneshot_complete_first"]),
     ("pool_poll_first", &["oneshot_poll_first"]),
     ("pool_cross_thread", &["oneshot_cross_thread"]),
+    (
+        "valuetask_async_dyn",
+        &["task_box_dyn_async", "async_trait_async"],
+    ),
+    (
+        "valuetask_async_dyn_cross_thread",
+        &["task_box_dyn_async", "async_trait_async"],
+    ),
 ];
 
 /// The targets of DESIGN.md ("Numbers it must reach"): the case must allocate nothing
@@ -330,6 +338,16 @@ const TARGETS: &[Target] = &[
         case: "pool_cross_thread",
         anchor: "oneshot_cross_thread",
         max_ratio: 1.0,
+    },
+    Target {
+        case: "valuetask_async_dyn",
+        anchor: "task_box_dyn_async",
+        max_ratio: 0.6,
+    },
+    Target {
+        case: "valuetask_async_dyn_cross_thread",
+        anchor: "task_box_dyn_async",
+        max_ratio: 0.6,
     },
 ];
 

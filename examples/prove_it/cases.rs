@@ -12,14 +12,14 @@ use std::hint::black_box;
 use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use futures::future::{BoxFuture, Either, Ready};
-use valuetask::{Abandoned, Completer, ResetCore, SourcePool, ValueTask};
+use valuetask::{Abandoned, Completer, ResetCore, SourcePool, Token, ValueTask};
 
 /// One benchmark case.
 pub(crate) trait Case {
@@ -67,6 +67,10 @@ macro_rules! for_each_case {
             pool_cross_thread: cases::PoolCrossThread, Cross;
             oneshot_cross_thread: cases::OneshotCrossThread, Cross;
             tokio_oneshot_cross_thread: cases::TokioOneshotCrossThread, Cross;
+            task_box_dyn_async: cases::TaskBoxDynAsync, Local;
+            async_trait_async: cases::AsyncTraitAsync, Local;
+            valuetask_async_dyn: cases::ValueTaskAsyncDyn, Local;
+            valuetask_async_dyn_cross_thread: cases::ValueTaskAsyncDynCrossThread, Cross;
         }
     };
 }
@@ -642,5 +646,275 @@ impl Case for TokioOneshotCrossThread {
     fn op(&mut self) -> u64 {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.0.round_trip(tx, rx)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// `dyn` async methods that really suspend: the state must outlive the call.
+// ---------------------------------------------------------------------------------------
+
+/// A `dyn` service whose async body awaits an operation of `core` (completed by the case
+/// right after the first poll), in every return shape the cases compare.
+trait AsyncService: Send + Sync {
+    fn call_boxed<'a>(
+        &'a self,
+        core: &'a ResetCore<u64>,
+        token: Token,
+    ) -> Pin<Box<dyn Future<Output = u64> + Send + 'a>>;
+    fn call_valuetask<'a>(&'a self, core: &'a ResetCore<u64>, token: Token) -> ValueTask<'a, u64>;
+}
+
+#[async_trait]
+trait AsyncTraitService: Send + Sync {
+    async fn call(&self, core: &ResetCore<u64>, token: Token) -> u64;
+}
+
+struct Service {
+    offset: u64,
+}
+
+impl Service {
+    fn new() -> Self {
+        Self {
+            offset: black_box(0x9e37_79b9_7f4a_7c15),
+        }
+    }
+}
+
+impl AsyncService for Service {
+    fn call_boxed<'a>(
+        &'a self,
+        core: &'a ResetCore<u64>,
+        token: Token,
+    ) -> Pin<Box<dyn Future<Output = u64> + Send + 'a>> {
+        Box::pin(async move { ValueTask::from_source(core, token).await ^ self.offset })
+    }
+
+    fn call_valuetask<'a>(&'a self, core: &'a ResetCore<u64>, token: Token) -> ValueTask<'a, u64> {
+        ValueTask::from_future(
+            async move { ValueTask::from_source(core, token).await ^ self.offset },
+        )
+    }
+}
+
+#[async_trait]
+impl AsyncTraitService for Service {
+    async fn call(&self, core: &ResetCore<u64>, token: Token) -> u64 {
+        ValueTask::from_source(core, token).await ^ self.offset
+    }
+}
+
+/// State of the suspending `dyn` cases: the service, the core its calls wait on, and a
+/// changing value.
+struct Suspending<S: ?Sized> {
+    service: Box<S>,
+    core: ResetCore<u64>,
+    value: u64,
+}
+
+impl<S: ?Sized> Suspending<S> {
+    fn new(service: Box<S>) -> Self {
+        Self {
+            service,
+            core: ResetCore::new(),
+            value: 0,
+        }
+    }
+
+    /// Starts an operation: the service (hidden from the optimiser so the call stays
+    /// virtual), the core, its token, and the value to complete it with.
+    #[inline(always)]
+    fn start(&mut self) -> (&S, &ResetCore<u64>, Token, u64) {
+        self.value = self.value.wrapping_add(1);
+        let core = black_box(&self.core);
+        let token = core.reset();
+        (black_box(&*self.service), core, token, self.value)
+    }
+}
+
+/// Polls the call (it suspends on the core), completes the core, polls it to `Ready`.
+#[inline(always)]
+fn suspend_once<F: Future<Output = u64> + Unpin>(
+    mut call: F,
+    core: &ResetCore<u64>,
+    token: Token,
+    value: u64,
+) -> u64 {
+    expect_pending(&mut call);
+    core.complete(token, value).expect("the token is current");
+    expect_ready(call)
+}
+
+/// A `dyn` method returning `Pin<Box<dyn Future>>` whose body suspends once.
+pub(crate) struct TaskBoxDynAsync(Suspending<dyn AsyncService>);
+
+impl Case for TaskBoxDynAsync {
+    fn new() -> Self {
+        Self(Suspending::new(Box::new(Service::new())))
+    }
+
+    fn op(&mut self) -> u64 {
+        let (service, core, token, value) = self.0.start();
+        suspend_once(service.call_boxed(core, token), core, token, value)
+    }
+}
+
+/// The same through `#[async_trait]`.
+pub(crate) struct AsyncTraitAsync(Suspending<dyn AsyncTraitService>);
+
+impl Case for AsyncTraitAsync {
+    fn new() -> Self {
+        Self(Suspending::new(Box::new(Service::new())))
+    }
+
+    fn op(&mut self) -> u64 {
+        let (service, core, token, value) = self.0.start();
+        suspend_once(service.call(core, token), core, token, value)
+    }
+}
+
+/// The same returning `ValueTask::from_future`: the future lives in a recycled block.
+pub(crate) struct ValueTaskAsyncDyn(Suspending<dyn AsyncService>);
+
+impl Case for ValueTaskAsyncDyn {
+    fn new() -> Self {
+        Self(Suspending::new(Box::new(Service::new())))
+    }
+
+    fn op(&mut self) -> u64 {
+        let (service, core, token, value) = self.0.start();
+        suspend_once(service.call_valuetask(core, token), core, token, value)
+    }
+}
+
+/// A `dyn` service whose async body awaits a pooled operation: `'static`, so the call
+/// can move to another thread.
+trait PooledService: Send + Sync {
+    fn call(&self, reply: ValueTask<'static, Result<u64, Abandoned>>) -> ValueTask<'static, u64>;
+}
+
+struct PooledOffset;
+
+impl PooledService for PooledOffset {
+    fn call(&self, reply: ValueTask<'static, Result<u64, Abandoned>>) -> ValueTask<'static, u64> {
+        ValueTask::from_future(async move { unwrap_ok(reply.await) ^ 0x9e37_79b9_7f4a_7c15 })
+    }
+}
+
+/// A suspended call on its way to the thread that finishes it.
+type InFlight = (ValueTask<'static, u64>, Completer<u64>, u64);
+
+/// How many calls may be on their way to the finishing thread at once.
+const RING: usize = 64;
+
+/// A bounded single-producer, single-consumer queue of suspended calls, allocated once.
+struct Ring {
+    /// Calls pushed so far; written by the producer only.
+    tail: AtomicUsize,
+    /// Calls popped so far; written by the consumer only.
+    head: AtomicUsize,
+    stop: AtomicBool,
+    slots: [UnsafeCell<MaybeUninit<InFlight>>; RING],
+}
+
+// SAFETY: slot `i % RING` belongs to the producer while `tail - head < RING` says it is
+// free and to the consumer once `tail` (released) passed it, until `head` (released)
+// passes it again; the payload is `Send`.
+unsafe impl Sync for Ring {}
+
+impl Ring {
+    fn push(&self, call: InFlight) {
+        let tail = self.tail.load(Ordering::Relaxed);
+        let mut spin = Spin::default();
+        while tail - self.head.load(Ordering::Acquire) == RING {
+            spin.wait();
+        }
+        // SAFETY: the slot is free (the consumer moved its last call out) and ours.
+        unsafe { (*self.slots[tail % RING].get()).write(call) };
+        self.tail.store(tail + 1, Ordering::Release);
+    }
+
+    fn pop(&self) -> Option<InFlight> {
+        let head = self.head.load(Ordering::Relaxed);
+        if head == self.tail.load(Ordering::Acquire) {
+            return None;
+        }
+        // SAFETY: the producer wrote this slot before publishing `tail` past it.
+        let call = unsafe { (*self.slots[head % RING].get()).assume_init_read() };
+        self.head.store(head + 1, Ordering::Release);
+        Some(call)
+    }
+
+    /// The finishing thread: completes each call's operation and polls the call to
+    /// `Ready` there, which drops its future and frees its block on this thread.
+    fn finish_calls(&self) {
+        let mut spin = Spin::default();
+        loop {
+            if let Some((task, completer, value)) = self.pop() {
+                completer.succeed(value).expect("the call is alive");
+                black_box(expect_ready(task));
+                spin = Spin::default();
+            } else if self.stop.load(Ordering::Acquire) {
+                return;
+            } else {
+                spin.wait();
+            }
+        }
+    }
+}
+
+/// Calls a `dyn` method returning `ValueTask::from_future`, polls it once (it suspends)
+/// and hands it to another thread, which completes what it waits on and finishes it:
+/// blocks are taken on this thread and freed on that one. Calls are pipelined through a
+/// ring of 64, so the time per operation is this thread's throughput, not a round trip.
+pub(crate) struct ValueTaskAsyncDynCrossThread {
+    service: Box<dyn PooledService>,
+    pool: SourcePool<u64>,
+    ring: Arc<Ring>,
+    thread: Option<JoinHandle<()>>,
+    value: u64,
+}
+
+impl Case for ValueTaskAsyncDynCrossThread {
+    fn new() -> Self {
+        let ring = Arc::new(Ring {
+            tail: AtomicUsize::new(0),
+            head: AtomicUsize::new(0),
+            stop: AtomicBool::new(false),
+            slots: std::array::from_fn(|_| UnsafeCell::new(MaybeUninit::uninit())),
+        });
+        let served = Arc::clone(&ring);
+        let thread = std::thread::Builder::new()
+            .name("finisher".into())
+            .spawn(move || served.finish_calls())
+            .expect("spawn the finishing thread");
+        Self {
+            service: Box::new(PooledOffset),
+            pool: SourcePool::with_capacity(4 * RING),
+            ring,
+            thread: Some(thread),
+            value: 0,
+        }
+    }
+
+    fn op(&mut self) -> u64 {
+        self.value = self.value.wrapping_add(1);
+        let (reply, completer) = self.pool.rent();
+        let mut call = black_box(&*self.service).call(reply);
+        expect_pending(&mut call);
+        self.ring.push((call, completer, self.value));
+        self.value
+    }
+}
+
+impl Drop for ValueTaskAsyncDynCrossThread {
+    fn drop(&mut self) {
+        self.ring.stop.store(true, Ordering::Release);
+        if let Some(thread) = self.thread.take() {
+            thread.join().expect("the finishing thread panicked");
+        }
+        while let Some(call) = self.ring.pop() {
+            drop(call);
+        }
     }
 }
