@@ -75,6 +75,7 @@
 
 pub mod future_pool;
 mod pool;
+mod raw;
 mod reset_core;
 mod source;
 mod sync;

@@ -2,12 +2,10 @@
 
 use std::fmt;
 use std::future::Future;
-use std::marker::PhantomData;
-use std::mem::MaybeUninit;
 use std::pin::Pin;
-use std::ptr::NonNull;
 use std::task::{Context, Poll, Waker};
 
+use crate::raw::RawTask;
 use crate::source::{Source, Status, Token};
 
 /// A result that is either here already or produced later, without a heap allocation
@@ -82,65 +80,6 @@ enum Repr<'a, T> {
     /// The result was handed out; polling again is a bug.
     Done,
 }
-
-/// A task whose storage is managed by this crate (a pooled slot or a pooled future's
-/// block), driven through a hand-written vtable so that it fits in two words and can be
-/// released through a raw pointer: releasing may free the memory the pointer names.
-pub(crate) struct RawTask<T> {
-    ptr: NonNull<()>,
-    vtable: &'static RawTaskVTable,
-    _output: PhantomData<fn() -> T>,
-}
-
-/// The operations of a [`RawTask`]. The output type is erased (so that the table can be
-/// `'static` whatever `T` lives for): `poll` writes it through a pointer to a
-/// `MaybeUninit<T>`.
-pub(crate) struct RawTaskVTable {
-    /// Polls for the result; on `true` it wrote the output and released the task's hold
-    /// on `ptr`, which is not used again.
-    pub(crate) poll: unsafe fn(NonNull<()>, &mut Context<'_>, *mut ()) -> bool,
-    /// Whether the result is there without waiting.
-    pub(crate) is_ready: unsafe fn(NonNull<()>) -> bool,
-    /// Releases the task's hold on `ptr` without taking the result.
-    pub(crate) drop: unsafe fn(NonNull<()>),
-    /// What the task is, for `Debug`.
-    pub(crate) kind: &'static str,
-}
-
-impl<T> RawTask<T> {
-    /// # Safety
-    ///
-    /// `ptr` must stay valid for the vtable's functions until one of `poll` returning
-    /// `true` or `drop` has run; `poll` must write a `T` when it returns `true`; each
-    /// function must be sound to call from any thread when `T: Send` (the task moves
-    /// between threads); and the caller gives up its hold on `ptr` to the task.
-    pub(crate) unsafe fn new(ptr: NonNull<()>, vtable: &'static RawTaskVTable) -> Self {
-        Self {
-            ptr,
-            vtable,
-            _output: PhantomData,
-        }
-    }
-
-    /// # Safety
-    ///
-    /// The task still holds `ptr`: `poll` never returned `Ready` and `drop` never ran.
-    #[inline]
-    unsafe fn poll(&self, cx: &mut Context<'_>) -> Poll<T> {
-        let mut out = MaybeUninit::<T>::uninit();
-        // SAFETY: the caller guarantees the hold; `out` is a valid place for a `T`.
-        if unsafe { (self.vtable.poll)(self.ptr, cx, out.as_mut_ptr().cast()) } {
-            // SAFETY: `poll` returned `true`, so it wrote the `T`.
-            Poll::Ready(unsafe { out.assume_init() })
-        } else {
-            Poll::Pending
-        }
-    }
-}
-
-// SAFETY: `RawTask::new`'s contract makes the vtable's functions sound from any thread
-// when `T: Send`, and the task is the only user of its hold on `ptr`.
-unsafe impl<T: Send> Send for RawTask<T> {}
 
 impl<'a, T> ValueTask<'a, T> {
     /// A task whose result is already here. Allocates nothing.
@@ -262,7 +201,7 @@ impl<'a, T> ValueTask<'a, T> {
             Repr::Borrowed { source, token } => source.status(*token) == Status::Ready,
             // SAFETY: a `Raw` repr holds its pointer until `poll` returned `Ready` (after
             // which the repr is `Done`) or until `drop`, which runs only in `Drop`.
-            Repr::Raw(raw) => unsafe { (raw.vtable.is_ready)(raw.ptr) },
+            Repr::Raw(raw) => unsafe { raw.is_ready() },
         }
     }
 
@@ -357,7 +296,7 @@ impl<'a, T> ValueTask<'a, T> {
             Repr::Borrowed { source, token } => source.release(*token),
             // SAFETY: the pointer is still held: `poll` returning `Ready` turns the repr
             // into `Done`, so this is the one release.
-            Repr::Raw(raw) => unsafe { (raw.vtable.drop)(raw.ptr) },
+            Repr::Raw(raw) => unsafe { raw.discard() },
             Repr::Ready(_) | Repr::Boxed(_) | Repr::Done => {}
         }
     }
@@ -391,7 +330,7 @@ impl<T> fmt::Debug for ValueTask<'_, T> {
             Repr::Ready(_) => d.field("kind", &"ready"),
             Repr::Boxed(_) => d.field("kind", &"boxed"),
             Repr::Borrowed { token, .. } => d.field("kind", &"source").field("token", token),
-            Repr::Raw(raw) => d.field("kind", &raw.vtable.kind),
+            Repr::Raw(raw) => d.field("kind", &raw.kind()),
             Repr::Done => d.field("kind", &"done"),
         };
         d.finish_non_exhaustive()

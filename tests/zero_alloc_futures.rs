@@ -5,94 +5,37 @@
 //! One `#[test]` runs every case one after another, so the harness and other tests do
 //! not allocate into the counter meanwhile.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::future::Future;
 use std::hint::black_box;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll, Wake, Waker};
-use std::thread::{self, Thread};
+use std::task::{Poll, Waker};
+use std::thread;
 use std::time::Duration;
 
 use valuetask::{Abandoned, Completer, ResetCore, SourcePool, ValueTask, future_pool};
 
-/// Counts every allocation (`alloc`, `alloc_zeroed`, `realloc`) made by any thread.
-struct CountingAllocator;
+mod support;
 
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every call is forwarded unchanged to `System`; the counter has no effect on
-// the memory handed out.
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
-        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract, which we forward.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
-        // SAFETY: as for `alloc`.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
-        // SAFETY: as for `alloc`: `ptr` and `layout` come from this allocator.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: as for `alloc`: `ptr` and `layout` come from this allocator.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+use support::counting_alloc::{CountingAlloc, counted};
+use support::poll::{block_on, poll_noop, thread_waker};
 
 #[global_allocator]
-static GLOBAL: CountingAllocator = CountingAllocator;
+static GLOBAL: CountingAlloc = CountingAlloc::system();
 
 const WARM_UP: u64 = 1_000;
 const ITERATIONS: u64 = 10_000;
 
 /// Runs `op` `WARM_UP` times, then `ITERATIONS` times while counting the allocations of
-/// all threads.
-fn allocations_of(mut op: impl FnMut(u64)) -> usize {
+/// all threads; returns the count, with the first allocation's backtrace if asked for.
+fn allocations_of(mut op: impl FnMut(u64)) -> (usize, String) {
     for i in 0..WARM_UP {
         op(i);
     }
-    let before = ALLOCATIONS.load(Ordering::SeqCst);
-    for i in 0..ITERATIONS {
-        op(i);
-    }
-    ALLOCATIONS.load(Ordering::SeqCst) - before
-}
-
-fn poll_noop<F: Future + Unpin>(future: &mut F) -> Poll<F::Output> {
-    Pin::new(future).poll(&mut Context::from_waker(Waker::noop()))
-}
-
-struct Unparker(Thread);
-
-impl Wake for Unparker {
-    fn wake(self: Arc<Self>) {
-        self.0.unpark();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.0.unpark();
-    }
-}
-
-/// Polls `future` to completion, parking the thread between polls. Allocates nothing.
-fn block_on<F: Future + Unpin>(waker: &Waker, mut future: F) -> F::Output {
-    let mut cx = Context::from_waker(waker);
-    loop {
-        if let Poll::Ready(value) = Pin::new(&mut future).poll(&mut cx) {
-            return value;
+    let (counts, ()) = counted(|| {
+        for i in 0..ITERATIONS {
+            op(i);
         }
-        thread::park();
-    }
+    });
+    (counts.allocs, counts.explain())
 }
 
 type Reply = ValueTask<'static, Result<u64, Abandoned>>;
@@ -128,16 +71,14 @@ fn dyn_async_calls_allocate_nothing_after_warm_up() {
     let service: &'static dyn Service = Box::leak(Box::new(AddOffset(1)));
     let pool = SourcePool::<u64>::with_capacity(64);
     let mut failures = Vec::new();
-    let mut check = |name: &str, allocations: usize| {
+    let mut check = |name: &str, (allocations, explain): (usize, String)| {
         if allocations != 0 {
-            failures.push(format!(
-                "{name}: {allocations} allocations in {ITERATIONS} calls"
-            ));
+            failures.push(format!("{name}: in {ITERATIONS} calls, {explain}"));
         }
     };
 
     // Sanity: the counter sees a plain boxed future.
-    let boxed = allocations_of(|i| {
+    let (boxed, _) = allocations_of(|i| {
         let mut task = ValueTask::boxed(async move { black_box(i) });
         assert_eq!(poll_noop(&mut task), Poll::Ready(i));
     });
@@ -200,7 +141,7 @@ fn dyn_async_calls_allocate_nothing_after_warm_up() {
             }
         })
     };
-    let waker = Waker::from(Arc::new(Unparker(thread::current())));
+    let waker: Waker = thread_waker();
     // Let the runtime's threads finish starting (they allocate once each).
     thread::sleep(Duration::from_millis(50));
     let send = |request: Request| {

@@ -12,7 +12,8 @@ use std::ptr::NonNull;
 
 use self::slot::Slot;
 use self::storage::Shared;
-use crate::task::{RawTask, ValueTask};
+use crate::raw::RawTask;
+use crate::task::ValueTask;
 
 /// A pool of recycled completion slots: the article's pooled `IValueTaskSource`, for
 /// request/response operations that are completed by another thread or an I/O callback.

@@ -19,8 +19,8 @@ use std::ptr::NonNull;
 use std::task::{Context, Poll, Waker};
 
 use super::storage::Shared;
+use crate::raw::RawTaskVTable;
 use crate::sync::{AtomicU32, AtomicU64, Ordering, UnsafeCell, spin};
-use crate::task::RawTaskVTable;
 
 /// The value cell holds the result. The completer wrote it and touches it no more; the
 /// task may move it out.
@@ -71,11 +71,11 @@ impl<T, E> Slot<T, E> {
         }
     }
 
-    /// The operations of the task half, for [`RawTask`](crate::task::RawTask).
+    /// The operations of the task half, for [`RawTask`](crate::raw::RawTask).
     pub(super) const TASK_VTABLE: &'static RawTaskVTable = &RawTaskVTable {
         poll: Self::raw_poll,
         is_ready: Self::raw_is_ready,
-        drop: Self::raw_drop,
+        discard: Self::raw_drop,
         kind: "pooled",
     };
 

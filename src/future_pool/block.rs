@@ -1,0 +1,160 @@
+//! A future in its block, and the vtable that drives it.
+
+use std::future::Future;
+use std::marker::PhantomData;
+use std::mem::{align_of, size_of};
+use std::pin::Pin;
+use std::ptr::{self, NonNull};
+use std::task::{Context, Poll};
+
+use super::recycle::{self, Home};
+use super::{BLOCK_ALIGN, BLOCK_SIZES, CLASSES};
+use crate::raw::{RawTask, RawTaskVTable};
+
+/// Moves `future` into a pooled block, or hands it back when it fits no size class.
+pub(crate) fn store<F>(future: F) -> Result<RawTask<F::Output>, F>
+where
+    F: Future + Send,
+{
+    let Some(class) = Pooled::<F>::CLASS else {
+        return Err(future);
+    };
+    let (block, home) = recycle::acquire(class);
+    let block = block.cast::<Block<F>>();
+    // SAFETY: `acquire` returned a free block of `class`, held by nobody else, at least
+    // `size_of::<Block<F>>()` bytes and `BLOCK_ALIGN`-aligned, which is at least
+    // `align_of::<Block<F>>()` (`Pooled::CLASS` checked both).
+    unsafe {
+        block.as_ptr().write(Block {
+            future,
+            live: true,
+            home,
+        })
+    };
+    // SAFETY: the block stays allocated until the vtable's `poll` returns `true` or its
+    // `discard` runs, each of which recycles it once; `F: Send` makes each function
+    // sound on whatever thread the task moves to; and the task is the block's one holder.
+    Ok(unsafe { RawTask::new(block.cast(), Pooled::<F>::VTABLE) })
+}
+
+/// A future in its block.
+struct Block<F> {
+    future: F,
+    /// The future is there and not dropped. Cleared just before it is dropped in place,
+    /// so that a panic in its `Drop` can never lead to a second drop.
+    live: bool,
+    /// Where the block goes back to: the thread that took it out.
+    home: Home,
+}
+
+/// The smallest class that holds `size` bytes aligned to `align`.
+const fn class_of(size: usize, align: usize) -> Option<usize> {
+    if align > BLOCK_ALIGN {
+        return None;
+    }
+    let mut class = 0;
+    while class < CLASSES {
+        if size <= BLOCK_SIZES[class] {
+            return Some(class);
+        }
+        class += 1;
+    }
+    None
+}
+
+/// The vtable of pooled futures of type `F`.
+struct Pooled<F>(PhantomData<F>);
+
+impl<F: Future> Pooled<F> {
+    /// The class a block of `F` goes in; `None` boxes it (too large, over-aligned, or
+    /// zero-sized, where a box allocates nothing).
+    const CLASS: Option<usize> = if size_of::<F>() == 0 {
+        None
+    } else {
+        class_of(size_of::<Block<F>>(), align_of::<Block<F>>())
+    };
+
+    /// `CLASS` for the vtable's functions, which exist only when it is `Some`.
+    const CLASS_INDEX: usize = match Self::CLASS {
+        Some(class) => class,
+        None => 0,
+    };
+
+    const VTABLE: &'static RawTaskVTable = &RawTaskVTable {
+        poll: Self::poll,
+        is_ready: Self::is_ready,
+        discard: Self::discard,
+        kind: "pooled future",
+    };
+
+    /// Polls the future in place; when it is done, drops it, writes its output to `out`
+    /// and recycles the block.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` is a `Block<F>` of class `CLASS` that the calling task holds, `out` points
+    /// to a `MaybeUninit<F::Output>`; on `true` the task gave up the block.
+    unsafe fn poll(ptr: NonNull<()>, cx: &mut Context<'_>, out: *mut ()) -> bool {
+        let block = ptr.cast::<Block<F>>().as_ptr();
+        // SAFETY: the task holds the block, which holds an initialized `Block<F>`.
+        if !unsafe { (*block).live } {
+            panic!("ValueTask polled again after its future panicked while being dropped");
+        }
+        // SAFETY: `live`: the future is there. It stays at this address until it is
+        // dropped in place below or by `discard`: the block never moves, so pinning holds.
+        let future = unsafe { Pin::new_unchecked(&mut (*block).future) };
+        let Poll::Ready(output) = future.poll(cx) else {
+            return false;
+        };
+        // SAFETY: the future is done and is dropped once: `live` is cleared first, so if
+        // its `Drop` panics, the task's own drop later recycles the block without
+        // dropping it again.
+        let home = unsafe {
+            (*block).live = false;
+            ptr::drop_in_place(&raw mut (*block).future);
+            (*block).home
+        };
+        // SAFETY: the caller passes a place for the output.
+        unsafe { out.cast::<F::Output>().write(output) };
+        // SAFETY: the future is gone and the task gives up the block: nobody holds it.
+        unsafe { recycle::release(Self::CLASS_INDEX, ptr.cast(), home) };
+        true
+    }
+
+    /// A pooled future is never polled to find out: false.
+    ///
+    /// # Safety
+    ///
+    /// None needed; the signature is the vtable's.
+    unsafe fn is_ready(_ptr: NonNull<()>) -> bool {
+        false
+    }
+
+    /// Drops the future in place, if it is still there, and recycles the block.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` is a `Block<F>` of class `CLASS` that the calling task holds and gives up.
+    unsafe fn discard(ptr: NonNull<()>) {
+        /// Recycles the block even when the future's `Drop` panics.
+        struct Recycle(NonNull<u8>, usize, Home);
+        impl Drop for Recycle {
+            fn drop(&mut self) {
+                // SAFETY: made below for a block the task gave up, after which only the
+                // future's drop touches it; this runs after that drop, once.
+                unsafe { recycle::release(self.1, self.0, self.2) };
+            }
+        }
+        let block = ptr.cast::<Block<F>>().as_ptr();
+        // SAFETY: the task held the block until now: the `Block<F>` is initialized.
+        let recycle = Recycle(ptr.cast(), Self::CLASS_INDEX, unsafe { (*block).home });
+        // SAFETY: as above; a `live` future is dropped once, since `live` is cleared first.
+        unsafe {
+            if (*block).live {
+                (*block).live = false;
+                ptr::drop_in_place(&raw mut (*block).future);
+            }
+        }
+        drop(recycle);
+    }
+}

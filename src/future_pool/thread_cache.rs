@@ -1,0 +1,193 @@
+//! This thread's cache: a free list per class, touched by this thread alone, and the
+//! thread's [`Inbox`] for blocks that other threads freed for it.
+//!
+//! Under loom there is no thread cache: [`with`] answers `None`, so every block goes
+//! through the shared stacks, which the models exercise.
+
+use std::cell::Cell;
+use std::ptr::{self, NonNull};
+
+use super::chain::{Chain, FreeBlock};
+use super::inbox::{self, Inbox};
+use super::{CLASSES, THREAD_CACHE_BLOCKS, shared};
+
+/// How many blocks a full cache moves to the shared stacks at once.
+const BATCH: usize = THREAD_CACHE_BLOCKS / 2;
+
+#[derive(Debug)]
+#[cfg_attr(valuetask_loom, allow(dead_code))]
+struct FreeList {
+    head: Cell<*mut FreeBlock>,
+    len: Cell<usize>,
+}
+
+#[cfg_attr(valuetask_loom, allow(dead_code))]
+impl FreeList {
+    fn take(&self) -> Option<Chain> {
+        let head = NonNull::new(self.head.replace(ptr::null_mut()))?;
+        Some(Chain {
+            head,
+            len: self.len.replace(0),
+        })
+    }
+
+    fn set(&self, chain: Chain) {
+        self.head.set(chain.head.as_ptr());
+        self.len.set(chain.len);
+    }
+}
+
+/// One thread's free lists and inbox.
+#[derive(Debug)]
+#[cfg_attr(valuetask_loom, allow(dead_code))]
+pub(super) struct Cache {
+    lists: [FreeList; CLASSES],
+    /// Adopted on the first block this thread takes out.
+    inbox: Cell<Option<&'static Inbox>>,
+}
+
+impl Drop for Cache {
+    /// The thread is exiting: its free blocks and its inbox's go to the shared
+    /// stacks (or the allocator), and its inbox closes.
+    fn drop(&mut self) {
+        for (class, list) in self.lists.iter().enumerate() {
+            if let Some(chain) = list.take() {
+                // SAFETY: blocks in the cache are free blocks of `class` and ours.
+                unsafe { shared::give(class, chain) };
+            }
+        }
+        if let Some(home) = self.inbox.take() {
+            for (class, chain) in inbox::retire(home).into_iter().enumerate() {
+                if let Some(chain) = chain {
+                    // SAFETY: closing the inbox gave us its free blocks of `class`.
+                    unsafe { shared::give(class, chain) };
+                }
+            }
+        }
+    }
+}
+
+#[cfg(not(valuetask_loom))]
+thread_local! {
+    static CACHE: Cache = const {
+        Cache {
+            lists: [const { FreeList { head: Cell::new(ptr::null_mut()), len: Cell::new(0) } }; CLASSES],
+            inbox: Cell::new(None),
+        }
+    };
+}
+
+/// Runs `f` with this thread's cache; `None` once the thread is exiting and its
+/// cache is gone.
+#[cfg(not(valuetask_loom))]
+#[inline]
+pub(super) fn with<R>(f: impl FnOnce(&Cache) -> R) -> Option<R> {
+    CACHE.try_with(f).ok()
+}
+
+/// Under loom there is no thread cache.
+#[cfg(valuetask_loom)]
+pub(super) fn with<R>(_f: impl FnOnce(&Cache) -> R) -> Option<R> {
+    None
+}
+
+#[cfg_attr(valuetask_loom, allow(dead_code))]
+impl Cache {
+    /// Pops a free block of `class`.
+    #[inline]
+    pub(super) fn pop(&self, class: usize) -> Option<NonNull<FreeBlock>> {
+        let list = &self.lists[class];
+        let head = NonNull::new(list.head.get())?;
+        // SAFETY: blocks in the cache are free and ours; the head links to the next.
+        list.head.set(unsafe { (*head.as_ptr()).next });
+        list.len.set(list.len.get() - 1);
+        Some(head)
+    }
+
+    /// Pushes a free block of `class`. When the list was full, returns the top
+    /// half of it for the shared stacks.
+    ///
+    /// # Safety
+    ///
+    /// `block` is a free block of `class`, owned by the caller, who gives it up.
+    #[inline]
+    pub(super) unsafe fn push(&self, class: usize, block: NonNull<FreeBlock>) -> Option<Chain> {
+        let list = &self.lists[class];
+        let mut spill = None;
+        if list.len.get() == THREAD_CACHE_BLOCKS {
+            let mut full = list.take().expect("a full cache has blocks");
+            // SAFETY: blocks in the cache are free and ours.
+            let rest = unsafe { full.split_off(BATCH) };
+            list.set(rest);
+            spill = Some(full);
+        }
+        // SAFETY: the caller gives us the free block.
+        unsafe { (*block.as_ptr()).next = list.head.get() };
+        list.head.set(block.as_ptr());
+        list.len.set(list.len.get() + 1);
+        spill
+    }
+
+    /// This thread's inbox, adopted on first use.
+    #[inline]
+    pub(super) fn home(&self) -> &'static Inbox {
+        match self.inbox.get() {
+            Some(home) => home,
+            None => {
+                let home = inbox::adopt();
+                self.inbox.set(Some(home));
+                home
+            }
+        }
+    }
+
+    /// Whether `home` is this thread's inbox.
+    #[inline]
+    pub(super) fn is_home(&self, home: Option<&Inbox>) -> bool {
+        match (home, self.inbox.get()) {
+            (Some(home), Some(mine)) => ptr::eq(home, mine),
+            _ => false,
+        }
+    }
+
+    /// Fills the empty list of `class` with up to [`THREAD_CACHE_BLOCKS`] blocks of
+    /// `chain`; returns the rest.
+    pub(super) fn refill(&self, class: usize, mut chain: Chain) -> Option<Chain> {
+        let list = &self.lists[class];
+        debug_assert_eq!(list.len.get(), 0);
+        let rest = (chain.len > THREAD_CACHE_BLOCKS)
+            // SAFETY: the chain's blocks are free and ours.
+            .then(|| unsafe { chain.split_off(THREAD_CACHE_BLOCKS) });
+        list.set(chain);
+        rest
+    }
+
+    /// Moves the blocks other threads freed into this thread's inbox onto its
+    /// list of `class`, spilling to the shared stacks as a full list does.
+    pub(super) fn collect(&self, class: usize) {
+        let Some(inbox) = self.inbox.get() else {
+            return;
+        };
+        let mut next = inbox.take_all(class);
+        while let Some(chain) = next {
+            // SAFETY: the inbox gave us these free blocks of `class`.
+            let (block, rest) = unsafe { chain.pop() };
+            next = rest;
+            // SAFETY: as above; the block is ours to give.
+            if let Some(spill) = unsafe { self.push(class, block) } {
+                // SAFETY: free blocks of `class` that were in our list.
+                unsafe { shared::give(class, spill) };
+            }
+        }
+    }
+
+    /// Takes every block of `class` out of the list.
+    pub(super) fn take_all(&self, class: usize) -> Option<Chain> {
+        self.lists[class].take()
+    }
+
+    /// How many free blocks of `class` the list holds.
+    pub(super) fn len(&self, class: usize) -> usize {
+        self.lists[class].len.get()
+    }
+}
