@@ -81,8 +81,8 @@ mod source;
 mod sync;
 mod task;
 
-pub use pool::{Abandoned, Completer, PoolStats, SourcePool};
-pub use reset_core::ResetCore;
+pub use pool::{Abandoned, Cancelled, Completer, PoolStats, SourcePool};
+pub use reset_core::{ResetCore, ResetRefused};
 pub use source::{Source, Status, Token};
 pub use task::ValueTask;
 

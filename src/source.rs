@@ -59,6 +59,16 @@ pub trait Source<T> {
     /// Implementations panic when `token` does not name the current operation.
     fn status(&self, token: Token) -> Status;
 
+    /// Like [`status`](Source::status), but `None` instead of a panic when `token` does
+    /// not name the current operation. [`ValueTask::is_ready`](crate::ValueTask::is_ready)
+    /// and `Debug` use it, so that a query never panics.
+    ///
+    /// The default calls `status`; override it if `status` can panic (a source over
+    /// [`ResetCore`](crate::ResetCore) forwards to [`ResetCore::try_status`](crate::ResetCore::try_status)).
+    fn try_status(&self, token: Token) -> Option<Status> {
+        Some(self.status(token))
+    }
+
     /// Called exactly once per task built from `token`, when its result was taken or
     /// the task was dropped, whichever comes first. It runs in `Drop`, so it must not
     /// panic, even for a stale token.
@@ -84,6 +94,32 @@ impl Token {
     /// The generation this token names.
     pub const fn generation(self) -> u32 {
         self.0
+    }
+
+    /// The token whose generation sits in the high 32 bits of `word`: the layout of the
+    /// state words of this crate's cores, which keep their flags in the low bits.
+    #[inline]
+    pub(crate) const fn from_state_bits(word: u64) -> Self {
+        Self((word >> 32) as u32)
+    }
+
+    /// This token's generation in the high 32 bits of a state word, no flags set.
+    #[inline]
+    pub(crate) const fn state_bits(self) -> u64 {
+        (self.0 as u64) << 32
+    }
+
+    /// The token of the next operation.
+    #[inline]
+    pub(crate) const fn next(self) -> Self {
+        Self(self.0.wrapping_add(1))
+    }
+
+    /// Whether this token was handed out before `current` (within half the generation
+    /// space; generations wrap).
+    #[inline]
+    pub(crate) const fn is_older_than(self, current: Token) -> bool {
+        (self.0.wrapping_sub(current.0) as i32) < 0
     }
 }
 

@@ -198,7 +198,7 @@ impl<'a, T> ValueTask<'a, T> {
         match &self.repr {
             Repr::Ready(_) => true,
             Repr::Boxed(_) | Repr::Done => false,
-            Repr::Borrowed { source, token } => source.status(*token) == Status::Ready,
+            Repr::Borrowed { source, token } => source.try_status(*token) == Some(Status::Ready),
             // SAFETY: a `Raw` repr holds its pointer until `poll` returned `Ready` (after
             // which the repr is `Done`) or until `drop`, which runs only in `Drop`.
             Repr::Raw(raw) => unsafe { raw.is_ready() },

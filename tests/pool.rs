@@ -657,8 +657,13 @@ fn check_with_capacity(n: usize) {
     let after = pool.stats();
     assert_eq!(after.capacity, before.capacity);
     assert_eq!(after.in_use, 0);
-    // This thread keeps the last slot its task released in its cache.
-    assert_eq!(after.cached, 1);
+    // This thread keeps the slots it rented and got back in its cache, up to 64 (a full
+    // cache hands its older half back to the pool).
+    if n <= 64 {
+        assert_eq!(after.cached, n, "{after:?}");
+    } else {
+        assert!((33..=64).contains(&after.cached), "{after:?}");
+    }
     assert_eq!(after.available + after.cached, after.capacity);
 }
 

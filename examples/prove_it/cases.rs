@@ -57,6 +57,7 @@ macro_rules! for_each_case {
             valuetask_ready: cases::ValueTaskReady, Local;
             resetcore_roundtrip: cases::ResetCoreRoundtrip, Local;
             pool_complete_first: cases::PoolCompleteFirst, Local;
+            multishot_roundtrip: cases::MultishotRoundtrip, Local;
             oneshot_complete_first: cases::OneshotCompleteFirst, Local;
             tokio_oneshot_complete_first: cases::TokioOneshotCompleteFirst, Local;
             futures_oneshot_complete_first: cases::FuturesOneshotCompleteFirst, Local;
@@ -71,6 +72,7 @@ macro_rules! for_each_case {
             async_trait_async: cases::AsyncTraitAsync, Local;
             valuetask_async_dyn: cases::ValueTaskAsyncDyn, Local;
             valuetask_async_dyn_cross_thread: cases::ValueTaskAsyncDynCrossThread, Cross;
+            task_box_dyn_async_cross_thread: cases::TaskBoxDynAsyncCrossThread, Cross;
         }
     };
 }
@@ -376,6 +378,33 @@ impl Case for PoolPollFirst {
         expect_pending(&mut task);
         completer.succeed(value).expect("the task is alive");
         unwrap_ok(expect_ready(task))
+    }
+}
+
+/// One `multishot` channel reused for every request: take the sender back from the
+/// receiver, send, then poll the receiver to `Ready` (one atomic read-modify-write per
+/// round trip, no allocation): the floor a reusable single-slot channel reaches.
+pub(crate) struct MultishotRoundtrip {
+    receiver: multishot::Receiver<u64>,
+    value: u64,
+}
+
+impl Case for MultishotRoundtrip {
+    fn new() -> Self {
+        Self {
+            receiver: multishot::Receiver::new(),
+            value: 0,
+        }
+    }
+
+    fn op(&mut self) -> u64 {
+        self.value = self.value.wrapping_add(1);
+        let receiver = black_box(&mut self.receiver);
+        let sender = receiver
+            .sender()
+            .expect("the last value was received, so the sender comes back");
+        sender.send(self.value);
+        unwrap_ok(expect_ready(receiver.recv()))
     }
 }
 
@@ -791,6 +820,10 @@ impl Case for ValueTaskAsyncDyn {
 /// can move to another thread.
 trait PooledService: Send + Sync {
     fn call(&self, reply: ValueTask<'static, Result<u64, Abandoned>>) -> ValueTask<'static, u64>;
+    fn call_boxed(
+        &self,
+        reply: ValueTask<'static, Result<u64, Abandoned>>,
+    ) -> Pin<Box<dyn Future<Output = u64> + Send + 'static>>;
 }
 
 struct PooledOffset;
@@ -799,31 +832,38 @@ impl PooledService for PooledOffset {
     fn call(&self, reply: ValueTask<'static, Result<u64, Abandoned>>) -> ValueTask<'static, u64> {
         ValueTask::from_future(async move { unwrap_ok(reply.await) ^ 0x9e37_79b9_7f4a_7c15 })
     }
+
+    fn call_boxed(
+        &self,
+        reply: ValueTask<'static, Result<u64, Abandoned>>,
+    ) -> Pin<Box<dyn Future<Output = u64> + Send + 'static>> {
+        Box::pin(async move { unwrap_ok(reply.await) ^ 0x9e37_79b9_7f4a_7c15 })
+    }
 }
 
 /// A suspended call on its way to the thread that finishes it.
-type InFlight = (ValueTask<'static, u64>, Completer<u64>, u64);
+type InFlight<C> = (C, Completer<u64>, u64);
 
 /// How many calls may be on their way to the finishing thread at once.
 const RING: usize = 64;
 
 /// A bounded single-producer, single-consumer queue of suspended calls, allocated once.
-struct Ring {
+struct Ring<C> {
     /// Calls pushed so far; written by the producer only.
     tail: AtomicUsize,
     /// Calls popped so far; written by the consumer only.
     head: AtomicUsize,
     stop: AtomicBool,
-    slots: [UnsafeCell<MaybeUninit<InFlight>>; RING],
+    slots: [UnsafeCell<MaybeUninit<InFlight<C>>>; RING],
 }
 
 // SAFETY: slot `i % RING` belongs to the producer while `tail - head < RING` says it is
 // free and to the consumer once `tail` (released) passed it, until `head` (released)
 // passes it again; the payload is `Send`.
-unsafe impl Sync for Ring {}
+unsafe impl<C: Send> Sync for Ring<C> {}
 
-impl Ring {
-    fn push(&self, call: InFlight) {
+impl<C: Future<Output = u64> + Unpin + Send> Ring<C> {
+    fn push(&self, call: InFlight<C>) {
         let tail = self.tail.load(Ordering::Relaxed);
         let mut spin = Spin::default();
         while tail - self.head.load(Ordering::Acquire) == RING {
@@ -834,7 +874,7 @@ impl Ring {
         self.tail.store(tail + 1, Ordering::Release);
     }
 
-    fn pop(&self) -> Option<InFlight> {
+    fn pop(&self) -> Option<InFlight<C>> {
         let head = self.head.load(Ordering::Relaxed);
         if head == self.tail.load(Ordering::Acquire) {
             return None;
@@ -846,13 +886,13 @@ impl Ring {
     }
 
     /// The finishing thread: completes each call's operation and polls the call to
-    /// `Ready` there, which drops its future and frees its block on this thread.
+    /// `Ready` there, which drops its future and frees its memory on this thread.
     fn finish_calls(&self) {
         let mut spin = Spin::default();
         loop {
-            if let Some((task, completer, value)) = self.pop() {
+            if let Some((call, completer, value)) = self.pop() {
                 completer.succeed(value).expect("the call is alive");
-                black_box(expect_ready(task));
+                black_box(expect_ready(call));
                 spin = Spin::default();
             } else if self.stop.load(Ordering::Acquire) {
                 return;
@@ -863,19 +903,19 @@ impl Ring {
     }
 }
 
-/// Calls a `dyn` method returning `ValueTask::from_future`, polls it once (it suspends)
-/// and hands it to another thread, which completes what it waits on and finishes it:
-/// blocks are taken on this thread and freed on that one. Calls are pipelined through a
-/// ring of 64, so the time per operation is this thread's throughput, not a round trip.
-pub(crate) struct ValueTaskAsyncDynCrossThread {
+/// Calls a `dyn` method, polls the call once (it suspends) and hands it to another
+/// thread, which completes what it waits on and finishes it: the call's memory is taken
+/// on this thread and freed on that one. Calls are pipelined through a ring of 64, so
+/// the time per operation is this thread's throughput, not a round trip.
+struct CrossThreadCalls<C: Future<Output = u64> + Unpin + Send + 'static> {
     service: Box<dyn PooledService>,
     pool: SourcePool<u64>,
-    ring: Arc<Ring>,
+    ring: Arc<Ring<C>>,
     thread: Option<JoinHandle<()>>,
     value: u64,
 }
 
-impl Case for ValueTaskAsyncDynCrossThread {
+impl<C: Future<Output = u64> + Unpin + Send + 'static> CrossThreadCalls<C> {
     fn new() -> Self {
         let ring = Arc::new(Ring {
             tail: AtomicUsize::new(0),
@@ -897,17 +937,21 @@ impl Case for ValueTaskAsyncDynCrossThread {
         }
     }
 
-    fn op(&mut self) -> u64 {
+    #[inline(always)]
+    fn op(
+        &mut self,
+        call: impl FnOnce(&dyn PooledService, ValueTask<'static, Result<u64, Abandoned>>) -> C,
+    ) -> u64 {
         self.value = self.value.wrapping_add(1);
         let (reply, completer) = self.pool.rent();
-        let mut call = black_box(&*self.service).call(reply);
+        let mut call = call(black_box(&*self.service), reply);
         expect_pending(&mut call);
         self.ring.push((call, completer, self.value));
         self.value
     }
 }
 
-impl Drop for ValueTaskAsyncDynCrossThread {
+impl<C: Future<Output = u64> + Unpin + Send + 'static> Drop for CrossThreadCalls<C> {
     fn drop(&mut self) {
         self.ring.stop.store(true, Ordering::Release);
         if let Some(thread) = self.thread.take() {
@@ -916,5 +960,33 @@ impl Drop for ValueTaskAsyncDynCrossThread {
         while let Some(call) = self.ring.pop() {
             drop(call);
         }
+    }
+}
+
+/// A `dyn` method returning `ValueTask::from_future`, finished on another thread.
+pub(crate) struct ValueTaskAsyncDynCrossThread(CrossThreadCalls<ValueTask<'static, u64>>);
+
+impl Case for ValueTaskAsyncDynCrossThread {
+    fn new() -> Self {
+        Self(CrossThreadCalls::new())
+    }
+
+    fn op(&mut self) -> u64 {
+        self.0.op(|service, reply| service.call(reply))
+    }
+}
+
+/// The same pipeline returning `Pin<Box<dyn Future>>`: boxed here, freed there.
+pub(crate) struct TaskBoxDynAsyncCrossThread(
+    CrossThreadCalls<Pin<Box<dyn Future<Output = u64> + Send + 'static>>>,
+);
+
+impl Case for TaskBoxDynAsyncCrossThread {
+    fn new() -> Self {
+        Self(CrossThreadCalls::new())
+    }
+
+    fn op(&mut self) -> u64 {
+        self.0.op(|service, reply| service.call_boxed(reply))
     }
 }

@@ -1,303 +1,454 @@
 //! One pooled completion slot and the protocol its two halves run.
 //!
 //! A slot has exactly two owners for one rental: the task (a [`ValueTask`]'s raw repr)
-//! and the [`Completer`](super::Completer). Neither can be cloned, so each side knows it
-//! is alone on its side; that lets a completion be one atomic operation, where
-//! [`ResetCore`](crate::ResetCore) (shared by reference) needs a claim first. The slot
-//! keeps the core's layout: one word with the generation in its high 32 bits and flags
-//! in the low bits, a value cell and a waker cell.
+//! and the [`Completer`](super::Completer). Each protocol function here is one half's
+//! step; a step that leaves the slot says whether it was the last to leave
+//! ([`Departure`]), and the caller then hands the slot to its storage for recycling.
+//! Recycling may free the whole pool, so every function works on a raw pointer to the
+//! slot, never on `&self`: no reference may be live when the memory goes.
 //!
-//! Whoever leaves last (task dropped or result taken, completer completed or dropped)
-//! recycles the slot: drops what is left in the cells, moves to the next generation and
-//! pushes the slot on the pool's free list. Recycling may free the whole pool, so every
-//! function here works on a raw pointer to the slot, never on `&self`.
+//! Per rental (see [`state`](super::state) for the flags):
+//! - complete, then poll: the completer publishes the value and its own departure with
+//!   one compare-and-swap; the task sees both with one `Acquire` load, moves the value
+//!   out and, being last, recycles without a read-modify-write.
+//! - poll, then complete: the task stores its waker and sets `WAKER` (one RMW); the
+//!   completer takes the waker as it publishes (one CAS), then leaves (one RMW) and
+//!   wakes; the task's next poll is the load above.
+//! - either side gone first: the other finds out with a load, or in its departure step.
 //!
 //! [`ValueTask`]: crate::ValueTask
 
 use std::mem::MaybeUninit;
-use std::ptr::NonNull;
 use std::task::{Context, Poll, Waker};
 
-use super::storage::Shared;
-use crate::raw::RawTaskVTable;
+use super::state::State;
+use super::thread_cache::Holder;
 use crate::sync::{AtomicU32, AtomicU64, Ordering, UnsafeCell, spin};
-
-/// The value cell holds the result. The completer wrote it and touches it no more; the
-/// task may move it out.
-const COMPLETE: u64 = 1 << 0;
-/// The task moved the result out of the value cell.
-const TAKEN: u64 = 1 << 1;
-/// The waker cell holds the task's waker. While it is set the task only reads the cell,
-/// and only the completer may clear it (in the step that sets `COMPLETE`), taking the
-/// waker. While it is clear and `COMPLETE` is not set, the task owns the cell, or clears
-/// the flag by compare-and-swap to take it back and store a new waker.
-const WAKER: u64 = 1 << 2;
-/// The task is gone: its result was taken or it was dropped.
-const TASK_GONE: u64 = 1 << 3;
-/// The completer is gone: it completed (and finished with the waker) or was dropped.
-const COMPLETER_GONE: u64 = 1 << 4;
-/// The slot is rented: set by `rent` (alone with the slot then), cleared by `recycle`.
-const RENTED: u64 = 1 << 5;
-/// The slot is free and sits in a thread's cache; set and cleared by that thread alone.
-const CACHED: u64 = 1 << 6;
-
-const GENERATION_SHIFT: u32 = 32;
 
 /// How many times a task that found its result waits for the completer to finish
 /// leaving before it leaves first; bounded, so a preempted completer costs nothing more.
 const COMPLETER_SPINS: u32 = 16;
 
+/// Whether a half that just left was the last of the two: then it alone holds the slot
+/// (in the state given) and must recycle it.
+#[must_use]
+pub(super) enum Departure {
+    Last(State),
+    NotLast,
+}
+
+/// `repr(C)` so that `holder` comes first: the thread cache reaches it through a
+/// type-erased slot pointer.
+#[repr(C)]
 pub(super) struct Slot<T, E> {
+    /// Storage bookkeeping that only the slot's exclusive holder touches: the thread
+    /// cache's link and the renting thread.
+    pub(super) holder: std::cell::UnsafeCell<Holder>,
     state: AtomicU64,
     value: UnsafeCell<MaybeUninit<Result<T, E>>>,
     waker: UnsafeCell<MaybeUninit<Waker>>,
+    cancel_waker: UnsafeCell<MaybeUninit<Waker>>,
     /// The free list's link: the next free slot's index plus one, 0 for none.
-    pub(super) next: AtomicU32,
+    pub(super) next_free: AtomicU32,
     /// This slot's index in its pool.
     pub(super) index: u32,
-    /// The pool this slot belongs to; it outlives every rented slot.
-    pub(super) shared: *const Shared<T, E>,
+    /// The pool's storage, type-erased (it outlives every rented slot).
+    pub(super) pool: *const (),
+}
+
+/// What was left in a slot when its last half left: dropped after the slot is back in
+/// its pool, so that user code never runs while the slot is held.
+pub(super) struct Leftovers<T, E> {
+    _value: Option<Result<T, E>>,
+    _waker: Option<Waker>,
 }
 
 impl<T, E> Slot<T, E> {
-    pub(super) fn new(index: u32, shared: *const Shared<T, E>) -> Self {
+    pub(super) fn new(index: u32, pool: *const ()) -> Self {
         Self {
+            holder: std::cell::UnsafeCell::new(Holder::EMPTY),
             state: AtomicU64::new(0),
             value: UnsafeCell::new(MaybeUninit::uninit()),
             waker: UnsafeCell::new(MaybeUninit::uninit()),
-            next: AtomicU32::new(0),
+            cancel_waker: UnsafeCell::new(MaybeUninit::uninit()),
+            next_free: AtomicU32::new(0),
             index,
-            shared,
+            pool,
         }
     }
 
-    /// The operations of the task half, for [`RawTask`](crate::raw::RawTask).
-    pub(super) const TASK_VTABLE: &'static RawTaskVTable = &RawTaskVTable {
-        poll: Self::raw_poll,
-        is_ready: Self::raw_is_ready,
-        discard: Self::raw_drop,
-        kind: "pooled",
-    };
+    // -----------------------------------------------------------------------------------
+    // The state word, for the slot's storage
+    // -----------------------------------------------------------------------------------
 
-    /// Marks a slot just taken from the free list as rented.
+    /// Sets the state of a slot nobody else holds.
     ///
     /// # Safety
     ///
-    /// The caller just took `slot` off the pool's free list (or cache) and is alone with it.
-    pub(super) unsafe fn mark_rented(slot: *const Self) {
-        // SAFETY: nobody else holds the slot: a plain store is enough, and the halves
-        // reach other threads only through a synchronizing hand-over.
-        let state = unsafe { &(*slot).state };
-        state.store(
-            (state.load(Ordering::Relaxed) & !CACHED) | RENTED,
-            Ordering::Relaxed,
-        );
+    /// The caller is alone with `slot`: it is free in the caller's hands (just popped,
+    /// being recycled, or in the caller's thread cache).
+    pub(super) unsafe fn set_state(slot: *const Self, state: State) {
+        // SAFETY: the slot is alive while held; handing it to another thread later (a
+        // free-list push, a rental's halves) synchronizes, so Relaxed is enough.
+        unsafe { &(*slot).state }.store(state.bits(), Ordering::Relaxed);
     }
 
-    /// Sets the state of a free slot that nobody else holds: `next` (a generation with
-    /// no flags), marked as cached or not.
+    /// The state of a slot nobody else holds.
     ///
     /// # Safety
     ///
-    /// The caller is alone with the free `slot`: it is recycling it, or the slot sits in
-    /// the caller's thread cache.
-    pub(super) unsafe fn set_free(slot: *const Self, next: u64, cached: bool) {
-        let flags = if cached { CACHED } else { 0 };
-        // SAFETY: the caller is alone with the slot; publishing it (a push on the free
-        // list) synchronizes.
-        unsafe { &(*slot).state }.store(next | flags, Ordering::Relaxed);
-    }
-
-    /// The state of a free slot that nobody else holds, without its cache mark.
-    ///
-    /// # Safety
-    ///
-    /// As for [`set_free`](Self::set_free).
-    pub(super) unsafe fn free_state(slot: *const Self) -> u64 {
+    /// As for [`set_state`](Self::set_state).
+    pub(super) unsafe fn exclusive_state(slot: *const Self) -> State {
         // SAFETY: as this function's contract.
-        unsafe { &(*slot).state }.load(Ordering::Relaxed) & !CACHED
+        State::from_bits(unsafe { &(*slot).state }.load(Ordering::Relaxed))
     }
 
-    /// Whether the slot is rented now (a snapshot, for stats).
-    pub(super) fn is_rented(&self) -> bool {
-        self.state.load(Ordering::Relaxed) & RENTED != 0
+    /// A snapshot of the state, for statistics and `Debug`.
+    pub(super) fn snapshot(&self) -> State {
+        State::from_bits(self.state.load(Ordering::Relaxed))
     }
 
-    /// Whether the slot sits free in a thread's cache now (a snapshot, for stats).
-    pub(super) fn is_cached(&self) -> bool {
-        self.state.load(Ordering::Relaxed) & CACHED != 0
-    }
-
-    /// The generation the slot is at; the rental's token.
+    /// The state as a half sees it.
     ///
     /// # Safety
     ///
-    /// `slot` is rented and the caller holds one of its halves.
-    pub(super) unsafe fn generation(slot: *const Self) -> u32 {
+    /// The caller holds a half of `slot`.
+    #[inline(always)]
+    unsafe fn load(slot: *const Self) -> State {
+        // ORDERING: Acquire pairs with the other half's Release departures and
+        // publications: a half that sees `COMPLETE` sees the value, one that sees the
+        // other half gone sees everything it did to the slot.
         // SAFETY: a held half keeps the slot alive.
-        let state = unsafe { &(*slot).state }.load(Ordering::Relaxed);
-        (state >> GENERATION_SHIFT) as u32
+        State::from_bits(unsafe { &(*slot).state }.load(Ordering::Acquire))
     }
 
-    /// Whether the task half is gone.
+    /// Moves the state from `from` to `to` if it is still `from`.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds a half of `slot`.
+    #[inline(always)]
+    unsafe fn exchange(slot: *const Self, from: State, to: State) -> Result<State, State> {
+        // ORDERING: AcqRel: Release publishes what this half wrote (the value, a waker)
+        // to the half that reads it after seeing `to`; Acquire sees the other half's
+        // writes in case `to` makes this half the last one.
+        // SAFETY: a held half keeps the slot alive.
+        unsafe { &(*slot).state }
+            .compare_exchange_weak(from.bits(), to.bits(), Ordering::AcqRel, Ordering::Acquire)
+            .map(State::from_bits)
+            .map_err(State::from_bits)
+    }
+
+    /// Sets `flags`; returns the state before.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds a half of `slot`.
+    #[inline(always)]
+    unsafe fn set_flags(slot: *const Self, flags: State) -> State {
+        // ORDERING: AcqRel, as in `exchange`.
+        // SAFETY: a held half keeps the slot alive.
+        State::from_bits(unsafe { &(*slot).state }.fetch_or(flags.bits(), Ordering::AcqRel))
+    }
+
+    // -----------------------------------------------------------------------------------
+    // The cells
+    // -----------------------------------------------------------------------------------
+
+    /// # Safety
+    ///
+    /// The caller is the completer, `COMPLETE` is not set: the value cell is its, empty.
+    #[inline(always)]
+    unsafe fn write_value(slot: *const Self, result: Result<T, E>) {
+        // SAFETY: as this function's contract.
+        unsafe { (*slot).value.with_mut(|cell| (*cell).write(result)) };
+    }
+
+    /// # Safety
+    ///
+    /// The cell holds a value that the caller now owns (the task after `COMPLETE`, the
+    /// completer taking back a value it never published, the last half recycling).
+    #[inline(always)]
+    unsafe fn take_value(slot: *const Self) -> Result<T, E> {
+        // SAFETY: as this function's contract.
+        unsafe { (*slot).value.with(|cell| (*cell).assume_init_read()) }
+    }
+
+    /// # Safety
+    ///
+    /// `WAKER` is clear and `COMPLETE` is not set, and the caller is the task: the waker
+    /// cell is its, empty.
+    #[inline(always)]
+    unsafe fn store_waker(slot: *const Self, waker: Waker) {
+        // SAFETY: as this function's contract.
+        unsafe { (*slot).waker.with_mut(|cell| (*cell).write(waker)) };
+    }
+
+    /// # Safety
+    ///
+    /// The cell holds a waker that the caller now owns (it cleared `WAKER`, or is the
+    /// last half).
+    #[inline(always)]
+    unsafe fn take_waker(slot: *const Self) -> Waker {
+        // SAFETY: as this function's contract.
+        unsafe { (*slot).waker.with(|cell| (*cell).assume_init_read()) }
+    }
+
+    /// # Safety
+    ///
+    /// `WAKER` is set and the caller is the task: the cell holds a waker, which nobody
+    /// writes or frees until the task itself clears the flag or `COMPLETE` is published
+    /// (the completer only copies it out before then).
+    #[inline(always)]
+    unsafe fn waker_will_wake(slot: *const Self, waker: &Waker) -> bool {
+        // SAFETY: as this function's contract.
+        unsafe {
+            (*slot)
+                .waker
+                .with(|cell| (*cell).assume_init_ref().will_wake(waker))
+        }
+    }
+
+    /// # Safety
+    ///
+    /// `CANCEL_WAKER` is clear, `TASK_GONE` is not set, and the caller is the completer:
+    /// the cancel waker cell is its, empty.
+    unsafe fn store_cancel_waker(slot: *const Self, waker: Waker) {
+        // SAFETY: as this function's contract.
+        unsafe { (*slot).cancel_waker.with_mut(|cell| (*cell).write(waker)) };
+    }
+
+    /// # Safety
+    ///
+    /// The cancel waker cell holds a waker that the caller now owns.
+    unsafe fn take_cancel_waker(slot: *const Self) -> Waker {
+        // SAFETY: as this function's contract.
+        unsafe { (*slot).cancel_waker.with(|cell| (*cell).assume_init_read()) }
+    }
+
+    /// # Safety
+    ///
+    /// `CANCEL_WAKER` is set and the caller is the completer, which alone may take it
+    /// back; the task only copies it out while the completer still holds its half.
+    unsafe fn cancel_waker_will_wake(slot: *const Self, waker: &Waker) -> bool {
+        // SAFETY: as this function's contract.
+        unsafe {
+            (*slot)
+                .cancel_waker
+                .with(|cell| (*cell).assume_init_ref().will_wake(waker))
+        }
+    }
+
+    // -----------------------------------------------------------------------------------
+    // The completer half
+    // -----------------------------------------------------------------------------------
+
+    /// Completes the rental with `result`, and gives up the completer half. Returns
+    /// `Err(result)` when the task is gone, so nobody will read it.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the completer half of `slot` and gives it up.
+    #[inline(always)]
+    pub(super) unsafe fn complete(
+        slot: *const Self,
+        result: Result<T, E>,
+    ) -> (Result<(), Result<T, E>>, Departure) {
+        // SAFETY: the completer half keeps the slot alive until it is given up below.
+        let mut state = unsafe { Self::load(slot) };
+        if state.is_task_gone() {
+            // SAFETY: we hold the completer half and give it up.
+            return (Err(result), unsafe { Self::leave_after_task(slot, state) });
+        }
+        // SAFETY: `COMPLETE` is not set and we are the one completer: the value cell is
+        // ours and empty; the task reads it only after `COMPLETE`.
+        unsafe { Self::write_value(slot, result) };
+        loop {
+            if state.is_task_gone() {
+                // The task left before we published: nobody will read the value.
+                // SAFETY: we wrote the value and never published it.
+                let result = unsafe { Self::take_value(slot) };
+                // SAFETY: we hold the completer half and give it up.
+                return (Err(result), unsafe { Self::leave_after_task(slot, state) });
+            }
+            // A `cancelled` waker of ours that nobody took comes back to us here.
+            let cancel_waker = state.has_cancel_waker();
+            let published = state.without(State::CANCEL_WAKER).with_complete();
+            if !state.has_waker() {
+                // SAFETY: we hold the completer half.
+                match unsafe { Self::exchange(slot, state, published.with_completer_gone()) } {
+                    Ok(_) => {
+                        // SAFETY: we cleared `CANCEL_WAKER` before the task left: ours.
+                        drop(cancel_waker.then(|| unsafe { Self::take_cancel_waker(slot) }));
+                        return (Ok(()), Departure::NotLast);
+                    }
+                    Err(now) => state = now,
+                }
+                continue;
+            }
+            // SAFETY: we hold the completer half.
+            match unsafe { Self::exchange(slot, state, published.without(State::WAKER)) } {
+                Ok(_) => {
+                    // SAFETY: we cleared `WAKER` while it was set: its waker is ours, and
+                    // the task writes the cell no more now that `COMPLETE` is set; as
+                    // above for the cancel waker.
+                    let (waker, cancel) = unsafe {
+                        (
+                            Self::take_waker(slot),
+                            cancel_waker.then(|| Self::take_cancel_waker(slot)),
+                        )
+                    };
+                    // SAFETY: we hold the completer half and give it up here.
+                    let before = unsafe { Self::set_flags(slot, State::COMPLETER_GONE) };
+                    let departure = if before.is_task_gone() {
+                        Departure::Last(before.with_completer_gone())
+                    } else {
+                        Departure::NotLast
+                    };
+                    drop(cancel);
+                    waker.wake();
+                    return (Ok(()), departure);
+                }
+                Err(now) => state = now,
+            }
+        }
+    }
+
+    /// The completer leaves after finding the task gone in `seen`.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the completer half and gives it up; `seen` shows `TASK_GONE`.
+    unsafe fn leave_after_task(slot: *const Self, seen: State) -> Departure {
+        debug_assert!(seen.is_task_gone());
+        if !seen.is_cancel_waking() {
+            // The task is finished with the slot (it set `TASK_GONE` in its last step):
+            // we are alone.
+            return Departure::Last(seen.with_completer_gone());
+        }
+        // The task is still waking our cancel waker: tell it we left; it recycles
+        // unless it finished meanwhile.
+        // SAFETY: we hold the completer half and give it up here.
+        let before = unsafe { Self::set_flags(slot, State::COMPLETER_GONE) };
+        if before.is_cancel_waking() {
+            Departure::NotLast
+        } else {
+            Departure::Last(before.with_completer_gone())
+        }
+    }
+
+    /// Whether the task is gone.
     ///
     /// # Safety
     ///
     /// The caller holds the completer half of `slot`.
     pub(super) unsafe fn is_task_gone(slot: *const Self) -> bool {
-        // SAFETY: the completer half keeps the slot alive.
-        unsafe { &(*slot).state }.load(Ordering::Acquire) & TASK_GONE != 0
+        // SAFETY: as this function's contract.
+        unsafe { Self::load(slot) }.is_task_gone()
     }
 
-    /// Completes the rental with `result`, and gives up the completer half.
-    ///
-    /// Returns `Err(result)` when the task is gone, so nobody will read it.
+    /// The generation of the rental.
     ///
     /// # Safety
     ///
-    /// The caller holds the completer half of `slot` and gives it up.
-    #[inline]
-    pub(super) unsafe fn complete(
-        slot: *const Self,
-        result: Result<T, E>,
-    ) -> Result<(), Result<T, E>> {
-        // SAFETY: the completer half keeps the slot alive until it is given up below.
-        let state_word = unsafe { &(*slot).state };
-        let mut state = state_word.load(Ordering::Acquire);
-        if state & TASK_GONE != 0 {
-            // SAFETY: the task is gone and so are we: we are the last half.
-            unsafe { Self::recycle(slot, state, false) };
-            return Err(result);
-        }
-        // SAFETY: `COMPLETE` is not set and we are the one completer: the value cell is
-        // ours and empty; the task reads it only after `COMPLETE`.
-        unsafe { (*slot).value.with_mut(|cell| (*cell).write(result)) };
+    /// The caller holds a half of `slot`.
+    pub(super) unsafe fn generation(slot: *const Self) -> u32 {
+        // SAFETY: as this function's contract.
+        unsafe { Self::load(slot) }.token().generation()
+    }
+
+    /// Polls for the task's departure: `Ready` once it is gone, else `Pending` with the
+    /// context's waker stored for the task's drop to wake.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the completer half of `slot` (and keeps it for the call).
+    pub(super) unsafe fn poll_cancelled(slot: *const Self, cx: &mut Context<'_>) -> Poll<()> {
+        // SAFETY: as this function's contract.
+        let mut state = unsafe { Self::load(slot) };
         loop {
-            if state & TASK_GONE != 0 {
-                // The task left before we published: nobody will read the value.
-                // SAFETY: we wrote the value and never published it, and we are the last half.
-                let result = unsafe { (*slot).value.with(|cell| (*cell).assume_init_read()) };
-                // SAFETY: we are the last half.
-                unsafe { Self::recycle(slot, state, false) };
-                return Err(result);
+            if state.is_task_gone() {
+                return Poll::Ready(());
             }
-            if state & WAKER == 0 {
-                match state_word.compare_exchange_weak(
-                    state,
-                    state | COMPLETE | COMPLETER_GONE,
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                ) {
-                    Ok(_) => return Ok(()),
-                    Err(actual) => state = actual,
+            if state.has_cancel_waker() {
+                // SAFETY: `CANCEL_WAKER` is set and we are the completer.
+                if unsafe { Self::cancel_waker_will_wake(slot, cx.waker()) } {
+                    return Poll::Pending;
+                }
+                // SAFETY: we hold the completer half.
+                match unsafe { Self::exchange(slot, state, state.without(State::CANCEL_WAKER)) } {
+                    Ok(now) => {
+                        // SAFETY: we cleared the flag before the task left: the waker is
+                        // ours.
+                        drop(unsafe { Self::take_cancel_waker(slot) });
+                        state = now.without(State::CANCEL_WAKER);
+                    }
+                    Err(now) => state = now,
                 }
                 continue;
             }
-            match state_word.compare_exchange_weak(
-                state,
-                (state & !WAKER) | COMPLETE,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => break,
-                Err(actual) => state = actual,
+            // SAFETY: `CANCEL_WAKER` is clear and the task is not gone: the cell is ours.
+            unsafe { Self::store_cancel_waker(slot, cx.waker().clone()) };
+            // SAFETY: we hold the completer half.
+            let before = unsafe { Self::set_flags(slot, State::CANCEL_WAKER) };
+            if !before.is_task_gone() {
+                return Poll::Pending;
             }
-        }
-        // SAFETY: we cleared `WAKER` while it was set: its waker is ours, and the task
-        // writes the cell no more now that `COMPLETE` is set.
-        let waker = unsafe { (*slot).waker.with(|cell| (*cell).assume_init_read()) };
-        let state = state_word.fetch_or(COMPLETER_GONE, Ordering::AcqRel) | COMPLETER_GONE;
-        if state & TASK_GONE != 0 {
-            // SAFETY: both halves are gone and we are the last.
-            unsafe { Self::recycle(slot, state, false) };
-        }
-        waker.wake();
-        Ok(())
-    }
-
-    /// # Safety
-    ///
-    /// `ptr` is a `Slot<T, E>` whose task half the caller holds and `out` points to a
-    /// `MaybeUninit<Result<T, E>>`; on `true` the result was written there and the
-    /// caller gave the task half up.
-    unsafe fn raw_poll(ptr: NonNull<()>, cx: &mut Context<'_>, out: *mut ()) -> bool {
-        // SAFETY: the caller holds the task half of this slot.
-        match unsafe { Self::poll_task(ptr, cx) } {
-            Poll::Ready(result) => {
-                // SAFETY: the caller passes a place for the result.
-                unsafe { out.cast::<Result<T, E>>().write(result) };
-                true
-            }
-            Poll::Pending => false,
+            // The task left before it could see our waker: take it back. The flag stays
+            // set, but the task is gone and never reads it.
+            // SAFETY: the task is gone, so nobody else touches the cell.
+            drop(unsafe { Self::take_cancel_waker(slot) });
+            return Poll::Ready(());
         }
     }
 
+    // -----------------------------------------------------------------------------------
+    // The task half
+    // -----------------------------------------------------------------------------------
+
+    /// Polls for the result. On `Ready` the task half is given up, and the departure says
+    /// whether it was the last.
+    ///
     /// # Safety
     ///
-    /// As for `raw_poll`.
+    /// The caller holds the task half of `slot`.
     #[inline(always)]
-    unsafe fn poll_task(ptr: NonNull<()>, cx: &mut Context<'_>) -> Poll<Result<T, E>> {
-        let slot = ptr.as_ptr().cast_const().cast::<Self>();
-        // SAFETY: the task half keeps the slot alive until it is given up below.
-        let state_word = unsafe { &(*slot).state };
-        let mut state = state_word.load(Ordering::Acquire);
+    pub(super) unsafe fn poll_task(
+        slot: *const Self,
+        cx: &mut Context<'_>,
+    ) -> Poll<(Result<T, E>, Departure)> {
+        // SAFETY: the task half keeps the slot alive until it is given up.
+        let mut state = unsafe { Self::load(slot) };
         loop {
-            if state & COMPLETE != 0 {
-                // SAFETY: `COMPLETE`: the value is initialized and only the task, which
-                // we are, may move it out.
-                let result = unsafe { (*slot).value.with(|cell| (*cell).assume_init_read()) };
-                if state & COMPLETER_GONE == 0 {
-                    // The completer is a few instructions from leaving (it is waking us).
-                    // Wait for it a little, so that we leave last and the slot goes back
-                    // to this thread's cache rather than across to the shared list.
-                    for _ in 0..COMPLETER_SPINS {
-                        spin();
-                        state = state_word.load(Ordering::Acquire);
-                        if state & COMPLETER_GONE != 0 {
-                            break;
-                        }
-                    }
-                }
-                if state & COMPLETER_GONE == 0 {
-                    state = state_word.fetch_or(TASK_GONE | TAKEN, Ordering::AcqRel);
-                    if state & COMPLETER_GONE == 0 {
-                        return Poll::Ready(result);
-                    }
-                }
-                // SAFETY: the completer is gone and so are we: we are the last half.
-                unsafe { Self::recycle(slot, state | TASK_GONE | TAKEN, true) };
-                return Poll::Ready(result);
+            if state.is_complete() {
+                // SAFETY: `COMPLETE`, seen with Acquire: the value is there and ours.
+                let result = unsafe { Self::take_value(slot) };
+                // SAFETY: we hold the task half and give it up.
+                let departure = unsafe { Self::leave_with_value(slot, state) };
+                return Poll::Ready((result, departure));
             }
-            if state & WAKER != 0 {
-                // SAFETY: `WAKER` is set: the cell holds a waker; the completer may be
-                // reading it too, but nobody writes it while the flag is set.
-                let same = unsafe {
-                    (*slot)
-                        .waker
-                        .with(|cell| (*cell).assume_init_ref().will_wake(cx.waker()))
-                };
-                if same {
+            if state.has_waker() {
+                // SAFETY: `WAKER` is set and we are the task.
+                if unsafe { Self::waker_will_wake(slot, cx.waker()) } {
                     return Poll::Pending;
                 }
-                if let Err(actual) = state_word.compare_exchange_weak(
-                    state,
-                    state & !WAKER,
-                    Ordering::Acquire,
-                    Ordering::Acquire,
-                ) {
-                    state = actual;
-                    continue;
+                // SAFETY: we hold the task half.
+                match unsafe { Self::exchange(slot, state, state.without(State::WAKER)) } {
+                    Ok(now) => {
+                        // SAFETY: we cleared `WAKER` before `COMPLETE`: the old waker and
+                        // the cell are ours again.
+                        drop(unsafe { Self::take_waker(slot) });
+                        state = now.without(State::WAKER);
+                    }
+                    Err(now) => state = now,
                 }
-                // SAFETY: we cleared `WAKER` before `COMPLETE` was set: the old waker and
-                // the cell are ours again.
-                let old = unsafe { (*slot).waker.with(|cell| (*cell).assume_init_read()) };
-                drop(old);
+                continue;
             }
-            let waker = cx.waker().clone();
-            // SAFETY: neither `WAKER` nor `COMPLETE` is set: the waker cell is ours and empty.
-            unsafe { (*slot).waker.with_mut(|cell| (*cell).write(waker)) };
-            state = state_word.fetch_or(WAKER, Ordering::AcqRel) | WAKER;
-            if state & COMPLETE == 0 {
+            // SAFETY: neither `WAKER` nor `COMPLETE` is set: the waker cell is ours, empty.
+            unsafe { Self::store_waker(slot, cx.waker().clone()) };
+            // SAFETY: we hold the task half.
+            state = unsafe { Self::set_flags(slot, State::WAKER) }.with_waker();
+            if !state.is_complete() {
                 return Poll::Pending;
             }
             // Completed while we stored the waker: the completer did not see it, so the
@@ -305,70 +456,121 @@ impl<T, E> Slot<T, E> {
         }
     }
 
+    /// The task leaves with the value, having seen `COMPLETE` in `seen`.
+    ///
     /// # Safety
     ///
-    /// `ptr` is a `Slot<T, E>` whose task half the caller holds.
-    unsafe fn raw_is_ready(ptr: NonNull<()>) -> bool {
-        let slot = ptr.as_ptr().cast_const().cast::<Self>();
-        // SAFETY: the task half keeps the slot alive.
-        unsafe { &(*slot).state }.load(Ordering::Acquire) & COMPLETE != 0
-    }
-
-    /// # Safety
-    ///
-    /// `ptr` is a `Slot<T, E>` whose task half the caller holds and gives up.
-    unsafe fn raw_drop(ptr: NonNull<()>) {
-        let slot = ptr.as_ptr().cast_const().cast::<Self>();
-        // SAFETY: the task half keeps the slot alive until this operation gives it up.
-        let state = unsafe { &(*slot).state }.fetch_or(TASK_GONE, Ordering::AcqRel) | TASK_GONE;
-        if state & COMPLETER_GONE != 0 {
-            // SAFETY: both halves are gone and we are the last.
-            unsafe { Self::recycle(slot, state, true) };
+    /// The caller holds the task half and gives it up; it took the value.
+    #[inline(always)]
+    unsafe fn leave_with_value(slot: *const Self, seen: State) -> Departure {
+        let mut state = seen;
+        if !state.is_completer_gone() {
+            // The completer is a few instructions from leaving (it is waking us). Wait
+            // for it a little, so that we leave last without a read-modify-write and the
+            // slot goes back to this thread.
+            for _ in 0..COMPLETER_SPINS {
+                spin();
+                // SAFETY: we still hold the task half.
+                state = unsafe { Self::load(slot) };
+                if state.is_completer_gone() {
+                    break;
+                }
+            }
+        }
+        if state.is_completer_gone() {
+            return Departure::Last(state.with_taken().with_task_gone());
+        }
+        // SAFETY: we hold the task half and give it up here.
+        let before = unsafe { Self::set_flags(slot, State::TAKEN.with_task_gone()) };
+        if before.is_completer_gone() {
+            Departure::Last(before.with_taken().with_task_gone())
+        } else {
+            Departure::NotLast
         }
     }
 
-    /// Empties the slot, moves it to the next generation and returns it to its pool:
-    /// to this thread's cache when the task half was last (`by_task`: the awaiting side,
-    /// which usually rents again), else to the shared free list.
+    /// Whether the result is there.
     ///
     /// # Safety
     ///
-    /// Both halves of `slot` are gone, the caller was the last, and `state` is the
-    /// slot's state as the last half left it.
+    /// The caller holds the task half of `slot`.
     #[inline]
-    unsafe fn recycle(slot: *const Self, state: u64, by_task: bool) {
-        let result = (state & (COMPLETE | TAKEN) == COMPLETE).then(|| {
-            // SAFETY: nobody else holds the slot; `COMPLETE` without `TAKEN` means an
-            // unread value.
-            unsafe { (*slot).value.with(|cell| (*cell).assume_init_read()) }
-        });
-        let waker = (state & WAKER != 0).then(|| {
-            // SAFETY: nobody else holds the slot; `WAKER` means the cell holds a waker.
-            unsafe { (*slot).waker.with(|cell| (*cell).assume_init_read()) }
-        });
-        let next =
-            u64::from(((state >> GENERATION_SHIFT) as u32).wrapping_add(1)) << GENERATION_SHIFT;
-        // SAFETY: nobody else holds the slot until `release_slot` publishes it; the pool
-        // outlives its rented slots, and this slot counts until `release_slot`.
-        unsafe { Shared::release_slot((*slot).shared, slot, next, by_task) };
-        // User code runs last, on values we own, after the slot is back in the pool.
-        drop(waker);
-        drop(result);
+    pub(super) unsafe fn is_ready(slot: *const Self) -> bool {
+        // SAFETY: as this function's contract.
+        unsafe { Self::load(slot) }.is_complete()
+    }
+
+    /// The task is dropped without its result, and gives up its half; wakes the
+    /// completer's `cancelled` future if one waits.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the task half of `slot` and gives it up.
+    pub(super) unsafe fn discard_task(slot: *const Self) -> Departure {
+        // SAFETY: we hold the task half until the exchange below.
+        let mut state = unsafe { Self::load(slot) };
+        loop {
+            if state.is_completer_gone() {
+                return Departure::Last(state.with_task_gone());
+            }
+            // A `cancelled` future of the completer waits: take its waker as we leave,
+            // marking that we are still at it so that the completer does not recycle
+            // the slot under us.
+            let leaving = if state.has_cancel_waker() {
+                state.with_task_gone().with_cancel_waking()
+            } else {
+                state.with_task_gone()
+            };
+            // SAFETY: we hold the task half and give it up if this succeeds.
+            match unsafe { Self::exchange(slot, state, leaving) } {
+                Ok(_) if leaving.is_cancel_waking() => break,
+                Ok(_) => return Departure::NotLast,
+                Err(now) => state = now,
+            }
+        }
+        // SAFETY: we set `TASK_GONE` while `CANCEL_WAKER` was set: the waker is ours, and
+        // `CANCEL_WAKING` keeps the slot from being recycled until we clear it.
+        let waker = unsafe { Self::take_cancel_waker(slot) };
+        // ORDERING: AcqRel: Release hands the slot back after our read of the cell;
+        // Acquire sees the completer's writes if it left meanwhile and we are last.
+        // SAFETY: `CANCEL_WAKING` keeps the slot alive until this step.
+        let before = State::from_bits(
+            unsafe { &(*slot).state }.fetch_and(!State::CANCEL_WAKING.bits(), Ordering::AcqRel),
+        );
+        waker.wake();
+        if before.is_completer_gone() {
+            Departure::Last(before.without(State::CANCEL_WAKING))
+        } else {
+            Departure::NotLast
+        }
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Recycling
+    // -----------------------------------------------------------------------------------
+
+    /// Moves what a rental left in the cells out, to be dropped once the slot is back.
+    ///
+    /// # Safety
+    ///
+    /// Both halves are gone, the caller is alone with `slot`, and `last` is the state
+    /// the last half left it in.
+    pub(super) unsafe fn take_leftovers(slot: *const Self, last: State) -> Leftovers<T, E> {
+        Leftovers {
+            // SAFETY: an unread value is initialized and ours.
+            _value: last
+                .has_unread_value()
+                .then(|| unsafe { Self::take_value(slot) }),
+            // SAFETY: `WAKER` set at the end: the cell holds the task's waker, ours.
+            _waker: last.has_waker().then(|| unsafe { Self::take_waker(slot) }),
+        }
     }
 }
 
 impl<T, E> Drop for Slot<T, E> {
+    /// A pool is freed only when no slot is rented, so there is nothing left to drop:
+    /// recycling emptied every slot.
     fn drop(&mut self) {
-        let state = self.state.load(Ordering::Acquire);
-        if state & (COMPLETE | TAKEN) == COMPLETE {
-            // SAFETY: `&mut self`; `COMPLETE` without `TAKEN` means an unread value.
-            self.value
-                .with_mut(|cell| unsafe { (*cell).assume_init_drop() });
-        }
-        if state & WAKER != 0 {
-            // SAFETY: `&mut self`; `WAKER` means the cell holds a waker.
-            self.waker
-                .with_mut(|cell| unsafe { (*cell).assume_init_drop() });
-        }
+        debug_assert!(!self.snapshot().is_rented());
     }
 }

@@ -1,49 +1,56 @@
-//! Slot storage: chunks that never move, and a lock-free free list of slot indices.
+//! A pool's storage: chunks of slots that never move, the shared free list, the
+//! per-thread caches, and the count that decides when the memory is freed.
 //!
 //! Chunk `k` holds `first_chunk << k` slots, so slot indices map to chunks with a
-//! logarithm and a chunk, once installed, lives as long as the pool. The free list is a
-//! Treiber stack of indices whose head is tagged against ABA.
+//! logarithm and a chunk, once installed, lives as long as the pool.
+//!
+//! Counting: every pool handle and every slot off the free list (rented, or free in a
+//! thread's cache) holds one count in `refs`. Renting from and recycling to a thread's
+//! cache move no count, so the hot path touches no shared counter; the pool is freed
+//! when the last count goes.
 
 use std::ptr;
 
-use super::local::{self, Entry, Put};
-use super::slot::Slot;
-use crate::sync::{AtomicPtr, AtomicU64, AtomicUsize, Ordering, fence};
+use super::free_list::FreeList;
+use super::slot::{Departure, Slot};
+use super::state::State;
+use super::thread_cache::{self, List, Pushed};
+use crate::sync::{AtomicPtr, AtomicUsize, Ordering, fence};
 
 /// The most chunks a pool grows to; with 32-bit indices the last ones are never reached.
 const MAX_CHUNKS: usize = 32;
 /// The smallest first chunk.
 const MIN_FIRST_CHUNK: usize = 16;
 
-/// The free list's head: the index of the top slot plus one (0 for an empty list) in the
-/// low 32 bits, and in the high 32 bits a tag bumped by every push and pop, so a
-/// compare-and-swap against a head that was popped and pushed back in between fails.
-const INDEX_MASK: u64 = u32::MAX as u64;
-const TAG_ONE: u64 = 1 << 32;
-
-pub(super) struct Shared<T, E> {
+pub(super) struct Storage<T, E> {
     chunks: [AtomicPtr<Slot<T, E>>; MAX_CHUNKS],
     first_chunk: usize,
-    free: AtomicU64,
+    free: FreeList,
     capacity: AtomicUsize,
-    /// Pool handles plus rented slots plus slots in threads' caches: the pool's memory is
-    /// freed when this reaches zero.
+    /// Pool handles plus slots off the free list: the memory is freed when this is 0.
     refs: AtomicUsize,
-    /// Pool handles alone: the last one flushes its thread's cached slot.
+    /// Pool handles alone: the last one flushes its thread's cached slots.
     handles: AtomicUsize,
     /// Builds the error a dropped completer resolves its task to. Captured here, where
     /// `E: From<Abandoned>` holds, because `Completer`'s `Drop` cannot ask for it.
     pub(super) abandoned: fn() -> E,
 }
 
-impl<T, E> Shared<T, E> {
+/// What a census of the slots found.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Census {
+    pub(super) rented: usize,
+    pub(super) cached: usize,
+}
+
+impl<T, E> Storage<T, E> {
     /// A pool with one handle and room for at least `capacity` slots.
     pub(super) fn new(capacity: usize, abandoned: fn() -> E) -> *const Self {
         let first_chunk = capacity.max(MIN_FIRST_CHUNK).next_power_of_two();
-        let shared = Box::into_raw(Box::new(Self {
+        let storage = Box::into_raw(Box::new(Self {
             chunks: std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
             first_chunk,
-            free: AtomicU64::new(0),
+            free: FreeList::new(),
             capacity: AtomicUsize::new(0),
             refs: AtomicUsize::new(1),
             handles: AtomicUsize::new(1),
@@ -51,14 +58,17 @@ impl<T, E> Shared<T, E> {
         }))
         .cast_const();
         if capacity > 0 {
-            // SAFETY: `shared` was just made and is alive, and nobody else can install
+            // SAFETY: `storage` was just made and is alive, and nobody else can install
             // its first chunk.
-            let first = unsafe { Self::grow(shared, 0) }.expect("a new pool has no chunk");
+            let first = unsafe { Self::grow(storage, 0) }.expect("a new pool has no chunk");
             // SAFETY: as above; `first` is the first chunk's first slot, which `grow`
             // hands to its caller instead of pushing it.
-            unsafe { (*shared).push_chain(first, &*(*shared).slot(first)) };
+            let storage = unsafe { &*storage };
+            // SAFETY: `grow` installed the chunk holding `first`.
+            let slot = unsafe { &*storage.slot(first) };
+            storage.free.push_chain(first, &slot.next_free);
         }
-        shared
+        storage
     }
 
     /// The slot at `index`.
@@ -68,6 +78,7 @@ impl<T, E> Shared<T, E> {
     /// `index` was handed out by this pool (its chunk is installed).
     unsafe fn slot(&self, index: u32) -> *const Slot<T, E> {
         let (chunk, offset) = self.locate(index as usize);
+        // ORDERING: Acquire pairs with the exchange that installed the chunk in `grow`.
         let base = self.chunks[chunk].load(Ordering::Acquire);
         debug_assert!(!base.is_null());
         // SAFETY: the chunk is installed and `offset` is below its length.
@@ -81,20 +92,30 @@ impl<T, E> Shared<T, E> {
         (chunk, index - self.first_chunk * ((1 << chunk) - 1))
     }
 
-    /// Takes a free slot, growing the pool when none is free, and counts it as rented.
+    /// Takes a free slot, growing the pool when none is free, and marks it rented by
+    /// this thread.
     ///
     /// # Safety
     ///
     /// `this` is alive: the caller holds a pool handle.
+    #[inline(always)]
     pub(super) unsafe fn rent(this: *const Self) -> *const Slot<T, E> {
-        let slot = match local::take(this.cast()) {
+        let cached = thread_cache::with(|cache| (cache.pop(this.cast()), cache.id()));
+        let (slot, home) = match cached {
             // A cached slot carries its count over.
-            Some(slot) => slot.cast::<Slot<T, E>>(),
+            Some((Some(slot), home)) => (slot.cast::<Slot<T, E>>(), home),
             // SAFETY: the caller's handle keeps the pool alive.
-            None => unsafe { Self::rent_shared(this) },
+            Some((None, home)) => (unsafe { Self::rent_shared(this) }, home),
+            // SAFETY: as above.
+            None => (unsafe { Self::rent_shared(this) }, ptr::null()),
         };
-        // SAFETY: the slot came off the cache or the free list: we are alone with it.
-        unsafe { Slot::mark_rented(slot) };
+        // SAFETY: the slot came off the cache or the free list: we are alone with it
+        // until its halves are handed out.
+        unsafe {
+            (*(*slot).holder.get()).home = home;
+            let free = Slot::exclusive_state(slot);
+            Slot::set_state(slot, free.without(State::CACHED).with_rented());
+        }
         slot
     }
 
@@ -106,15 +127,20 @@ impl<T, E> Shared<T, E> {
     #[cold]
     unsafe fn rent_shared(this: *const Self) -> *const Slot<T, E> {
         // SAFETY: the caller keeps the pool alive.
-        let shared = unsafe { &*this };
-        shared.refs.fetch_add(1, Ordering::Relaxed);
+        let storage = unsafe { &*this };
+        storage.refs.fetch_add(1, Ordering::Relaxed);
         let mut chunk = 0;
         loop {
-            if let Some(index) = shared.pop() {
-                // SAFETY: popped indices belong to installed chunks.
-                return unsafe { shared.slot(index) };
+            let link = |index| {
+                // SAFETY: indices on the free list belong to installed chunks.
+                unsafe { &(*storage.slot(index)).next_free }
+            };
+            if let Some(index) = storage.free.pop(link) {
+                // SAFETY: as above.
+                return unsafe { storage.slot(index) };
             }
-            while chunk < MAX_CHUNKS && !shared.chunks[chunk].load(Ordering::Acquire).is_null() {
+            // ORDERING: Acquire, as in `slot`.
+            while chunk < MAX_CHUNKS && !storage.chunks[chunk].load(Ordering::Acquire).is_null() {
                 chunk += 1;
             }
             assert!(
@@ -124,7 +150,7 @@ impl<T, E> Shared<T, E> {
             // SAFETY: the caller's handle keeps the pool alive.
             if let Some(index) = unsafe { Self::grow(this, chunk) } {
                 // SAFETY: `grow` installed the chunk that holds `index`.
-                return unsafe { shared.slot(index) };
+                return unsafe { storage.slot(index) };
             }
         }
     }
@@ -137,13 +163,17 @@ impl<T, E> Shared<T, E> {
     /// `this` is alive.
     unsafe fn grow(this: *const Self, chunk: usize) -> Option<u32> {
         // SAFETY: the caller keeps the pool alive.
-        let shared = unsafe { &*this };
-        let len = shared.first_chunk << chunk;
-        let start = shared.first_chunk * ((1 << chunk) - 1);
+        let storage = unsafe { &*this };
+        let len = storage.first_chunk << chunk;
+        let start = storage.first_chunk * ((1 << chunk) - 1);
         let end = u32::try_from(start + len).expect("SourcePool: slot index overflows u32");
-        let slots: Box<[Slot<T, E>]> = (start as u32..end).map(|i| Slot::new(i, this)).collect();
+        let slots: Box<[Slot<T, E>]> = (start as u32..end)
+            .map(|i| Slot::new(i, this.cast()))
+            .collect();
         let base = Box::into_raw(slots).cast::<Slot<T, E>>();
-        let installed = shared.chunks[chunk].compare_exchange(
+        // ORDERING: Release publishes the new slots to every `Acquire` load of the
+        // chunk pointer; Acquire on failure to use the winner's chunk.
+        let installed = storage.chunks[chunk].compare_exchange(
             ptr::null_mut(),
             base,
             Ordering::AcqRel,
@@ -154,131 +184,127 @@ impl<T, E> Shared<T, E> {
             drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(base, len)) });
             return None;
         }
-        shared.capacity.fetch_add(len, Ordering::Relaxed);
+        storage.capacity.fetch_add(len, Ordering::Relaxed);
         if len > 1 {
             // Link slots start+1 .. end into a chain, then push the chain at once.
             for offset in 1..len - 1 {
                 // SAFETY: unpublished slots of the chunk we own.
                 unsafe { &*base.add(offset) }
-                    .next
+                    .next_free
                     .store(start as u32 + offset as u32 + 2, Ordering::Relaxed);
             }
             // SAFETY: as above.
             let last = unsafe { &*base.add(len - 1) };
-            // SAFETY: as above.
-            let first = unsafe { &*base.add(1) };
-            shared.push_chain(first.index, last);
+            storage.free.push_chain(start as u32 + 1, &last.next_free);
         }
         Some(start as u32)
     }
 
-    fn pop(&self) -> Option<u32> {
-        let mut head = self.free.load(Ordering::Acquire);
-        loop {
-            let top = (head & INDEX_MASK) as u32;
-            if top == 0 {
-                return None;
-            }
-            // SAFETY: indices on the free list belong to installed chunks. The slot may
-            // be popped and rented by another thread meanwhile; `next` is atomic and the
-            // tag makes our compare-and-swap fail then.
-            let next = unsafe { &*self.slot(top - 1) }.next.load(Ordering::Relaxed);
-            let new = (head & !INDEX_MASK).wrapping_add(TAG_ONE) | u64::from(next);
-            match self
-                .free
-                .compare_exchange_weak(head, new, Ordering::Acquire, Ordering::Acquire)
-            {
-                Ok(_) => return Some(top - 1),
-                Err(actual) => head = actual,
-            }
-        }
-    }
-
-    /// Pushes the chain of slots from index `first` to `last` (linked through `next`).
-    fn push_chain(&self, first: u32, last: &Slot<T, E>) {
-        let mut head = self.free.load(Ordering::Relaxed);
-        loop {
-            last.next
-                .store((head & INDEX_MASK) as u32, Ordering::Relaxed);
-            let new = (head & !INDEX_MASK).wrapping_add(TAG_ONE) | u64::from(first + 1);
-            match self
-                .free
-                .compare_exchange_weak(head, new, Ordering::Release, Ordering::Relaxed)
-            {
-                Ok(_) => return,
-                Err(actual) => head = actual,
-            }
-        }
-    }
-
-    /// Returns a recycled slot, its state reset to `next`, to this thread's cache (when
-    /// `cache` allows and the cache takes it) or else to the free list.
+    /// Recycles a slot whose last half just left it in `last`: empties it, moves it to
+    /// its next generation and returns it to this thread's cache (if this thread rented
+    /// it) or the shared free list, then drops what the rental left in it.
     ///
     /// # Safety
     ///
-    /// `this` is alive, `slot` is one of its slots, was rented, is recycled and is held
-    /// by nobody; its count is given up.
-    #[inline]
-    pub(super) unsafe fn release_slot(
-        this: *const Self,
-        slot: *const Slot<T, E>,
-        next: u64,
-        cache: bool,
-    ) {
-        if cache {
-            let entry = Entry {
-                pool: this.cast(),
-                slot: slot.cast(),
-                flush: Self::flush,
-            };
-            let evicted = match local::put(entry) {
-                Put::Cached => None,
-                Put::Evicted(old) => Some(old),
-                Put::Refused => {
-                    // SAFETY: as this function's contract.
-                    unsafe { Slot::set_free(slot, next, false) };
-                    // SAFETY: as this function's contract.
-                    unsafe { Self::flush(this.cast(), slot.cast()) };
-                    return;
+    /// `slot` is a slot of a live pool, both its halves are gone and the caller was the
+    /// last, leaving it in `last`; the slot's count is given up.
+    #[inline(always)]
+    pub(super) unsafe fn recycle(slot: *const Slot<T, E>, last: State) {
+        // SAFETY: we are alone with the slot.
+        let leftovers = unsafe { Slot::take_leftovers(slot, last) };
+        // SAFETY: as above; the slot's count keeps its pool alive until given up below.
+        let pool = unsafe { (*slot).pool };
+        let next = last.next_free();
+        let cached = thread_cache::with(|cache| {
+            // SAFETY: we are alone with the slot.
+            if unsafe { (*(*slot).holder.get()).home } != cache.id() {
+                return false;
+            }
+            // SAFETY: as above.
+            unsafe { Slot::set_state(slot, next.with_cached()) };
+            // SAFETY: the slot is free, ours, of `pool`, and holds a count, which the
+            // cache takes over.
+            if let Pushed::Spilled(list) = unsafe { cache.push(pool, slot.cast(), Self::flush) } {
+                // SAFETY: the list came out of the cache, once.
+                unsafe { list.flush() };
+            }
+            true
+        });
+        if cached != Some(true) {
+            // SAFETY: we are alone with the slot.
+            unsafe { Slot::set_state(slot, next) };
+            // SAFETY: the slot is free and ours; its count is given up here.
+            unsafe { Self::give_back(pool.cast(), slot, slot, 1) };
+        }
+        // User code runs last, on values we own, after the slot is back in the pool.
+        drop(leftovers);
+    }
+
+    /// The recycling of a slot whose half just left, if it was the last.
+    ///
+    /// # Safety
+    ///
+    /// As for [`recycle`](Self::recycle), when `departure` is `Last`.
+    #[inline(always)]
+    pub(super) unsafe fn after(slot: *const Slot<T, E>, departure: Departure) {
+        if let Departure::Last(last) = departure {
+            // SAFETY: as this function's contract.
+            unsafe { Self::recycle(slot, last) };
+        }
+    }
+
+    /// Gives a list of cached slots back to their pool: the [`thread_cache::Flush`] of
+    /// this pool.
+    ///
+    /// # Safety
+    ///
+    /// As for [`List::flush`].
+    unsafe fn flush(list: List) {
+        let pool = list.pool.cast::<Self>();
+        let first = list.head.cast::<Slot<T, E>>();
+        let mut last = first;
+        for i in 0..list.len {
+            // SAFETY: cached slots are free and now ours; they stop being cached.
+            unsafe {
+                let state = Slot::exclusive_state(last);
+                Slot::set_state(last, state.without(State::CACHED));
+                let next = (*(*last).holder.get()).next_cached.cast::<Slot<T, E>>();
+                if i + 1 < list.len {
+                    (*last)
+                        .next_free
+                        .store((*next).index + 1, Ordering::Relaxed);
+                    last = next;
                 }
-            };
-            // SAFETY: the slot is in our thread's cache now: we are alone with it.
-            unsafe { Slot::set_free(slot, next, true) };
-            if let Some(old) = evicted {
-                // SAFETY: the evicted entry came out of the cache and is flushed once.
-                unsafe { old.flush() };
             }
-            return;
         }
-        // SAFETY: as this function's contract.
-        unsafe { Slot::set_free(slot, next, false) };
-        // SAFETY: as this function's contract.
-        unsafe { Self::flush(this.cast(), slot.cast()) };
+        // SAFETY: free slots of `pool` linked from `first` to `last`, with one count
+        // each, given up.
+        unsafe { Self::give_back(pool, first, last, list.len as usize) };
     }
 
-    /// Pushes a free slot on the free list and drops its count; frees the pool if that
-    /// was the last count. The [`local::Flush`] of this pool.
+    /// Pushes the free slots `first..=last` (linked through `next_free`) on the free
+    /// list and drops their counts; frees the pool if those were the last.
     ///
     /// # Safety
     ///
-    /// `pool` is a live `Shared<T, E>`, `slot` one of its free slots, held by nobody,
-    /// whose count is given up.
-    unsafe fn flush(pool: *const (), slot: *const ()) {
-        let this = pool.cast::<Self>();
-        // SAFETY: the slot's count keeps the pool alive until `release` below.
-        let shared = unsafe { &*this };
-        let slot = slot.cast::<Slot<T, E>>();
-        // SAFETY: a free slot nobody else holds; a cached one loses its cache mark here.
-        unsafe { Slot::set_free(slot, Slot::free_state(slot), false) };
-        // SAFETY: a slot of this pool: alive as long as the pool.
-        let slot = unsafe { &*slot };
-        shared.push_chain(slot.index, slot);
-        // SAFETY: this slot's count is the one we drop.
-        unsafe { Self::release(this) };
+    /// `this` is alive; the slots are free, its, held by nobody, and hold `count` counts.
+    unsafe fn give_back(
+        this: *const Self,
+        first: *const Slot<T, E>,
+        last: *const Slot<T, E>,
+        count: usize,
+    ) {
+        // SAFETY: the slots' counts keep the pool alive until `release` below.
+        let storage = unsafe { &*this };
+        // SAFETY: slots of this pool: alive as long as it is.
+        let (first, last) = unsafe { ((*first).index, &(*last).next_free) };
+        storage.free.push_chain(first, last);
+        // SAFETY: these counts are the ones we drop.
+        unsafe { Self::release(this, count) };
     }
 
     /// Adds a pool handle.
-    pub(super) fn acquire_handle(&self) {
+    pub(super) fn add_handle(&self) {
         self.handles.fetch_add(1, Ordering::Relaxed);
         self.refs.fetch_add(1, Ordering::Relaxed);
     }
@@ -288,32 +314,35 @@ impl<T, E> Shared<T, E> {
     /// # Safety
     ///
     /// The caller holds a handle and gives it up.
-    pub(super) unsafe fn release_handle(this: *const Self) {
+    pub(super) unsafe fn drop_handle(this: *const Self) {
         // SAFETY: the caller's handle keeps the pool alive until `release`.
         if unsafe { &*this }.handles.fetch_sub(1, Ordering::Relaxed) == 1 {
-            // The last handle: give back this thread's cached slot now rather than at
+            // The last handle: give back this thread's cached slots now rather than at
             // thread exit, so a single-threaded user sees the pool freed right here.
-            if let Some(entry) = local::take_entry(this.cast()) {
-                // SAFETY: the entry came out of the cache and is flushed once; its count
-                // and our handle's keep the pool alive.
-                unsafe { entry.flush() };
+            let list = thread_cache::with(|cache| cache.take_list_of(this.cast())).flatten();
+            if let Some(list) = list {
+                // SAFETY: the list came out of the cache, once; its counts and our
+                // handle's keep the pool alive.
+                unsafe { list.flush() };
             }
         }
         // SAFETY: the caller's handle's count is the one we drop.
-        unsafe { Self::release(this) };
+        unsafe { Self::release(this, 1) };
     }
 
-    /// Drops one count; the last frees the pool.
+    /// Drops `count` counts; the last frees the pool.
     ///
     /// # Safety
     ///
-    /// The caller holds a count of `this` and gives it up.
-    unsafe fn release(this: *const Self) {
-        // SAFETY: the caller's count keeps the pool alive until this decrement.
-        if unsafe { &(*this).refs }.fetch_sub(1, Ordering::Release) != 1 {
+    /// The caller holds `count` counts of `this` and gives them up.
+    unsafe fn release(this: *const Self, count: usize) {
+        // ORDERING: Release so that everything this holder did happens before the free;
+        // pairs with the Acquire fence of whoever drops the last count.
+        // SAFETY: the caller's counts keep the pool alive until this decrement.
+        if unsafe { &(*this).refs }.fetch_sub(count, Ordering::Release) != count {
             return;
         }
-        // The last count: see every other holder's writes before freeing.
+        // ORDERING: Acquire pairs with every other holder's Release decrement.
         fence(Ordering::Acquire);
         // SAFETY: nobody holds the pool any more; it came from `Box::into_raw` in `new`.
         drop(unsafe { Box::from_raw(this.cast_mut()) });
@@ -325,17 +354,17 @@ impl<T, E> Shared<T, E> {
 
     /// Counts the rented slots and the free slots in threads' caches, one slot at a
     /// time: the hot path keeps no counter for either.
-    pub(super) fn census(&self) -> (usize, usize) {
-        let mut rented = 0;
-        let mut cached = 0;
+    pub(super) fn census(&self) -> Census {
+        let mut census = Census::default();
         for (base, len) in self.installed() {
             // SAFETY: installed chunks hold `len` initialized slots for the pool's life.
             for slot in unsafe { std::slice::from_raw_parts(base, len) } {
-                rented += usize::from(slot.is_rented());
-                cached += usize::from(slot.is_cached());
+                let state = slot.snapshot();
+                census.rented += usize::from(state.is_rented());
+                census.cached += usize::from(state.is_cached());
             }
         }
-        (rented, cached)
+        census
     }
 
     pub(super) fn chunks(&self) -> usize {
@@ -346,6 +375,7 @@ impl<T, E> Shared<T, E> {
     fn installed(&self) -> impl Iterator<Item = (*const Slot<T, E>, usize)> + '_ {
         self.chunks
             .iter()
+            // ORDERING: Acquire, as in `slot`.
             .map(|chunk| chunk.load(Ordering::Acquire).cast_const())
             .take_while(|base| !base.is_null())
             .enumerate()
@@ -353,10 +383,12 @@ impl<T, E> Shared<T, E> {
     }
 }
 
-impl<T, E> Drop for Shared<T, E> {
+impl<T, E> Drop for Storage<T, E> {
     fn drop(&mut self) {
         for (chunk, base) in self.chunks.iter().enumerate() {
-            let base = base.load(Ordering::Acquire);
+            // ORDERING: `&mut self`: every other holder's Release decrement was acquired
+            // by the fence before this drop.
+            let base = base.load(Ordering::Relaxed);
             if base.is_null() {
                 break;
             }

@@ -1,0 +1,248 @@
+//! A per-thread cache of free slots, so that a steady rent → complete → await loop on
+//! one thread touches no shared atomic for the pool's bookkeeping: popping and pushing
+//! here are plain loads and stores.
+//!
+//! The cache holds slots of one pool at a time (the pool this thread last recycled a
+//! slot of), linked through the slots' [`Holder`]. Only slots that this thread rented
+//! come back here (the storage checks the slot's `home`), so a thread never parks
+//! slots that another thread needs: a thread with at most `n` rentals alive at once
+//! holds at most `n` slots, and a pool sized for its peak never grows later. Cached
+//! slots keep their count on their pool, so the pool cannot be freed under the cache.
+//! The cache gives its slots back to their pool when it fills up (half of them), when
+//! the thread recycles a slot of another pool, when the pool's last handle is dropped on
+//! this thread, and when the thread exits.
+//!
+//! Under loom the cache is off ([`with`] answers `None`): the models exercise the shared
+//! free list instead.
+
+#[cfg(not(valuetask_loom))]
+use std::cell::Cell;
+use std::ptr;
+
+/// The most free slots a thread keeps.
+pub(super) const THREAD_CACHE_SLOTS: u32 = 64;
+
+/// Storage bookkeeping kept in every slot (its first field), touched only by whoever
+/// holds the slot alone.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Holder {
+    /// In a thread's cache: the next cached slot, or null.
+    pub(super) next_cached: *const (),
+    /// The cache of the thread that rented the slot (that thread's identity), or null.
+    pub(super) home: *const (),
+}
+
+impl Holder {
+    pub(super) const EMPTY: Holder = Holder {
+        next_cached: ptr::null(),
+        home: ptr::null(),
+    };
+}
+
+/// Gives a list of cached slots back to their pool.
+pub(super) type Flush = unsafe fn(List);
+
+/// Slots of one pool, out of a cache, to give back with `flush`.
+#[derive(Debug)]
+pub(super) struct List {
+    pub(super) pool: *const (),
+    pub(super) head: *const (),
+    pub(super) len: u32,
+    pub(super) flush: Flush,
+}
+
+impl List {
+    /// Gives the slots back to their pool.
+    ///
+    /// # Safety
+    ///
+    /// The list came out of a cache (which owned it), and is flushed once.
+    pub(super) unsafe fn flush(self) {
+        // SAFETY: cached slots hold counts on their pool: both are alive.
+        unsafe { (self.flush)(self) }
+    }
+}
+
+/// What [`Cache::push`] left for the caller to flush.
+pub(super) enum Pushed {
+    /// The slot is cached.
+    Kept,
+    /// The slot is cached; give these back (another pool's slots, or the older half of
+    /// a full cache).
+    Spilled(List),
+}
+
+/// One thread's cache.
+#[derive(Debug)]
+pub(super) struct Cache {
+    #[cfg(not(valuetask_loom))]
+    pool: Cell<*const ()>,
+    #[cfg(not(valuetask_loom))]
+    head: Cell<*const ()>,
+    #[cfg(not(valuetask_loom))]
+    len: Cell<u32>,
+    #[cfg(not(valuetask_loom))]
+    flush: Cell<Option<Flush>>,
+}
+
+/// The [`Holder`] at the start of a slot.
+///
+/// # Safety
+///
+/// `slot` is a slot (whose first field is its `UnsafeCell<Holder>`) held by the caller
+/// alone.
+#[cfg(not(valuetask_loom))]
+unsafe fn holder(slot: *const ()) -> *mut Holder {
+    slot.cast::<std::cell::UnsafeCell<Holder>>()
+        .cast_mut()
+        .cast()
+}
+
+#[cfg(not(valuetask_loom))]
+thread_local! {
+    static CACHE: Cache = const {
+        Cache {
+            pool: Cell::new(ptr::null()),
+            head: Cell::new(ptr::null()),
+            len: Cell::new(0),
+            flush: Cell::new(None),
+        }
+    };
+}
+
+/// Runs `f` with this thread's cache; `None` if the thread is exiting (or under loom).
+#[cfg(not(valuetask_loom))]
+#[inline(always)]
+pub(super) fn with<R>(f: impl FnOnce(&Cache) -> R) -> Option<R> {
+    CACHE.try_with(f).ok()
+}
+
+/// Under loom there is no thread cache.
+#[cfg(valuetask_loom)]
+pub(super) fn with<R>(_f: impl FnOnce(&Cache) -> R) -> Option<R> {
+    None
+}
+
+#[cfg(not(valuetask_loom))]
+impl Cache {
+    /// This thread's identity, recorded in the slots it rents.
+    #[inline(always)]
+    pub(super) fn id(&self) -> *const () {
+        ptr::from_ref(self).cast()
+    }
+
+    /// Pops a cached slot of `pool`.
+    #[inline(always)]
+    pub(super) fn pop(&self, pool: *const ()) -> Option<*const ()> {
+        let head = self.head.get();
+        if self.pool.get() != pool || head.is_null() {
+            return None;
+        }
+        // SAFETY: cached slots are free and this cache's alone.
+        self.head.set(unsafe { (*holder(head)).next_cached });
+        self.len.set(self.len.get() - 1);
+        Some(head)
+    }
+
+    /// Pushes a free slot of `pool`, which this thread rented.
+    ///
+    /// # Safety
+    ///
+    /// `slot` is a free slot of `pool`, held by nobody else, with a count on its pool
+    /// that the cache takes over; `flush` gives slots of `pool` back.
+    #[inline(always)]
+    pub(super) unsafe fn push(&self, pool: *const (), slot: *const (), flush: Flush) -> Pushed {
+        let mut pushed = Pushed::Kept;
+        if self.pool.get() != pool {
+            if let Some(old) = self.take_list() {
+                pushed = Pushed::Spilled(old);
+            }
+            self.pool.set(pool);
+            self.flush.set(Some(flush));
+        } else if self.len.get() == THREAD_CACHE_SLOTS {
+            pushed = Pushed::Spilled(self.split_half());
+        }
+        // SAFETY: the caller gives us the free slot.
+        unsafe { (*holder(slot)).next_cached = self.head.get() };
+        self.head.set(slot);
+        self.len.set(self.len.get() + 1);
+        pushed
+    }
+
+    /// Takes the older half of a full list out.
+    fn split_half(&self) -> List {
+        let keep = THREAD_CACHE_SLOTS / 2;
+        let mut last = self.head.get();
+        for _ in 1..keep {
+            // SAFETY: cached slots are ours; fewer than `len` links are followed.
+            last = unsafe { (*holder(last)).next_cached };
+        }
+        // SAFETY: as above; `last` is the `keep`th slot and has a successor.
+        let rest = unsafe { std::mem::replace(&mut (*holder(last)).next_cached, ptr::null()) };
+        let spilled = self.len.get() - keep;
+        self.len.set(keep);
+        List {
+            pool: self.pool.get(),
+            head: rest,
+            len: spilled,
+            flush: self
+                .flush
+                .get()
+                .expect("a cache with slots knows their flush"),
+        }
+    }
+
+    /// Takes every cached slot out, whatever their pool.
+    pub(super) fn take_list(&self) -> Option<List> {
+        let head = self.head.replace(ptr::null());
+        if head.is_null() {
+            return None;
+        }
+        Some(List {
+            pool: self.pool.get(),
+            head,
+            len: self.len.replace(0),
+            flush: self
+                .flush
+                .get()
+                .expect("a cache with slots knows their flush"),
+        })
+    }
+
+    /// Takes every cached slot out if they are `pool`'s.
+    pub(super) fn take_list_of(&self, pool: *const ()) -> Option<List> {
+        if self.pool.get() != pool {
+            return None;
+        }
+        self.take_list()
+    }
+}
+
+#[cfg(not(valuetask_loom))]
+impl Drop for Cache {
+    /// The thread is exiting: its slots go back to their pool.
+    fn drop(&mut self) {
+        if let Some(list) = self.take_list() {
+            // SAFETY: the list came out of the cache, once.
+            unsafe { list.flush() };
+        }
+    }
+}
+
+/// Under loom the cache is never reached ([`with`] answers `None`); these only let the
+/// callers compile unchanged.
+#[cfg(valuetask_loom)]
+impl Cache {
+    pub(super) fn id(&self) -> *const () {
+        ptr::null()
+    }
+    pub(super) fn pop(&self, _pool: *const ()) -> Option<*const ()> {
+        None
+    }
+    pub(super) unsafe fn push(&self, _pool: *const (), _slot: *const (), _flush: Flush) -> Pushed {
+        unreachable!("there is no thread cache under loom")
+    }
+    pub(super) fn take_list_of(&self, _pool: *const ()) -> Option<List> {
+        None
+    }
+}
