@@ -237,14 +237,23 @@ impl<'a, T> ValueTask<'a, T> {
         }
     }
 
-    /// Polls the task. The ready case, the hot one, is a few inlined instructions; the
-    /// others go out of line.
+    /// Polls the task. The ready case and the pooled one, the hot ones, are inlined
+    /// (the pooled one is a call through its vtable); the others go out of line.
     #[inline(always)]
     fn poll_inner(&mut self, cx: &mut Context<'_>) -> Poll<T> {
-        if let Repr::Ready(_) = self.repr {
-            return Poll::Ready(self.take_ready());
+        match &self.repr {
+            Repr::Ready(_) => Poll::Ready(self.take_ready()),
+            Repr::Raw(raw) => {
+                // SAFETY: the pointer is held (the repr is not `Done`); on `Ready` the
+                // vtable gave it up, and the repr becomes `Done` so it is not used again.
+                let ready = unsafe { raw.poll(cx) };
+                if ready.is_ready() {
+                    self.repr = Repr::Done;
+                }
+                ready
+            }
+            _ => self.poll_waiting(cx),
         }
-        self.poll_waiting(cx)
     }
 
     /// Moves the ready value out, leaving `Done`.

@@ -116,11 +116,10 @@ pub struct FuturePoolStats {
 pub fn stats() -> FuturePoolStats {
     let mut stats = FuturePoolStats::default();
     for (class, size) in BLOCK_SIZES.into_iter().enumerate() {
-        let cached = thread_cache::with(|cache| {
+        let cached = thread_cache::current().map_or(0, |cache| {
             cache.collect(class);
             cache.len(class)
-        })
-        .unwrap_or(0);
+        });
         stats.thread_cached_blocks += cached;
         stats.thread_cached_bytes += cached * size;
         let shared = shared::len(class);
@@ -151,11 +150,11 @@ pub fn stats() -> FuturePoolStats {
 pub fn trim() -> usize {
     let mut freed = 0;
     for class in 0..CLASSES {
-        let mine = thread_cache::with(|cache| {
+        let mine = thread_cache::current().and_then(|cache| {
             cache.collect(class);
             cache.take_all(class)
         });
-        if let Some(chain) = mine.flatten() {
+        if let Some(chain) = mine {
             freed += chain.len;
             // SAFETY: the chain came out of this thread's cache: free blocks nobody holds.
             unsafe { memory::deallocate(chain, class) };

@@ -21,18 +21,20 @@ pub(super) type Home = Option<&'static Inbox>;
 /// Takes a free block of `class` for this thread; returns it and its home.
 #[inline]
 pub(super) fn acquire(class: usize) -> (NonNull<u8>, Home) {
-    thread_cache::with(|cache| match cache.pop(class) {
-        Some(block) => (block.cast(), Some(cache.home())),
+    let taken = thread_cache::current().and_then(|cache| match cache.pop(class) {
+        // A block in the cache means the inbox was adopted.
+        Some(block) => Some((block.cast(), cache.home())),
         None => acquire_slow(cache, class),
-    })
-    .unwrap_or_else(|| (acquire_homeless(class), None))
+    });
+    taken.unwrap_or_else(|| (acquire_homeless(class), None))
 }
 
+/// `None` when this thread can no longer have a home (it is exiting).
 #[cold]
-fn acquire_slow(cache: &Cache, class: usize) -> (NonNull<u8>, Home) {
-    let home = cache.home();
+fn acquire_slow(cache: &Cache, class: usize) -> Option<(NonNull<u8>, Home)> {
+    let home = cache.home()?;
     let Some(chain) = home.take_all(class).or_else(|| shared::take(class)) else {
-        return (memory::allocate(class), Some(home));
+        return Some((memory::allocate(class), Some(home)));
     };
     // SAFETY: the chain's free blocks are ours, from our inbox or the shared stack.
     let (block, rest) = unsafe { chain.pop() };
@@ -40,7 +42,7 @@ fn acquire_slow(cache: &Cache, class: usize) -> (NonNull<u8>, Home) {
         // SAFETY: free blocks of `class` we own that did not fit our list.
         unsafe { shared::give(class, excess) };
     }
-    (block.cast(), Some(home))
+    Some((block.cast(), Some(home)))
 }
 
 /// A block for a thread whose cache is gone.
@@ -66,20 +68,16 @@ fn acquire_homeless(class: usize) -> NonNull<u8> {
 #[inline]
 pub(super) unsafe fn release(class: usize, block: NonNull<u8>, home: Home) {
     let block = block.cast::<FreeBlock>();
-    let kept = thread_cache::with(|cache| {
-        if !cache.is_home(home) {
-            return false;
+    match thread_cache::current() {
+        Some(cache) if cache.is_home(home) => {
+            // SAFETY: as this function's contract.
+            if let Some(spill) = unsafe { cache.push(class, block) } {
+                // SAFETY: free blocks of `class` that were in our list.
+                unsafe { shared::give(class, spill) };
+            }
         }
         // SAFETY: as this function's contract.
-        if let Some(spill) = unsafe { cache.push(class, block) } {
-            // SAFETY: free blocks of `class` that were in our list.
-            unsafe { shared::give(class, spill) };
-        }
-        true
-    });
-    if kept != Some(true) {
-        // SAFETY: as this function's contract.
-        unsafe { release_foreign(class, block, home) };
+        _ => unsafe { release_foreign(class, block, home) },
     }
 }
 

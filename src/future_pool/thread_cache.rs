@@ -1,7 +1,7 @@
 //! This thread's cache: a free list per class, touched by this thread alone, and the
 //! thread's [`Inbox`] for blocks that other threads freed for it.
 //!
-//! Under loom there is no thread cache: [`with`] answers `None`, so every block goes
+//! Under loom there is no thread cache: [`current`] answers `None`, so every block goes
 //! through the shared stacks, which the models exercise.
 
 use std::cell::Cell;
@@ -38,33 +38,18 @@ impl FreeList {
 }
 
 /// One thread's free lists and inbox.
+///
+/// It has no `Drop` of its own, so that reaching it is a plain thread-local access; an
+/// [`ExitGuard`], registered when the thread adopts its inbox (before its first block
+/// can come back to it), empties and closes it when the thread exits.
 #[derive(Debug)]
 #[cfg_attr(valuetask_loom, allow(dead_code))]
 pub(super) struct Cache {
     lists: [FreeList; CLASSES],
     /// Adopted on the first block this thread takes out.
     inbox: Cell<Option<&'static Inbox>>,
-}
-
-impl Drop for Cache {
-    /// The thread is exiting: its free blocks and its inbox's go to the shared
-    /// stacks (or the allocator), and its inbox closes.
-    fn drop(&mut self) {
-        for (class, list) in self.lists.iter().enumerate() {
-            if let Some(chain) = list.take() {
-                // SAFETY: blocks in the cache are free blocks of `class` and ours.
-                unsafe { shared::give(class, chain) };
-            }
-        }
-        if let Some(home) = self.inbox.take() {
-            for (class, chain) in inbox::retire(home).into_iter().enumerate() {
-                if let Some(chain) = chain {
-                    // SAFETY: closing the inbox gave us its free blocks of `class`.
-                    unsafe { shared::give(class, chain) };
-                }
-            }
-        }
-    }
+    /// The thread is exiting and the cache was emptied: it takes no more blocks.
+    closed: Cell<bool>,
 }
 
 #[cfg(not(valuetask_loom))]
@@ -73,21 +58,62 @@ thread_local! {
         Cache {
             lists: [const { FreeList { head: Cell::new(ptr::null_mut()), len: Cell::new(0) } }; CLASSES],
             inbox: Cell::new(None),
+            closed: Cell::new(false),
         }
     };
+    static EXIT_GUARD: ExitGuard = const { ExitGuard };
 }
 
-/// Runs `f` with this thread's cache; `None` once the thread is exiting and its
-/// cache is gone.
+/// Empties and closes this thread's cache when the thread exits.
 #[cfg(not(valuetask_loom))]
-#[inline]
-pub(super) fn with<R>(f: impl FnOnce(&Cache) -> R) -> Option<R> {
-    CACHE.try_with(f).ok()
+struct ExitGuard;
+
+#[cfg(not(valuetask_loom))]
+impl Drop for ExitGuard {
+    /// The thread is exiting: its free blocks and its inbox's go to the shared stacks
+    /// (or the allocator), and its inbox closes. (`CACHE` has no destructor, so it is
+    /// still there while other thread-locals are being destroyed.)
+    fn drop(&mut self) {
+        CACHE.with(|cache| {
+            cache.closed.set(true);
+            for (class, list) in cache.lists.iter().enumerate() {
+                if let Some(chain) = list.take() {
+                    // SAFETY: blocks in the cache are free blocks of `class` and ours.
+                    unsafe { shared::give(class, chain) };
+                }
+            }
+            if let Some(home) = cache.inbox.take() {
+                for (class, chain) in inbox::retire(home).into_iter().enumerate() {
+                    if let Some(chain) = chain {
+                        // SAFETY: closing the inbox gave us its free blocks of `class`.
+                        unsafe { shared::give(class, chain) };
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// This thread's cache; `None` once the thread is exiting and its cache is closed (and
+/// always under loom).
+///
+/// The reference is `'static` because the cache has no destructor: it lives as long as
+/// the thread, and a `&Cache` cannot leave the thread (`Cache` is not `Sync`).
+#[cfg(not(valuetask_loom))]
+#[inline(always)]
+pub(super) fn current() -> Option<&'static Cache> {
+    // Only the address comes out of the closure, so that the access inlines to a plain
+    // thread-pointer offset.
+    let cache = CACHE.with(ptr::from_ref);
+    // SAFETY: `CACHE` has no destructor, so it lives as long as this thread; `Cache` is
+    // not `Sync`, so the reference stays on this thread.
+    let cache = unsafe { &*cache };
+    (!cache.closed.get()).then_some(cache)
 }
 
 /// Under loom there is no thread cache.
 #[cfg(valuetask_loom)]
-pub(super) fn with<R>(_f: impl FnOnce(&Cache) -> R) -> Option<R> {
+pub(super) fn current() -> Option<&'static Cache> {
     None
 }
 
@@ -128,17 +154,26 @@ impl Cache {
         spill
     }
 
-    /// This thread's inbox, adopted on first use.
+    /// This thread's inbox, adopted on first use; `None` if the thread is exiting and
+    /// can no longer arrange to close an inbox.
     #[inline]
-    pub(super) fn home(&self) -> &'static Inbox {
+    pub(super) fn home(&self) -> Option<&'static Inbox> {
         match self.inbox.get() {
-            Some(home) => home,
-            None => {
-                let home = inbox::adopt();
-                self.inbox.set(Some(home));
-                home
-            }
+            Some(home) => Some(home),
+            None => self.adopt_inbox(),
         }
+    }
+
+    #[cold]
+    fn adopt_inbox(&self) -> Option<&'static Inbox> {
+        #[cfg(not(valuetask_loom))]
+        if EXIT_GUARD.try_with(|_| ()).is_err() {
+            self.closed.set(true);
+            return None;
+        }
+        let home = inbox::adopt();
+        self.inbox.set(Some(home));
+        Some(home)
     }
 
     /// Whether `home` is this thread's inbox.

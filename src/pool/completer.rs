@@ -70,6 +70,7 @@ impl<T, E> Completer<T, E> {
     }
 
     /// Completes the task with `Ok(value)`; `Err(value)` if the task was dropped.
+    #[inline]
     pub fn succeed(self, value: T) -> Result<(), T> {
         self.complete(Ok(value)).map_err(|result| match result {
             Ok(value) => value,
@@ -78,6 +79,7 @@ impl<T, E> Completer<T, E> {
     }
 
     /// Completes the task with `Err(error)`; `Err(error)` back if the task was dropped.
+    #[inline]
     pub fn fail(self, error: E) -> Result<(), E> {
         self.complete(Err(error)).map_err(|result| match result {
             Err(error) => error,

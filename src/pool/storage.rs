@@ -100,14 +100,13 @@ impl<T, E> Storage<T, E> {
     /// `this` is alive: the caller holds a pool handle.
     #[inline(always)]
     pub(super) unsafe fn rent(this: *const Self) -> *const Slot<T, E> {
-        let cached = thread_cache::with(|cache| (cache.pop(this.cast()), cache.id()));
-        let (slot, home) = match cached {
+        let cache = thread_cache::current();
+        let home = cache.map_or(ptr::null(), |cache| cache.id());
+        let slot = match cache.and_then(|cache| cache.pop(this.cast())) {
             // A cached slot carries its count over.
-            Some((Some(slot), home)) => (slot.cast::<Slot<T, E>>(), home),
+            Some(slot) => slot.cast::<Slot<T, E>>(),
             // SAFETY: the caller's handle keeps the pool alive.
-            Some((None, home)) => (unsafe { Self::rent_shared(this) }, home),
-            // SAFETY: as above.
-            None => (unsafe { Self::rent_shared(this) }, ptr::null()),
+            None => unsafe { Self::rent_shared(this) },
         };
         // SAFETY: the slot came off the cache or the free list: we are alone with it
         // until its halves are handed out.
@@ -215,22 +214,26 @@ impl<T, E> Storage<T, E> {
         // SAFETY: as above; the slot's count keeps its pool alive until given up below.
         let pool = unsafe { (*slot).pool };
         let next = last.next_free();
-        let cached = thread_cache::with(|cache| {
+        let cached = match thread_cache::current() {
             // SAFETY: we are alone with the slot.
-            if unsafe { (*(*slot).holder.get()).home } != cache.id() {
-                return false;
+            Some(cache) if unsafe { (*(*slot).holder.get()).home } == cache.id() => {
+                // SAFETY: as above.
+                unsafe { Slot::set_state(slot, next.with_cached()) };
+                // SAFETY: the slot is free, ours, of `pool`, and holds a count, which the
+                // cache takes over unless it refuses.
+                match unsafe { cache.push(pool, slot.cast(), Self::flush) } {
+                    Pushed::Kept => true,
+                    Pushed::Spilled(list) => {
+                        // SAFETY: the list came out of the cache, once.
+                        unsafe { list.flush() };
+                        true
+                    }
+                    Pushed::Refused => false,
+                }
             }
-            // SAFETY: as above.
-            unsafe { Slot::set_state(slot, next.with_cached()) };
-            // SAFETY: the slot is free, ours, of `pool`, and holds a count, which the
-            // cache takes over.
-            if let Pushed::Spilled(list) = unsafe { cache.push(pool, slot.cast(), Self::flush) } {
-                // SAFETY: the list came out of the cache, once.
-                unsafe { list.flush() };
-            }
-            true
-        });
-        if cached != Some(true) {
+            _ => false,
+        };
+        if !cached {
             // SAFETY: we are alone with the slot.
             unsafe { Slot::set_state(slot, next) };
             // SAFETY: the slot is free and ours; its count is given up here.
@@ -319,7 +322,7 @@ impl<T, E> Storage<T, E> {
         if unsafe { &*this }.handles.fetch_sub(1, Ordering::Relaxed) == 1 {
             // The last handle: give back this thread's cached slots now rather than at
             // thread exit, so a single-threaded user sees the pool freed right here.
-            let list = thread_cache::with(|cache| cache.take_list_of(this.cast())).flatten();
+            let list = thread_cache::current().and_then(|cache| cache.take_list_of(this.cast()));
             if let Some(list) = list {
                 // SAFETY: the list came out of the cache, once; its counts and our
                 // handle's keep the pool alive.

@@ -12,7 +12,7 @@
 //! the thread recycles a slot of another pool, when the pool's last handle is dropped on
 //! this thread, and when the thread exits.
 //!
-//! Under loom the cache is off ([`with`] answers `None`): the models exercise the shared
+//! Under loom the cache is off ([`current`] answers `None`): the models exercise the shared
 //! free list instead.
 
 #[cfg(not(valuetask_loom))]
@@ -63,8 +63,10 @@ impl List {
     }
 }
 
-/// What [`Cache::push`] left for the caller to flush.
+/// What [`Cache::push`] did, and left for the caller to flush.
 pub(super) enum Pushed {
+    /// The slot was not cached (the thread is exiting): give it back to its pool.
+    Refused,
     /// The slot is cached.
     Kept,
     /// The slot is cached; give these back (another pool's slots, or the older half of
@@ -73,8 +75,15 @@ pub(super) enum Pushed {
 }
 
 /// One thread's cache.
+///
+/// It has no `Drop` of its own, so that reaching it is a plain thread-local access with
+/// no lazy-registration check on the hot path; an [`ExitGuard`] registered on the
+/// cache's first use flushes it when the thread exits, and closes it so that nothing is
+/// cached after that.
 #[derive(Debug)]
 pub(super) struct Cache {
+    #[cfg(not(valuetask_loom))]
+    state: Cell<CacheState>,
     #[cfg(not(valuetask_loom))]
     pool: Cell<*const ()>,
     #[cfg(not(valuetask_loom))]
@@ -98,28 +107,71 @@ unsafe fn holder(slot: *const ()) -> *mut Holder {
         .cast()
 }
 
+/// Where a thread's cache is in its life.
+#[cfg(not(valuetask_loom))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CacheState {
+    /// Never held a slot: the exit guard is not registered yet.
+    Unused,
+    /// May hold slots; the exit guard will flush them.
+    Guarded,
+    /// The thread is exiting and the guard flushed the cache: it takes no more slots.
+    Closed,
+}
+
 #[cfg(not(valuetask_loom))]
 thread_local! {
     static CACHE: Cache = const {
         Cache {
+            state: Cell::new(CacheState::Unused),
             pool: Cell::new(ptr::null()),
             head: Cell::new(ptr::null()),
             len: Cell::new(0),
             flush: Cell::new(None),
         }
     };
+    static EXIT_GUARD: ExitGuard = const { ExitGuard };
 }
 
-/// Runs `f` with this thread's cache; `None` if the thread is exiting (or under loom).
+/// Flushes this thread's cache when the thread exits.
+#[cfg(not(valuetask_loom))]
+struct ExitGuard;
+
+#[cfg(not(valuetask_loom))]
+impl Drop for ExitGuard {
+    fn drop(&mut self) {
+        // `CACHE` has no destructor, so it is still there while other thread-locals are
+        // being destroyed.
+        CACHE.with(|cache| {
+            cache.state.set(CacheState::Closed);
+            if let Some(list) = cache.take_list() {
+                // SAFETY: the list came out of the cache, once.
+                unsafe { list.flush() };
+            }
+        });
+    }
+}
+
+/// This thread's cache; `None` once the thread is exiting and its cache is closed (and
+/// always under loom).
+///
+/// The reference is `'static` because the cache has no destructor: it lives as long as
+/// the thread, and a `&Cache` cannot leave the thread (`Cache` is not `Sync`).
 #[cfg(not(valuetask_loom))]
 #[inline(always)]
-pub(super) fn with<R>(f: impl FnOnce(&Cache) -> R) -> Option<R> {
-    CACHE.try_with(f).ok()
+pub(super) fn current() -> Option<&'static Cache> {
+    // Only the address comes out of the closure, so that the access inlines to a plain
+    // thread-pointer offset.
+    let cache = CACHE.with(ptr::from_ref);
+    // SAFETY: `CACHE` has no destructor, so it lives as long as this thread; `Cache` is
+    // not `Sync`, so the reference stays on this thread.
+    let cache = unsafe { &*cache };
+    (cache.state.get() != CacheState::Closed).then_some(cache)
 }
 
 /// Under loom there is no thread cache.
 #[cfg(valuetask_loom)]
-pub(super) fn with<R>(_f: impl FnOnce(&Cache) -> R) -> Option<R> {
+pub(super) fn current() -> Option<&'static Cache> {
     None
 }
 
@@ -153,6 +205,15 @@ impl Cache {
     #[inline(always)]
     pub(super) unsafe fn push(&self, pool: *const (), slot: *const (), flush: Flush) -> Pushed {
         let mut pushed = Pushed::Kept;
+        if self.state.get() == CacheState::Unused {
+            // The first slot: make sure the thread's exit flushes the cache. A thread
+            // already exiting cannot register the guard any more: then it caches nothing.
+            if EXIT_GUARD.try_with(|_| ()).is_err() {
+                self.state.set(CacheState::Closed);
+                return Pushed::Refused;
+            }
+            self.state.set(CacheState::Guarded);
+        }
         if self.pool.get() != pool {
             if let Some(old) = self.take_list() {
                 pushed = Pushed::Spilled(old);
@@ -218,18 +279,7 @@ impl Cache {
     }
 }
 
-#[cfg(not(valuetask_loom))]
-impl Drop for Cache {
-    /// The thread is exiting: its slots go back to their pool.
-    fn drop(&mut self) {
-        if let Some(list) = self.take_list() {
-            // SAFETY: the list came out of the cache, once.
-            unsafe { list.flush() };
-        }
-    }
-}
-
-/// Under loom the cache is never reached ([`with`] answers `None`); these only let the
+/// Under loom the cache is never reached ([`current`] answers `None`); these only let the
 /// callers compile unchanged.
 #[cfg(valuetask_loom)]
 impl Cache {
