@@ -58,6 +58,58 @@ use crate::source::{Source, Status, Token};
 /// assert_eq!(port.as_deref(), Some("80"));
 /// ```
 ///
+/// # The lifetime `'a`
+///
+/// `'a` is how long whatever the task borrows must live: the source of
+/// [`from_source`](Self::from_source), the captures of a future given to
+/// [`from_future`](Self::from_future). A method whose async body uses `self` *and* a
+/// borrowed argument after an `.await` must tie both to the task, with one named
+/// lifetime; `ValueTask<'_, T>` alone means "borrows `self`", and the compiler rejects a
+/// body that also keeps `key` ("lifetime may not live long enough"):
+///
+/// ```
+/// use std::collections::HashMap;
+/// use valuetask::ValueTask;
+///
+/// trait Store: Sync {
+///     fn get<'a>(&'a self, key: &'a str) -> ValueTask<'a, Option<String>>;
+/// }
+///
+/// struct Cached {
+///     hot: HashMap<String, String>,
+///     prefix: String,
+/// }
+///
+/// impl Store for Cached {
+///     fn get<'a>(&'a self, key: &'a str) -> ValueTask<'a, Option<String>> {
+///         if let Some(hit) = self.hot.get(key) {
+///             return ValueTask::ready(Some(hit.clone()));
+///         }
+///         ValueTask::from_future(async move {
+///             let fetched = ValueTask::from_future(async { 7 }).await; // a slow lookup
+///             Some(format!("{}{key}={fetched}", self.prefix)) // `self` and `key` after it
+///         })
+///     }
+/// }
+///
+/// let store: &dyn Store = &Cached { hot: HashMap::new(), prefix: "db:".into() };
+/// let key = String::from("answer");
+/// assert_eq!(futures::executor::block_on(store.get(&key)).as_deref(), Some("db:answer=7"));
+/// ```
+///
+/// A task that must outlive its caller (spawned, or sent to another thread) is a
+/// `ValueTask<'static, T>`: move owned data into the future, or rent from a
+/// [`SourcePool`](crate::SourcePool), whose tasks borrow nothing.
+///
+/// # `Send` and `Sync`
+///
+/// `ValueTask<'a, T>` is `Send` when `T` is: every tier moves only the result across
+/// threads, [`from_future`](Self::from_future) accepts only `Send` futures and
+/// [`from_source`](Self::from_source) only `Sync` sources, so a runtime may poll the task
+/// on any worker. It is not `Sync` (nothing needs it: a future is polled through `&mut`).
+/// Futures that hold an `Rc` or a `RefCell` across an `.await` are not `Send` and are not
+/// accepted here.
+///
 /// # Cancel safety
 ///
 /// Dropping a `ValueTask` before it completes is always allowed. A borrowed source is
@@ -188,11 +240,9 @@ impl<'a, T> ValueTask<'a, T> {
     /// Whether the result is available without waiting.
     ///
     /// True for a ready value and for a source or pooled slot that was completed (or,
-    /// for a pool, abandoned). A future is never polled to find out: false.
-    ///
-    /// # Panics
-    ///
-    /// Panics if a borrowed source panics on the task's token (a stale token).
+    /// for a pool, abandoned). A future is never polled to find out: false. Never
+    /// panics: a source asked about a stale token ([`Source::try_status`]) answers
+    /// `None`, which is false here.
     #[inline]
     pub fn is_ready(&self) -> bool {
         match &self.repr {
@@ -308,6 +358,45 @@ impl<'a, T> ValueTask<'a, T> {
             Repr::Raw(raw) => unsafe { raw.discard() },
             Repr::Ready(_) | Repr::Boxed(_) | Repr::Done => {}
         }
+    }
+}
+
+impl<'a, T: Send + 'a> ValueTask<'a, T> {
+    /// A task whose result is `f` of this task's result.
+    ///
+    /// A ready task stays ready: `f` runs at once and nothing is allocated, so a `dyn`
+    /// method can transform a cache hit and keep the fast path. Otherwise `f` runs when
+    /// the result arrives, in a pooled future ([`from_future`](Self::from_future)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use valuetask::ValueTask;
+    ///
+    /// let task = ValueTask::ready(20).map(|n| n + 1);
+    /// assert!(task.is_ready()); // still the ready value, no allocation
+    /// assert_eq!(task.into_ready().ok(), Some(21));
+    ///
+    /// let later = ValueTask::from_future(async { 20 }).map(|n| n * 2);
+    /// assert_eq!(futures::executor::block_on(later), 40);
+    /// ```
+    pub fn map<U, F>(self, f: F) -> ValueTask<'a, U>
+    where
+        F: FnOnce(T) -> U + Send + 'a,
+    {
+        match self.into_ready() {
+            Ok(value) => ValueTask::ready(f(value)),
+            Err(task) => ValueTask::from_future(async move { f(task.await) }),
+        }
+    }
+}
+
+/// The ready value: `ValueTask::from(v)` is [`ValueTask::ready(v)`](ValueTask::ready),
+/// so `value.into()` returns a cache hit from a method whose return type is a task.
+impl<T> From<T> for ValueTask<'_, T> {
+    #[inline]
+    fn from(value: T) -> Self {
+        Self::ready(value)
     }
 }
 

@@ -185,6 +185,30 @@ fn hot_paths_allocate_nothing_counting_every_thread() {
     );
 
     record(
+        "map on a ready task stays ready, polled with a no-op waker",
+        allocations_of(|i| {
+            let mut task = black_box(cache).get(i).map(|n| n + 1);
+            assert!(task.is_ready());
+            assert_eq!(poll_noop(&mut task), Poll::Ready(i.wrapping_mul(3) + 1));
+        }),
+        0,
+    );
+
+    record(
+        "a pooled rental: wait on Completer::cancelled, drop the task",
+        allocations_of(|_| {
+            let (task, completer) = pool.rent();
+            let mut cancelled = completer.cancelled();
+            let mut cx = Context::from_waker(&waker);
+            assert!(Pin::new(&mut cancelled).poll(&mut cx).is_pending());
+            drop(task);
+            assert!(Pin::new(&mut cancelled).poll(&mut cx).is_ready());
+            drop(completer);
+        }),
+        0,
+    );
+
+    record(
         "ResetCore round trip: reset, complete, poll",
         allocations_of(|i| {
             let token = core.reset();

@@ -124,15 +124,25 @@ pub(super) fn len(class: usize) -> usize {
     STACKS[class].lock().blocks
 }
 
-/// Gives every block on the stack of `class` back to the allocator; returns how many.
+/// Gives every block on the stack of `class` now back to the allocator (blocks pushed
+/// meanwhile stay); returns how many.
 pub(super) fn trim(class: usize) -> usize {
+    let mut top = {
+        let mut stack = STACKS[class].lock();
+        let top = NonNull::new(stack.top);
+        stack.top = ptr::null_mut();
+        stack.blocks = 0;
+        top
+    };
     let mut freed = 0;
-    loop {
-        let Some(chain) = take(class) else {
-            return freed;
-        };
-        freed += chain.len;
-        // SAFETY: the chain came off the stack: free blocks of `class` nobody else holds.
-        unsafe { memory::deallocate(chain, class) };
+    while let Some(head) = top {
+        // SAFETY: the chains came off the stack, ours now; their heads carry their
+        // length and the link to the next chain.
+        let (len, next) = unsafe { ((*head.as_ptr()).chain_len, (*head.as_ptr()).next_chain) };
+        top = NonNull::new(next);
+        freed += len;
+        // SAFETY: free blocks of `class` nobody else holds.
+        unsafe { memory::deallocate(Chain { head, len }, class) };
     }
+    freed
 }

@@ -1,9 +1,13 @@
 //! [`ResetCore`]: a versioned, reusable, single-result completion core.
 //!
-//! The protocol lives in the state word ([`state`]); this file holds the cells and the
-//! transitions. Every claim (`COMPLETING`, `TAKING`, `REGISTERING`, `RESETTING`) is
-//! taken with a compare-and-swap from an unclaimed state and ended with a plain
-//! `Release` store: while a claim is held nobody else writes the word.
+//! The flags live in the state word ([`state`]); this file holds the cells and the
+//! transitions. Each cell access is a claim taken with a compare-and-swap. A completer
+//! and a poller never wait for each other: a completer that finds a poller in the waker
+//! cell publishes the value and leaves the waker to it, and the poller, ending its
+//! claim, sees `COMPLETE` and takes the value itself. Only `reset` waits for claims to
+//! end (a few instructions, no user code). A claim that nobody else can touch meanwhile
+//! ends with a plain store; the others with a read-modify-write that returns what the
+//! other side did.
 
 mod state;
 
@@ -11,7 +15,7 @@ use std::fmt;
 use std::mem::MaybeUninit;
 use std::task::{Context, Poll, Waker};
 
-use self::state::State;
+use self::state::{State, WakerStep};
 use crate::source::{Source, Status, Token};
 use crate::sync::{AtomicU64, Ordering, UnsafeCell, spin};
 
@@ -199,24 +203,47 @@ impl<T> ResetCore<T> {
             if state.token() != token || !state.accepts_completion() {
                 return Err(value);
             }
-            if state.is_claimed() {
-                // A poller is storing its waker: a few instructions.
-                spin();
-                state = self.load(Ordering::Relaxed);
-                continue;
-            }
             match self.claim(state, state.with_completing()) {
                 Ok(()) => break,
                 Err(now) => state = now,
             }
         }
-        // SAFETY: `COMPLETING` is ours, so both cells are; the value cell is empty (the
+        // SAFETY: `COMPLETING` is ours, so we own the value cell, and it is empty (the
         // operation was neither completed nor consumed, and a reset left it empty).
         unsafe { self.write_value(value) };
-        // SAFETY: as above; `WAKER` says whether the cell holds a waker.
-        let waker = state.has_waker().then(|| unsafe { self.take_waker() });
-        self.end_claim(state.completed());
-        if let Some(waker) = waker.flatten() {
+        state = state.with_completing();
+        let step = loop {
+            // Take the waker to wake it, unless a poller is in the waker cell: then it
+            // sees `COMPLETE` when it leaves and takes the value itself.
+            let step = if state.has_waker() && !state.is_registering() {
+                WakerStep::Take
+            } else {
+                WakerStep::Leave
+            };
+            // ORDERING: Release publishes the value to the poller's Acquire load or
+            // claim; Acquire (on a `Take`) sees the waker the poller stored before its
+            // Release end of `REGISTERING`.
+            match self.state.compare_exchange_weak(
+                state.bits(),
+                state.completed(step).bits(),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break step,
+                Err(now) => state = State::from_bits(now),
+            }
+        };
+        if step == WakerStep::Leave {
+            return Ok(());
+        }
+        // SAFETY: we cleared `WAKER` and hold `WAKING`: the waker cell and its waker are
+        // ours.
+        let waker = unsafe { self.take_waker() };
+        // ORDERING: Release hands the waker cell back; pairs with the Acquire of the
+        // next claim (a poller's, a reset's) and of a poller's load.
+        self.state
+            .fetch_and(!State::WAKING.bits(), Ordering::Release);
+        if let Some(waker) = waker {
             waker.wake();
         }
         Ok(())
@@ -232,66 +259,95 @@ impl<T> ResetCore<T> {
     /// is polling the same operation at the same moment.
     #[inline]
     pub fn poll_result(&self, token: Token, cx: &mut Context<'_>) -> Poll<T> {
-        // ORDERING: Acquire pairs with the completer's Release store of `COMPLETE`, so
-        // the value it wrote is visible before we copy it.
+        // ORDERING: Acquire pairs with the completer's Release publication of `COMPLETE`
+        // (and every claim's Release end), so the cells are seen as they were left.
         let mut state = self.load(Ordering::Acquire);
-        let mut new_waker = None;
         loop {
-            if state.token() != token {
+            if state.token() != token || state.is_resetting() {
                 stale_token(state.token(), token, "poll_result");
             }
-            if state.is_complete() && !state.is_claimed() {
-                if let Err(now) = self.claim(state, state.taking()) {
+            if state.is_taken() {
+                already_taken(token);
+            }
+            if state.is_registering() {
+                two_pollers(token);
+            }
+            if state.is_complete() {
+                let taking = state.taking();
+                if let Err(now) = self.claim(state, taking) {
                     state = now;
                     continue;
                 }
-                // SAFETY: `TAKING` is ours and the value was complete: it is initialized
-                // and ours to move out.
+                // SAFETY: `TAKING` is ours and `COMPLETE` was set: the value cell holds
+                // a value that nobody else touches until we end `TAKING`.
                 let value = unsafe { self.take_value() };
-                self.end_claim(state.consumed());
+                // SAFETY: we cleared `WAKER` while no poller or completer was in the waker
+                // cell (no `REGISTERING`; `WAKING` would have cleared `WAKER`): ours.
+                let waker = state.has_waker().then(|| unsafe { self.take_waker() });
+                if taking.is_waking() {
+                    // The completer is still taking its waker out and ends `WAKING`
+                    // itself with a read-modify-write, so ours must be one too.
+                    // ORDERING: Release, as `end_claim`.
+                    self.state
+                        .fetch_xor(State::TAKING_AND_CONSUMED.bits(), Ordering::Release);
+                } else {
+                    self.end_claim(taking.consumed());
+                }
+                drop(waker);
                 return Poll::Ready(value);
-            }
-            if state.is_consumed() {
-                already_taken(token);
-            }
-            if state.is_polled_elsewhere() {
-                two_pollers(token);
-            }
-            if state.is_claimed() {
-                // A completion or a reset is under way: a few instructions.
-                spin();
-                state = self.load(Ordering::Acquire);
-                continue;
             }
             if state.has_waker() {
                 if let Err(now) = self.claim(state, state.with_registering()) {
                     state = now;
                     continue;
                 }
-                // SAFETY: `REGISTERING` is ours and `WAKER` is set: the cell holds a waker.
+                // SAFETY: `REGISTERING` is ours and `WAKER` is set: the cell holds a waker
+                // nobody else touches until we end `REGISTERING`.
                 if unsafe { self.waker_will_wake(cx.waker()) } {
-                    self.end_claim(state);
-                    return Poll::Pending;
+                    // ORDERING: AcqRel: Release ends our claim; Acquire sees a value
+                    // published meanwhile (a completer that found us in the cell).
+                    state = State::from_bits(
+                        self.state
+                            .fetch_and(!State::REGISTERING.bits(), Ordering::AcqRel),
+                    )
+                    .without_registering();
+                    if !state.is_complete() {
+                        return Poll::Pending;
+                    }
+                    continue;
                 }
                 // A new waker: take the old one out, then store the new one as on a
                 // first poll, cloning it outside any claim.
                 // SAFETY: as above.
                 let old = unsafe { self.take_waker() };
-                state = state.without_waker();
-                self.end_claim(state);
+                state = self.end_registering();
                 drop(old);
                 continue;
             }
-            let waker = new_waker.get_or_insert_with(|| cx.waker().clone());
+            let waker = cx.waker().clone();
             if let Err(now) = self.claim(state, state.with_registering()) {
                 state = now;
                 continue;
             }
-            // SAFETY: `REGISTERING` is ours and `WAKER` is clear: the cell is empty.
-            unsafe { self.store_waker(waker.clone()) };
-            self.end_claim(state.with_waker());
-            return Poll::Pending;
+            // SAFETY: `REGISTERING` is ours and `WAKER` is clear: the waker cell is empty
+            // and nobody else touches it until we end `REGISTERING`.
+            unsafe { self.store_waker(waker) };
+            state = self.end_registering();
+            if !state.is_complete() {
+                return Poll::Pending;
+            }
+            // Completed while we were in the waker cell: the completer left the waker to
+            // us; the next turn takes the value and the waker.
         }
+    }
+
+    /// Ends `REGISTERING` and toggles `WAKER` (set after storing one, clear after taking
+    /// one out) in one step; returns the state after it.
+    fn end_registering(&self) -> State {
+        let flip = State::REGISTERING_AND_WAKER.bits();
+        // ORDERING: AcqRel: Release publishes our waker-cell write to the completer's
+        // Acquire claim; Acquire sees a value a completer published meanwhile.
+        State::from_bits(self.state.fetch_xor(flip, Ordering::AcqRel) ^ flip)
     }
 
     /// Where operation `token` stands.
@@ -378,8 +434,8 @@ impl<T> ResetCore<T> {
 
     #[inline]
     fn reset_checked(&self, in_flight: InFlight) -> Result<Token, ResetRefused> {
-        // ORDERING: Acquire pairs with the Release that made the state: the poller's
-        // exchange to `CONSUMED` (its copy of the value is done) or a claim's end.
+        // ORDERING: Acquire pairs with the Release end of the last claim (a poller's
+        // `TAKING`, a completer's publication), so its cell accesses are done.
         let mut state = self.load(Ordering::Acquire);
         loop {
             if state.is_claimed() {
@@ -391,7 +447,7 @@ impl<T> ResetCore<T> {
                 if state.is_complete() {
                     return Err(ResetRefused::Unread);
                 }
-                if state.has_waker() {
+                if state.has_waker() || state.is_registering() {
                     return Err(ResetRefused::Awaited);
                 }
             }
@@ -464,8 +520,8 @@ impl<T> ResetCore<T> {
     ///
     /// # Safety
     ///
-    /// The caller holds a claim that gives it the waker cell (`COMPLETING`,
-    /// `REGISTERING` or `RESETTING`).
+    /// The caller owns the waker cell: it holds `WAKING`, `REGISTERING` or `RESETTING`,
+    /// or cleared `WAKER` while nobody else was in the cell.
     #[inline]
     unsafe fn take_waker(&self) -> Option<Waker> {
         // SAFETY: as this function's contract.

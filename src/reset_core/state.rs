@@ -2,41 +2,38 @@
 //!
 //! One `u64`: the generation (the [`Token`]) in the high 32 bits, the flags below in the
 //! low bits. A flag that names a cell says who may touch that cell while it is set;
-//! nobody else touches it.
-//!
-//! Four flags are *claims*, held for the few instructions of a cell access with no user
-//! code inside: `COMPLETING`, `TAKING`, `REGISTERING` and `RESETTING`. A claim is taken
-//! with a compare-and-swap from a state without any claim, and while one is held every
-//! other party backs off (spins, fails, or panics on misuse) without writing the word.
-//! So the holder ends its claim with a plain store, and an operation costs one
-//! read-modify-write: completing is one compare-and-swap, taking the value is one, and
-//! a reset of a consumed operation is a plain store (nothing can change a consumed
-//! state).
+//! nobody else touches it. Five flags are *claims*, held for the few instructions of a
+//! cell access with no user code inside (`COMPLETING`, `TAKING`, `REGISTERING`,
+//! `WAKING`, `RESETTING`); only `reset` ever waits for one to end. A completer and a
+//! poller never wait for each other: each claims the cell it needs, and whichever
+//! finishes second sees the other's step in the word.
 
 use std::fmt;
 
 use crate::source::{Status, Token};
 
-/// A completer owns both cells: it is writing the value and taking the waker out.
+/// A completer owns the value cell and is writing it.
 const COMPLETING: u64 = 1 << 0;
-/// The value cell holds this generation's value, not yet taken; nobody writes the cell,
-/// and whoever clears this flag (a poller's take, a reset) owns the value.
+/// The value cell holds this generation's value, not yet taken; nobody writes the cell.
 const COMPLETE: u64 = 1 << 1;
-/// A poller owns the value cell and is moving the value out.
-const TAKING: u64 = 1 << 6;
-/// The value was taken; both cells are empty and nothing can change the state but a
-/// reset.
-const CONSUMED: u64 = 1 << 2;
-/// A poller owns the waker cell: it is comparing, replacing or storing its waker.
-const REGISTERING: u64 = 1 << 3;
-/// The waker cell holds a waker, which the next claim (a completer's or a reset's, or a
-/// poller replacing it) takes.
-const WAKER: u64 = 1 << 4;
-/// A reset owns both cells: it is taking out an unread value and a stranded waker.
-const RESETTING: u64 = 1 << 5;
+/// A poller owns the value cell and is moving the value out. Unless a completer holds
+/// `WAKING`, nobody else writes the word while it is set, and a plain store ends it.
+const TAKING: u64 = 1 << 2;
+/// The value was taken; the value cell is empty. Nothing but a reset changes the word
+/// from here (completions fail, pollers panic), so a reset needs no exchange.
+const CONSUMED: u64 = 1 << 3;
+/// A poller owns the waker cell and is reading or writing it.
+const REGISTERING: u64 = 1 << 4;
+/// The waker cell holds a waker. Whoever clears this flag (taking `REGISTERING` or
+/// `WAKING` in the same step, or holding `RESETTING`) takes the waker.
+const WAKER: u64 = 1 << 5;
+/// A completer owns the waker cell and is taking the waker out to wake it.
+const WAKING: u64 = 1 << 6;
+/// `reset` owns both cells and is moving to the next generation.
+const RESETTING: u64 = 1 << 7;
 
-const CLAIMS: u64 = COMPLETING | TAKING | REGISTERING | RESETTING;
-const FLAGS: u64 = (1 << 32) - 1;
+const CLAIMS: u64 = COMPLETING | TAKING | REGISTERING | WAKING | RESETTING;
+const FLAGS: u64 = u32::MAX as u64;
 
 /// A snapshot of the state word.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -63,30 +60,37 @@ impl State {
         Token::from_state_bits(self.0)
     }
 
-    /// Somebody holds a claim: wait, it ends within a few instructions.
+    /// Somebody holds a claim: `reset` waits, it ends within a few instructions.
     pub(super) const fn is_claimed(self) -> bool {
         self.0 & CLAIMS != 0
     }
 
-    /// Another poller holds a claim of its own: two places poll one operation.
-    pub(super) const fn is_polled_elsewhere(self) -> bool {
-        self.0 & (REGISTERING | TAKING) != 0
+    pub(super) const fn is_resetting(self) -> bool {
+        self.0 & RESETTING != 0
+    }
+
+    pub(super) const fn is_registering(self) -> bool {
+        self.0 & REGISTERING != 0
     }
 
     pub(super) const fn is_complete(self) -> bool {
         self.0 & COMPLETE != 0
     }
 
-    pub(super) const fn is_consumed(self) -> bool {
-        self.0 & CONSUMED != 0
+    /// The value was taken or is being taken.
+    pub(super) const fn is_taken(self) -> bool {
+        self.0 & (TAKING | CONSUMED) != 0
     }
 
     pub(super) const fn has_waker(self) -> bool {
         self.0 & WAKER != 0
     }
 
-    /// Consumed and nothing else: no claim can succeed from here, so a reset needs no
-    /// compare-and-swap.
+    pub(super) const fn is_waking(self) -> bool {
+        self.0 & WAKING != 0
+    }
+
+    /// Consumed and nothing else: nothing can change the word but a reset.
     pub(super) const fn is_only_consumed(self) -> bool {
         self.0 & FLAGS == CONSUMED
     }
@@ -100,20 +104,24 @@ impl State {
         Self(self.0 | COMPLETING)
     }
 
-    /// The end of a completion claimed from `self`: the value published, the waker (if
-    /// there was one) taken by the completer.
-    pub(super) const fn completed(self) -> Self {
-        Self((self.0 & !(COMPLETING | WAKER)) | COMPLETE)
+    /// The end of `COMPLETING`: the value published. With `take_waker`, the completer
+    /// also takes the waker out (clearing `WAKER`, holding `WAKING`).
+    pub(super) const fn completed(self, waker: WakerStep) -> Self {
+        match waker {
+            WakerStep::Take => Self((self.0 & !(COMPLETING | WAKER)) | COMPLETE | WAKING),
+            WakerStep::Leave => Self((self.0 & !COMPLETING) | COMPLETE),
+        }
     }
 
-    /// A poller's claim on the value: `COMPLETE` becomes `TAKING`.
+    /// A poller's claim on the complete value; a waker left in the cell comes out with
+    /// it (`WAKER` cleared).
     pub(super) const fn taking(self) -> Self {
-        Self((self.0 & !COMPLETE) | TAKING)
+        Self((self.0 & !(COMPLETE | WAKER)) | TAKING)
     }
 
-    /// The value taken: the end of `TAKING`.
+    /// The end of `TAKING`.
     pub(super) const fn consumed(self) -> Self {
-        Self((self.0 & !(COMPLETE | TAKING)) | CONSUMED)
+        Self((self.0 & !TAKING) | CONSUMED)
     }
 
     pub(super) const fn with_registering(self) -> Self {
@@ -124,14 +132,8 @@ impl State {
         Self(self.0 | RESETTING)
     }
 
-    /// `self` with a waker stored (and no claim).
-    pub(super) const fn with_waker(self) -> Self {
-        Self((self.0 & !CLAIMS) | WAKER)
-    }
-
-    /// `self` with the waker taken out (and no claim).
-    pub(super) const fn without_waker(self) -> Self {
-        Self(self.0 & !(CLAIMS | WAKER))
+    pub(super) const fn without_registering(self) -> Self {
+        Self(self.0 & !REGISTERING)
     }
 
     pub(super) const fn status(self) -> Status {
@@ -143,6 +145,24 @@ impl State {
             Status::Pending
         }
     }
+
+    /// The bits a poller flips to end `REGISTERING` and toggle `WAKER` in one step.
+    pub(super) const REGISTERING_AND_WAKER: State = State(REGISTERING | WAKER);
+    /// The bits a poller flips to end `TAKING` with `CONSUMED` in one step.
+    pub(super) const TAKING_AND_CONSUMED: State = State(TAKING | CONSUMED);
+    /// The claim a poller ends with a `fetch_and`.
+    pub(super) const REGISTERING: State = State(REGISTERING);
+    /// The claim a completer ends with a `fetch_and`.
+    pub(super) const WAKING: State = State(WAKING);
+}
+
+/// What a completer does with a waker it finds as it publishes the value.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum WakerStep {
+    /// Take it out (holding `WAKING`) and wake it.
+    Take,
+    /// Leave it: there is none, or a poller is in the waker cell and sees `COMPLETE`.
+    Leave,
 }
 
 impl fmt::Debug for State {
@@ -155,6 +175,7 @@ impl fmt::Debug for State {
             (CONSUMED, "CONSUMED"),
             (REGISTERING, "REGISTERING"),
             (WAKER, "WAKER"),
+            (WAKING, "WAKING"),
             (RESETTING, "RESETTING"),
         ] {
             if self.0 & flag != 0 {
