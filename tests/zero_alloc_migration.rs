@@ -21,7 +21,7 @@ use valuetask::{SourcePool, ValueTask};
 mod support;
 
 use support::counting_alloc::{CountingAlloc, counted};
-use support::poll::{poll_noop, thread_waker};
+use support::poll::{Watchdog, poll_noop, thread_waker};
 
 #[global_allocator]
 static GLOBAL: CountingAlloc = CountingAlloc::system();
@@ -262,6 +262,11 @@ fn make(shape: Shape, pool: &SourcePool<usize>, creator: usize, i: usize) -> Job
 #[test]
 #[cfg_attr(miri, ignore = "counts allocations process-wide over many threads")]
 fn tasks_made_on_some_threads_and_finished_on_others_allocate_nothing() {
+    // The threads also wait on barriers and condition variables, which no deadline
+    // reaches: if one of them stops (a lost wake-up fails its `block_on`), the others
+    // would wait forever. Armed before any counted window.
+    let _watchdog =
+        Watchdog::arm("tasks_made_on_some_threads_and_finished_on_others_allocate_nothing");
     let mut failures = Vec::new();
     for shape in [Shape::Futures, Shape::DroppedFutures, Shape::Slots] {
         for (creators, finishers) in [(2, 2), (1, 3), (3, 1)] {
