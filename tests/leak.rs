@@ -32,9 +32,9 @@ const RENTALS: usize = 200;
 /// waits for this test's result; a window it falls into shows those bytes as live. So a
 /// case that shows live bytes runs once more, and fails only if that run does too: a
 /// leak leaks every time.
-fn live_after(case: &mut dyn FnMut()) -> (Counts, Option<Counts>) {
+fn live_after(case: fn()) -> (Counts, Option<Counts>) {
     case();
-    let (first, ()) = counted(&mut *case);
+    let (first, ()) = counted(case);
     if first.live_bytes() == 0 {
         return (first, None);
     }
@@ -201,22 +201,22 @@ fn future_pool_then_trim() {
 fn pools_give_back_every_byte() {
     // Armed before any window (it allocates when armed, and then no more).
     let _watchdog = Watchdog::arm("pools_give_back_every_byte");
-    let mut cases: Vec<(&str, Box<dyn FnMut()>)> = vec![
+    let cases: [(&str, fn()); 4] = [
         (
             "SourcePool: every leaving order, the pool handle last",
-            Box::new(|| pool_every_leaving_order(false)),
+            || pool_every_leaving_order(false),
         ),
         (
             "SourcePool: every leaving order, the pool handle (and a clone) first",
-            Box::new(|| pool_every_leaving_order(true)),
+            || pool_every_leaving_order(true),
         ),
         (
             "SourcePool: halves finished on another thread, the pool handle first",
-            Box::new(pool_halves_on_another_thread),
+            pool_halves_on_another_thread,
         ),
         (
             "future_pool: every size class and a boxed future, here and on another thread, then trim",
-            Box::new(future_pool_then_trim),
+            future_pool_then_trim,
         ),
     ];
     // Sanity: the counter sees memory that is never given back.
@@ -224,8 +224,8 @@ fn pools_give_back_every_byte() {
     assert_eq!(leaked.live_bytes(), 100, "the counter sees a leak");
 
     let mut failures = Vec::new();
-    for (name, case) in &mut cases {
-        match live_after(case.as_mut()) {
+    for (name, case) in cases {
+        match live_after(case) {
             (_, None) => {}
             (first, Some(second)) if second.live_bytes() == 0 => {
                 eprintln!(
