@@ -21,7 +21,7 @@ use valuetask::{Abandoned, SourcePool, ValueTask};
 mod support;
 
 // Every wait for a wake-up fails by name ("lost wake-up?") instead of hanging.
-use support::poll::{block_on_deadline as block_on, poll_noop};
+use support::poll::{block_on_deadline as block_on, poll_noop, yield_once};
 
 /// Runs the tests one at a time; trims this thread's cache when the test ends.
 struct Serial {
@@ -39,26 +39,6 @@ fn serial() -> Serial {
     Serial {
         _lock: LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner()),
     }
-}
-
-/// Returns `Pending` once, then `Ready`: makes an async body really suspend.
-struct YieldOnce(bool);
-
-impl Future for YieldOnce {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 {
-            return Poll::Ready(());
-        }
-        self.0 = true;
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    }
-}
-
-fn yield_once() -> YieldOnce {
-    YieldOnce(false)
 }
 
 /// Counts its drops.

@@ -10,7 +10,6 @@
 //! inbox, which outlives its thread for reuse) exists before the window opens.
 
 use std::hint::black_box;
-use std::task::Poll;
 use std::thread;
 
 use valuetask::{Abandoned, SourcePool, ValueTask, future_pool};
@@ -18,7 +17,7 @@ use valuetask::{Abandoned, SourcePool, ValueTask, future_pool};
 mod support;
 
 use support::counting_alloc::{CountingAlloc, Counts, counted};
-use support::poll::{Watchdog, block_on, poll_noop, thread_waker};
+use support::poll::{Watchdog, block_on, poll_noop, thread_waker, yield_once};
 
 #[global_allocator]
 static GLOBAL: CountingAlloc = CountingAlloc::system();
@@ -136,24 +135,9 @@ fn suspending<const N: usize>(i: usize) -> ValueTask<'static, usize> {
     ValueTask::from_future(async move {
         let bytes = [i as u8; N];
         let text = payload(i);
-        YieldOnce(false).await;
+        yield_once().await;
         black_box(&bytes)[N - 1] as usize + text.len()
     })
-}
-
-/// Pending once, then ready.
-struct YieldOnce(bool);
-
-impl Future for YieldOnce {
-    type Output = ();
-
-    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<()> {
-        if std::mem::replace(&mut self.0, true) {
-            return Poll::Ready(());
-        }
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    }
 }
 
 /// Futures of every size class and a boxed one, finished, dropped mid-flight, dropped

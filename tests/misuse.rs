@@ -9,6 +9,7 @@ use valuetask::{ResetCore, SourcePool, Token, ValueTask};
 mod support;
 
 use support::poll::poll_noop;
+use support::waker::CountingWaker;
 
 fn noop_cx() -> Context<'static> {
     Context::from_waker(Waker::noop())
@@ -215,11 +216,6 @@ fn polling_one_operation_from_two_threads_at_once_panics() {
     const ATTEMPTS: usize = 20_000_000;
     const EXPECTED: &str = "polled from two places at once";
 
-    struct Other;
-    impl std::task::Wake for Other {
-        fn wake(self: std::sync::Arc<Self>) {}
-    }
-
     let core = ResetCore::<u8>::new();
     let token = core.token();
     let seen = AtomicBool::new(false);
@@ -250,7 +246,7 @@ fn polling_one_operation_from_two_threads_at_once_panics() {
     };
     std::thread::scope(|s| {
         s.spawn(|| poller(Waker::noop().clone()));
-        s.spawn(|| poller(Waker::from(std::sync::Arc::new(Other))));
+        s.spawn(|| poller(CountingWaker::new().1));
     });
     assert!(
         seen.load(Ordering::Relaxed),

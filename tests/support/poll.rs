@@ -33,6 +33,27 @@ pub(crate) fn poll_noop<F: Future + Unpin>(future: &mut F) -> Poll<F::Output> {
     poll_once(future, Waker::noop())
 }
 
+/// Returns `Pending` once (waking its waker at once), then `Ready`: makes an async body
+/// really suspend.
+pub(crate) fn yield_once() -> YieldOnce {
+    YieldOnce(false)
+}
+
+/// See [`yield_once`].
+pub(crate) struct YieldOnce(bool);
+
+impl Future for YieldOnce {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if std::mem::replace(&mut self.0, true) {
+            return Poll::Ready(());
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
 /// Wakes a thread parked in [`block_on`].
 pub(crate) struct Unparker(pub(crate) Thread);
 
