@@ -1,8 +1,6 @@
-//! Polling helpers shared by the tests and the examples: a one-shot poll, thread-parking
+//! Polling helpers shared by the tests: a one-shot poll, thread-parking
 //! `block_on`s that fail by name instead of hanging, and a watchdog for waits that are
 //! not polls.
-
-#![allow(dead_code)]
 
 use std::future::Future;
 use std::io::Write;

@@ -1,8 +1,6 @@
 //! A waker that counts its wakes, for tests that check "woken exactly once", and
 //! optionally unparks the thread that made it, for tests that park until woken.
 
-#![allow(dead_code)]
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Wake, Waker};
