@@ -152,7 +152,8 @@ fn hot_paths_allocate_nothing_counting_every_thread() {
     let core = ResetCore::<u64>::new();
     let cache: &dyn Cache = &AlwaysHit;
     // The harness's own thread allocates once when it starts waiting for this test's
-    // result; let it get there before the first measurement.
+    // result; let it get there before the first measurement. A sleep, not a handshake:
+    // nothing tells this thread when the harness's thread is waiting.
     thread::sleep(Duration::from_millis(20));
 
     // Sanity: the counter sees an allocation on this thread and on the worker thread,
