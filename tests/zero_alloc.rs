@@ -10,13 +10,12 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::thread;
-use std::time::Duration;
 
 use valuetask::{Abandoned, Completer, ResetCore, SourcePool, Token, ValueTask};
 
 mod support;
 
-use support::counting_alloc::{CountingAlloc, counted};
+use support::counting_alloc::{CountingAlloc, counted, wait_until_the_harness_waits};
 use support::poll::{block_on, poll_noop, thread_waker};
 
 #[global_allocator]
@@ -151,10 +150,9 @@ fn hot_paths_allocate_nothing_counting_every_thread() {
     let pool = SourcePool::<u64>::with_capacity(16);
     let core = ResetCore::<u64>::new();
     let cache: &dyn Cache = &AlwaysHit;
-    // The harness's own thread allocates once when it starts waiting for this test's
-    // result; let it get there before the first measurement. A sleep, not a handshake:
-    // nothing tells this thread when the harness's thread is waiting.
-    thread::sleep(Duration::from_millis(20));
+    // The harness's own thread allocates when it starts waiting for this test's result;
+    // let it get there before the first measurement.
+    wait_until_the_harness_waits();
 
     // Sanity: the counter sees an allocation on this thread and on the worker thread,
     // so the zeros below mean something.

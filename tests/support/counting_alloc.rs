@@ -183,3 +183,31 @@ pub(crate) fn allocations_so_far() -> usize {
         0
     }
 }
+
+/// Returns once the test harness's own thread waits for this test's result, so that
+/// the allocations it makes when it first waits (about four) fall before the first
+/// window rather than into one.
+///
+/// The harness gives no signal, so this watches it: on Linux, until the process's main
+/// thread (the harness's; the test runs on a thread of its own) sleeps in a futex wait,
+/// which it enters after those allocations; for at most 5 s, after which it goes on (a
+/// window may then see the harness's allocations, and say so). Elsewhere, and under
+/// Miri, it sleeps 20 ms instead.
+pub(crate) fn wait_until_the_harness_waits() {
+    let fallback = || std::thread::sleep(std::time::Duration::from_millis(20));
+    if cfg!(miri) || !cfg!(target_os = "linux") {
+        return fallback();
+    }
+    if std::thread::current().name() == Some("main") {
+        return; // run on the main thread: no harness thread waits meanwhile
+    }
+    let wchan = format!("/proc/self/task/{}/wchan", std::process::id());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::time::Instant::now() < deadline {
+        match std::fs::read_to_string(&wchan) {
+            Ok(waiting_in) if waiting_in.contains("futex") => return,
+            Ok(_) => std::thread::sleep(std::time::Duration::from_millis(1)),
+            Err(_) => return fallback(),
+        }
+    }
+}
