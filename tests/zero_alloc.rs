@@ -98,11 +98,19 @@ impl Worker {
                 }
             })
         };
-        Self {
+        let worker = Self {
             requests,
             responses,
             handle,
-        }
+        };
+        // One round trip: the worker's start-up (its thread, its waker) is over before
+        // anything is counted, rather than whenever the thread gets to run.
+        let token = worker.responses.reset();
+        worker.send(Request::Respond(token, 0));
+        let waker = thread_waker();
+        let first = block_on(&waker, ValueTask::from_source(&*worker.responses, token));
+        assert_eq!(first, 0);
+        worker
     }
 
     /// Hands `request` over; the worker is idle or about to be (it reset the core
