@@ -33,7 +33,6 @@
 //! cargo run --example pooled_provider
 //! ```
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::error::Error;
 use std::io;
@@ -46,44 +45,15 @@ use std::time::{Duration, Instant};
 use tokio::runtime::{Builder, Runtime};
 use valuetask::{Abandoned, Completer, PoolStats, SourcePool, ValueTask};
 
-/// Counts every allocation of the process, on every thread, then defers to [`System`].
-struct CountingAlloc;
+#[path = "../tests/support/counting_alloc.rs"]
+mod counting_alloc;
 
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+use counting_alloc::{CountingAlloc, allocations_so_far as allocations, counted};
 
-// SAFETY: every method forwards to `System` with the caller's arguments unchanged, so
-// `System`'s guarantees hold; the counter is an atomic and never allocates.
-unsafe impl GlobalAlloc for CountingAlloc {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: forwarded unchanged; the caller upholds `alloc`'s contract.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: forwarded unchanged; the caller upholds `alloc_zeroed`'s contract.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: forwarded unchanged; `ptr` came from this allocator, which is `System`.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded unchanged; `ptr` came from this allocator, which is `System`.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
+/// Counts every allocation of the process, on every thread, while `main`'s window is
+/// open (the whole run, once the runtime's workers have started).
 #[global_allocator]
-static GLOBAL: CountingAlloc = CountingAlloc;
-
-fn allocations() -> usize {
-    ALLOCATIONS.load(Ordering::Relaxed)
-}
+static GLOBAL: CountingAlloc = CountingAlloc::system();
 
 /// Tasks calling `get_data` in a loop: the number of calls in flight.
 const LANES: usize = 256;
@@ -327,7 +297,7 @@ fn runtime() -> io::Result<Runtime> {
 fn main() -> Result<(), Box<dyn Error>> {
     let runtime = runtime()?;
     let workers = runtime.metrics().num_workers();
-    runtime.block_on(run(workers))
+    counted(|| runtime.block_on(run(workers))).1
 }
 
 async fn run(workers: usize) -> Result<(), Box<dyn Error>> {

@@ -6,47 +6,22 @@
 //! Every panic on misuse has its own test in `tests/misuse.rs`.
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, Waker};
 use std::thread;
 
-use futures::executor::block_on;
 use futures::stream::{FuturesUnordered, StreamExt};
 use valuetask::{ResetCore, Source, Status, Token, ValueTask};
 
+mod support;
+
+// Every wait for a wake-up fails by name ("lost wake-up?") instead of hanging.
+use support::poll::{block_on_deadline as block_on, poll_noop, poll_once};
+use support::waker::CountingWaker;
+
 /// Rounds for the loops that cross threads; Miri runs a handful.
 const ROUNDS: usize = if cfg!(miri) { 8 } else { 2_000 };
-
-/// A waker that counts its wakes.
-#[derive(Default)]
-struct CountingWaker {
-    wakes: AtomicUsize,
-}
-
-impl CountingWaker {
-    fn new() -> (Arc<Self>, Waker) {
-        let counter = Arc::new(Self::default());
-        let waker = Waker::from(Arc::clone(&counter));
-        (counter, waker)
-    }
-
-    fn wakes(&self) -> usize {
-        self.wakes.load(Ordering::SeqCst)
-    }
-}
-
-impl Wake for CountingWaker {
-    fn wake(self: Arc<Self>) {
-        self.wakes.fetch_add(1, Ordering::SeqCst);
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.wakes.fetch_add(1, Ordering::SeqCst);
-    }
-}
 
 /// A value that counts its drops.
 #[derive(Debug)]
@@ -56,14 +31,6 @@ impl Drop for DropCounter {
     fn drop(&mut self) {
         self.0.fetch_add(1, Ordering::SeqCst);
     }
-}
-
-fn poll_once<F: Future + Unpin>(future: &mut F, waker: &Waker) -> Poll<F::Output> {
-    Pin::new(future).poll(&mut Context::from_waker(waker))
-}
-
-fn poll_noop<F: Future + Unpin>(future: &mut F) -> Poll<F::Output> {
-    poll_once(future, Waker::noop())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -98,7 +65,8 @@ fn dropping_an_unpolled_ready_task_drops_its_value_once() {
 #[test]
 fn boxed_task_is_never_ready_and_into_ready_gives_it_back() {
     // Even a future that would complete on its first poll: `is_ready` never polls it.
-    let task = ValueTask::from_future(async { 42 });
+    let task = ValueTask::boxed(async { 42 });
+    assert!(format!("{task:?}").contains("boxed"), "{task:?}");
     assert!(!task.is_ready());
     let task = task
         .into_ready()
@@ -108,10 +76,34 @@ fn boxed_task_is_never_ready_and_into_ready_gives_it_back() {
 }
 
 #[test]
+fn pooled_future_task_is_never_ready_and_into_ready_gives_it_back() {
+    let task = ValueTask::from_future(async { 42 });
+    assert!(format!("{task:?}").contains("pooled future"), "{task:?}");
+    assert!(!task.is_ready());
+    let task = task
+        .into_ready()
+        .expect_err("a pooled future is never polled by into_ready");
+    assert!(!task.is_ready());
+    assert_eq!(block_on(task), 42);
+}
+
+#[test]
 fn boxed_task_runs_its_future_across_polls() {
     let core = ResetCore::new();
     let token = core.token();
+    let mut task = ValueTask::boxed(async { ValueTask::from_source(&core, token).await + 1 });
+    assert!(format!("{task:?}").contains("boxed"), "{task:?}");
+    assert_eq!(poll_noop(&mut task), Poll::Pending);
+    core.complete(token, 1).unwrap();
+    assert_eq!(poll_noop(&mut task), Poll::Ready(2));
+}
+
+#[test]
+fn pooled_future_task_runs_its_future_across_polls() {
+    let core = ResetCore::new();
+    let token = core.token();
     let mut task = ValueTask::from_future(async { ValueTask::from_source(&core, token).await + 1 });
+    assert!(format!("{task:?}").contains("pooled future"), "{task:?}");
     assert_eq!(poll_noop(&mut task), Poll::Pending);
     core.complete(token, 1).unwrap();
     assert_eq!(poll_noop(&mut task), Poll::Ready(2));

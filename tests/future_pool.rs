@@ -13,10 +13,15 @@ use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 use valuetask::future_pool::{self, BLOCK_SIZES, SHARED_BLOCKS, THREAD_CACHE_BLOCKS};
 use valuetask::{Abandoned, SourcePool, ValueTask};
+
+mod support;
+
+// Every wait for a wake-up fails by name ("lost wake-up?") instead of hanging.
+use support::poll::{block_on_deadline as block_on, poll_noop, yield_once};
 
 /// Runs the tests one at a time; trims this thread's cache when the test ends.
 struct Serial {
@@ -34,30 +39,6 @@ fn serial() -> Serial {
     Serial {
         _lock: LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner()),
     }
-}
-
-fn poll_noop<F: Future + Unpin>(future: &mut F) -> Poll<F::Output> {
-    Pin::new(future).poll(&mut Context::from_waker(Waker::noop()))
-}
-
-/// Returns `Pending` once, then `Ready`: makes an async body really suspend.
-struct YieldOnce(bool);
-
-impl Future for YieldOnce {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 {
-            return Poll::Ready(());
-        }
-        self.0 = true;
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    }
-}
-
-fn yield_once() -> YieldOnce {
-    YieldOnce(false)
 }
 
 /// Counts its drops.
@@ -100,8 +81,8 @@ fn a_finished_block_is_reused_by_the_next_call_on_this_thread() {
             address
         })
     }
-    let first = futures::executor::block_on(address_of_state());
-    let second = futures::executor::block_on(address_of_state());
+    let first = block_on(address_of_state());
+    let second = block_on(address_of_state());
     assert_eq!(first, second, "the block came back to this thread's cache");
 }
 
@@ -154,7 +135,7 @@ fn a_future_that_borrows_its_caller_needs_no_static() {
         yield_once().await;
         name.len()
     });
-    assert_eq!(futures::executor::block_on(task), 9);
+    assert_eq!(block_on(task), 9);
 }
 
 #[repr(align(32))]
@@ -179,10 +160,10 @@ fn futures_aligned_to_32_and_64_bytes_are_pooled_and_aligned() {
     let _serial = serial();
     let task = aligned(Align32([1; 32]), 32);
     assert!(kind(&task).contains("pooled future"), "{}", kind(&task));
-    assert_eq!(futures::executor::block_on(task).map(|v| v.0[31]), Some(1));
+    assert_eq!(block_on(task).map(|v| v.0[31]), Some(1));
     let task = aligned(Align64([2; 64]), 64);
     assert!(kind(&task).contains("pooled future"), "{}", kind(&task));
-    assert_eq!(futures::executor::block_on(task).map(|v| v.0[63]), Some(2));
+    assert_eq!(block_on(task).map(|v| v.0[63]), Some(2));
 }
 
 #[test]
@@ -190,7 +171,7 @@ fn a_future_aligned_to_128_bytes_is_boxed_and_aligned() {
     let _serial = serial();
     let task = aligned(Align128([3; 128]), 128);
     assert!(kind(&task).contains("boxed"), "{}", kind(&task));
-    assert_eq!(futures::executor::block_on(task).map(|v| v.0[127]), Some(3));
+    assert_eq!(block_on(task).map(|v| v.0[127]), Some(3));
 }
 
 #[test]
@@ -212,16 +193,18 @@ fn each_size_class_holds_its_futures_and_larger_ones_are_boxed() {
         holding::<1000>(),
     ] {
         assert!(kind(&task).contains("pooled future"), "{}", kind(&task));
-        assert_eq!(futures::executor::block_on(task), 7);
+        assert_eq!(block_on(task), 7);
     }
     let large = holding::<1024>();
     assert!(kind(&large).contains("boxed"), "{}", kind(&large));
-    assert_eq!(futures::executor::block_on(large), 7);
+    assert_eq!(block_on(large), 7);
     assert_eq!(BLOCK_SIZES.last(), Some(&1024));
 }
 
+/// That boxing it allocates nothing is counted in `tests/zero_alloc_futures.rs`, whose
+/// binary has the counting allocator.
 #[test]
-fn a_zero_sized_future_is_boxed_without_allocating() {
+fn a_zero_sized_future_is_boxed() {
     let _serial = serial();
     let task = ValueTask::from_future(std::future::pending::<u8>());
     assert!(kind(&task).contains("boxed"), "{}", kind(&task));
@@ -232,7 +215,7 @@ fn boxed_always_boxes() {
     let _serial = serial();
     let task = ValueTask::boxed(async { 3 });
     assert!(kind(&task).contains("boxed"), "{}", kind(&task));
-    assert_eq!(futures::executor::block_on(task), 3);
+    assert_eq!(block_on(task), 3);
 }
 
 /// A future that suspends once, then returns 5, and whose `Drop` panics after counting.
@@ -347,7 +330,7 @@ fn a_dyn_async_method_created_here_and_finished_on_another_thread() {
         assert!(poll_noop(&mut task).is_pending());
         let finished = std::thread::spawn(move || {
             completer.succeed(i).unwrap();
-            futures::executor::block_on(task)
+            block_on(task)
         });
         assert_eq!(finished.join().unwrap(), i + 1);
     }
@@ -376,7 +359,7 @@ fn trim_gives_back_this_threads_cache_and_the_shared_stacks() {
     let held = future_pool::stats();
     assert_eq!(held.allocated_blocks, before.allocated_blocks + 3);
     for (i, task) in tasks.into_iter().enumerate() {
-        assert_eq!(futures::executor::block_on(task), i as u64);
+        assert_eq!(block_on(task), i as u64);
     }
     let cached = future_pool::stats();
     assert_eq!(cached.thread_cached_blocks, 3);
@@ -420,7 +403,7 @@ fn an_exiting_thread_returns_its_blocks_to_the_shared_stack() {
         let task = ValueTask::from_future(async {
             yield_once().await;
         });
-        futures::executor::block_on(task);
+        block_on(task);
     })
     .join()
     .unwrap();

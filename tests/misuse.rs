@@ -1,16 +1,15 @@
 //! Misuse is never undefined behaviour: every misuse DESIGN.md names panics with a clear
 //! message, and each of those panics has a test here.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Waker};
 
 use valuetask::{ResetCore, SourcePool, Token, ValueTask};
 
-fn poll_noop<F: Future + Unpin>(future: &mut F) -> Poll<F::Output> {
-    Pin::new(future).poll(&mut Context::from_waker(Waker::noop()))
-}
+mod support;
+
+use support::poll::poll_noop;
+use support::waker::CountingWaker;
 
 fn noop_cx() -> Context<'static> {
     Context::from_waker(Waker::noop())
@@ -31,6 +30,14 @@ fn polling_a_ready_task_after_ready_panics() {
 #[test]
 #[should_panic(expected = "ValueTask polled after it returned its result")]
 fn polling_a_boxed_task_after_ready_panics() {
+    let mut task = ValueTask::boxed(async { 1 });
+    assert_eq!(poll_noop(&mut task), Poll::Ready(1));
+    let _ = poll_noop(&mut task);
+}
+
+#[test]
+#[should_panic(expected = "ValueTask polled after it returned its result")]
+fn polling_a_pooled_future_task_after_ready_panics() {
     let mut task = ValueTask::from_future(async { 1 });
     assert_eq!(poll_noop(&mut task), Poll::Ready(1));
     let _ = poll_noop(&mut task);
@@ -86,11 +93,11 @@ fn a_finished_task_is_dropped_quietly() {
 }
 
 // ---------------------------------------------------------------------------------------
-// Stale tokens: poll_result and status panic with a message naming the token
+// Stale tokens: poll_result and status panic with "stale token" and the generations
 // ---------------------------------------------------------------------------------------
 
 #[test]
-#[should_panic(expected = "token")]
+#[should_panic(expected = "stale token")]
 fn poll_result_with_a_token_from_before_reset_panics() {
     let core = ResetCore::<u8>::new();
     let old = core.token();
@@ -99,14 +106,14 @@ fn poll_result_with_a_token_from_before_reset_panics() {
 }
 
 #[test]
-#[should_panic(expected = "token")]
+#[should_panic(expected = "stale token")]
 fn poll_result_with_a_token_of_a_later_generation_panics() {
     let core = ResetCore::<u8>::new();
     let _ = core.poll_result(Token::new(1), &mut noop_cx());
 }
 
 #[test]
-#[should_panic(expected = "token")]
+#[should_panic(expected = "stale token")]
 fn poll_result_with_a_stale_token_panics_even_when_the_core_holds_a_value() {
     // The value belongs to the new generation: a stale token must not read it.
     let core = ResetCore::new();
@@ -117,7 +124,7 @@ fn poll_result_with_a_stale_token_panics_even_when_the_core_holds_a_value() {
 }
 
 #[test]
-#[should_panic(expected = "token")]
+#[should_panic(expected = "stale token")]
 fn status_with_a_token_from_before_reset_panics() {
     let core = ResetCore::<u8>::new();
     let old = core.token();
@@ -126,14 +133,14 @@ fn status_with_a_token_from_before_reset_panics() {
 }
 
 #[test]
-#[should_panic(expected = "token")]
+#[should_panic(expected = "stale token")]
 fn status_with_a_token_of_another_generation_panics() {
     let core = ResetCore::<u8>::new();
     let _ = core.status(Token::new(u32::MAX));
 }
 
 #[test]
-#[should_panic(expected = "token")]
+#[should_panic(expected = "stale token")]
 fn a_stranded_task_polled_after_reset_panics() {
     let core = ResetCore::<u8>::new();
     let token = core.token();
@@ -144,7 +151,7 @@ fn a_stranded_task_polled_after_reset_panics() {
 }
 
 #[test]
-#[should_panic(expected = "token")]
+#[should_panic(expected = "stale token")]
 fn a_task_whose_core_moved_on_panics_on_first_poll() {
     let core = ResetCore::<u8>::new();
     let token = core.token();
@@ -203,7 +210,7 @@ fn a_forged_token_from_a_later_generation_is_called_newer() {
 // ---------------------------------------------------------------------------------------
 
 #[test]
-#[should_panic(expected = "already taken")]
+#[should_panic(expected = "was already taken")]
 fn poll_result_after_the_value_was_taken_panics() {
     let core = ResetCore::new();
     let token = core.token();
@@ -213,7 +220,7 @@ fn poll_result_after_the_value_was_taken_panics() {
 }
 
 #[test]
-#[should_panic(expected = "already taken")]
+#[should_panic(expected = "was already taken")]
 fn two_tasks_sharing_a_token_panic_on_the_second_read() {
     let core = ResetCore::new();
     let token = core.token();
@@ -234,11 +241,6 @@ fn two_tasks_sharing_a_token_panic_on_the_second_read() {
 fn polling_one_operation_from_two_threads_at_once_panics() {
     const ATTEMPTS: usize = 20_000_000;
     const EXPECTED: &str = "polled from two places at once";
-
-    struct Other;
-    impl std::task::Wake for Other {
-        fn wake(self: std::sync::Arc<Self>) {}
-    }
 
     let core = ResetCore::<u8>::new();
     let token = core.token();
@@ -270,7 +272,7 @@ fn polling_one_operation_from_two_threads_at_once_panics() {
     };
     std::thread::scope(|s| {
         s.spawn(|| poller(Waker::noop().clone()));
-        s.spawn(|| poller(Waker::from(std::sync::Arc::new(Other))));
+        s.spawn(|| poller(CountingWaker::new().1));
     });
     assert!(
         seen.load(Ordering::Relaxed),

@@ -10,41 +10,20 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, Waker};
 use std::thread;
 
-use futures::executor::block_on;
 use valuetask::{Abandoned, Completer, PoolStats, SourcePool, ValueTask};
+
+mod support;
+
+// Every wait for a wake-up fails by name ("lost wake-up?") instead of hanging.
+use support::poll::block_on_deadline as block_on;
+use support::waker::CountingWaker;
 
 // ---------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------
-
-/// A waker that counts its wakes; `Arc::strong_count` of it says how many wakers are held.
-#[derive(Default)]
-struct CountingWaker {
-    wakes: AtomicUsize,
-}
-
-impl CountingWaker {
-    fn new() -> Arc<Self> {
-        Arc::new(Self::default())
-    }
-
-    fn wakes(&self) -> usize {
-        self.wakes.load(Ordering::SeqCst)
-    }
-}
-
-impl Wake for CountingWaker {
-    fn wake(self: Arc<Self>) {
-        self.wakes.fetch_add(1, Ordering::SeqCst);
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.wakes.fetch_add(1, Ordering::SeqCst);
-    }
-}
 
 /// Polls `task` once with a waker built from `counter`; the waker made here is dropped
 /// before returning, so any clone still alive is one the task keeps.
@@ -163,7 +142,7 @@ fn completion_from_another_thread_wakes_a_blocked_awaiter() {
 fn parked_task_is_woken_exactly_once_by_a_completion() {
     let pool: SourcePool<u32> = SourcePool::new();
     let (mut task, completer) = pool.rent();
-    let counter = CountingWaker::new();
+    let counter = CountingWaker::counter();
     assert!(poll_with(&mut task, &counter).is_pending());
     assert_eq!(counter.wakes(), 0);
     completer.succeed(3).unwrap();
@@ -188,7 +167,7 @@ fn polling_a_pooled_task_after_ready_panics() {
     let pool: SourcePool<u32> = SourcePool::new();
     let (mut task, completer) = pool.rent();
     completer.succeed(1).unwrap();
-    let counter = CountingWaker::new();
+    let counter = CountingWaker::counter();
     assert_eq!(poll_with(&mut task, &counter), Poll::Ready(Ok(1)));
     let _ = poll_with(&mut task, &counter);
 }
@@ -264,7 +243,7 @@ fn dropped_completer_makes_the_task_ready() {
 fn dropped_completer_wakes_a_parked_task_exactly_once() {
     let pool: SourcePool<u32, FetchError> = SourcePool::new();
     let (mut task, completer) = pool.rent();
-    let counter = CountingWaker::new();
+    let counter = CountingWaker::counter();
     assert!(poll_with(&mut task, &counter).is_pending());
     assert!(poll_with(&mut task, &counter).is_pending());
     assert_eq!(counter.wakes(), 0);
@@ -346,7 +325,7 @@ fn dropped_task_makes_succeed_and_fail_hand_the_value_back() {
 fn task_dropped_after_a_pending_poll_cancels_too() {
     let pool: SourcePool<u32> = SourcePool::new();
     let (mut task, completer) = pool.rent();
-    let counter = CountingWaker::new();
+    let counter = CountingWaker::counter();
     assert!(poll_with(&mut task, &counter).is_pending());
     drop(task);
     assert!(completer.is_cancelled());
@@ -404,7 +383,7 @@ fn unread_value_is_dropped_when_a_parked_task_goes_last() {
     let drops = Arc::new(AtomicUsize::new(0));
     let pool: SourcePool<Tracked> = SourcePool::new();
     let (mut task, completer) = pool.rent();
-    let counter = CountingWaker::new();
+    let counter = CountingWaker::counter();
     assert!(poll_with(&mut task, &counter).is_pending());
     completer.succeed(Tracked::new(1, &drops)).unwrap();
     assert_eq!(counter.wakes(), 1);
@@ -501,8 +480,8 @@ fn unread_value_is_dropped_when_the_pool_handle_is_already_gone() {
 fn replaced_waker_is_dropped_at_once_and_only_the_latest_is_woken() {
     let pool: SourcePool<u32> = SourcePool::new();
     let (mut task, completer) = pool.rent();
-    let first = CountingWaker::new();
-    let second = CountingWaker::new();
+    let first = CountingWaker::counter();
+    let second = CountingWaker::counter();
 
     assert!(poll_with(&mut task, &first).is_pending());
     assert_eq!(Arc::strong_count(&first), 2, "the task keeps a clone");
@@ -526,7 +505,7 @@ fn replaced_waker_is_dropped_at_once_and_only_the_latest_is_woken() {
 fn repolling_with_the_same_waker_keeps_one_clone() {
     let pool: SourcePool<u32> = SourcePool::new();
     let (mut task, completer) = pool.rent();
-    let counter = CountingWaker::new();
+    let counter = CountingWaker::counter();
     for _ in 0..3 {
         assert!(poll_with(&mut task, &counter).is_pending());
         assert_eq!(Arc::strong_count(&counter), 2);
@@ -542,7 +521,7 @@ fn no_waker_is_held_once_both_halves_are_gone() {
     let pool: SourcePool<u32> = SourcePool::new();
 
     // The task parks, then leaves first; the completer finishes the rental.
-    let counter = CountingWaker::new();
+    let counter = CountingWaker::counter();
     let (mut task, completer) = pool.rent();
     assert!(poll_with(&mut task, &counter).is_pending());
     drop(task);
@@ -551,7 +530,7 @@ fn no_waker_is_held_once_both_halves_are_gone() {
     assert_eq!(counter.wakes(), 0);
 
     // The task parks, then leaves first; the completer completes into the void.
-    let counter = CountingWaker::new();
+    let counter = CountingWaker::counter();
     let (mut task, completer) = pool.rent();
     assert!(poll_with(&mut task, &counter).is_pending());
     drop(task);
@@ -559,7 +538,7 @@ fn no_waker_is_held_once_both_halves_are_gone() {
     assert_eq!(Arc::strong_count(&counter), 1);
 
     // The task parks; the completer completes; the task leaves without reading.
-    let counter = CountingWaker::new();
+    let counter = CountingWaker::counter();
     let (mut task, completer) = pool.rent();
     assert!(poll_with(&mut task, &counter).is_pending());
     completer.succeed(1).unwrap();
@@ -567,8 +546,8 @@ fn no_waker_is_held_once_both_halves_are_gone() {
     assert_eq!(Arc::strong_count(&counter), 1);
 
     // The task parks with one waker, then another, then reads the result.
-    let counter = CountingWaker::new();
-    let other = CountingWaker::new();
+    let counter = CountingWaker::counter();
+    let other = CountingWaker::counter();
     let (mut task, completer) = pool.rent();
     assert!(poll_with(&mut task, &counter).is_pending());
     assert!(poll_with(&mut task, &other).is_pending());
@@ -583,7 +562,7 @@ fn no_waker_is_held_once_both_halves_are_gone() {
 #[test]
 fn a_waker_left_by_a_cancelled_task_goes_when_the_pool_handle_is_already_gone() {
     let pool: SourcePool<u32> = SourcePool::new();
-    let counter = CountingWaker::new();
+    let counter = CountingWaker::counter();
     let (mut task, completer) = pool.rent();
     assert!(poll_with(&mut task, &counter).is_pending());
     drop(pool);
@@ -729,7 +708,7 @@ fn growth_keeps_earlier_slots_working_in_reverse_completion_order() {
     assert!(stats.chunks > 1, "{stats:?}");
     assert_eq!(stats.in_use, BULK);
 
-    let counter = CountingWaker::new();
+    let counter = CountingWaker::counter();
     for task in &mut tasks {
         assert!(poll_with(task, &counter).is_pending());
     }
@@ -785,7 +764,7 @@ fn halves_outlive_the_pool_handle_park_then_complete() {
     let pool: SourcePool<String> = SourcePool::new();
     let (mut task, completer) = pool.rent();
     drop(pool);
-    let counter = CountingWaker::new();
+    let counter = CountingWaker::counter();
     assert!(poll_with(&mut task, &counter).is_pending());
     completer.succeed("late".into()).unwrap();
     assert_eq!(counter.wakes(), 1);
@@ -935,12 +914,12 @@ fn a_finished_rental_never_touches_the_next_rental_of_its_slot() {
     assert!(!task.is_ready(), "the old abandonment leaked");
 
     // The old task parked a waker: the new rental does not wake it.
-    let old = CountingWaker::new();
+    let old = CountingWaker::counter();
     assert!(poll_with(&mut task, &old).is_pending());
     drop(task);
     drop(completer);
     let (mut task, completer) = pool.rent();
-    let new = CountingWaker::new();
+    let new = CountingWaker::counter();
     assert!(poll_with(&mut task, &new).is_pending());
     completer.succeed(3).unwrap();
     assert_eq!(old.wakes(), 0);

@@ -10,13 +10,19 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
-use std::task::{Context, Poll, Wake, Waker};
-use std::thread::{self, Thread};
+use std::task::{Context, Poll, Waker};
+use std::thread;
 
-use futures::executor::block_on;
 use valuetask::{Abandoned, Completer, SourcePool, ValueTask};
+
+mod support;
+
+// Every wait for a wake-up fails by name ("lost wake-up?") instead of hanging.
+use support::poll::{WAKE_DEADLINE, block_on_deadline as block_on, park_until};
+// A real waker: counts its wakes and unparks the thread that waits on it.
+use support::waker::CountingWaker as Parker;
 
 const THREADS: usize = 8;
 
@@ -85,43 +91,6 @@ impl From<Abandoned> for StressError {
 }
 
 type Task = ValueTask<'static, Result<Tracked, StressError>>;
-
-/// A real waker: counts its wakes and unparks the thread that waits on it.
-///
-/// The count lives outside the `Arc<Parker>` and is bumped after a consumed waker let go
-/// of its `Arc`, so a thread that sees the wake also sees the waker gone.
-struct Parker {
-    wakes: Arc<AtomicUsize>,
-    thread: Thread,
-}
-
-impl Parker {
-    fn new() -> Arc<Self> {
-        Arc::new(Self {
-            wakes: Arc::new(AtomicUsize::new(0)),
-            thread: thread::current(),
-        })
-    }
-
-    fn wakes(&self) -> usize {
-        self.wakes.load(Ordering::SeqCst)
-    }
-}
-
-impl Wake for Parker {
-    fn wake(self: Arc<Self>) {
-        let wakes = Arc::clone(&self.wakes);
-        let thread = self.thread.clone();
-        drop(self);
-        wakes.fetch_add(1, Ordering::SeqCst);
-        thread.unpark();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.wakes.fetch_add(1, Ordering::SeqCst);
-        self.thread.unpark();
-    }
-}
 
 fn poll_with(task: &mut Task, parker: &Arc<Parker>) -> Poll<Result<Tracked, StressError>> {
     let waker = Waker::from(Arc::clone(parker));
@@ -274,7 +243,7 @@ fn worker(
             }
             // Parked with a real waker, then completed (or failed, or abandoned) elsewhere.
             mode @ 1..=3 => {
-                let parker = Parker::new();
+                let parker = Parker::unparking();
                 assert!(poll_with(&mut task, &parker).is_pending());
                 let (order, expect) = match mode {
                     1 if id % 3 == 0 => (Order::Succeed, Expect::DropUnread),
@@ -319,7 +288,7 @@ fn worker(
             // completer elsewhere sees it and gets its value back.
             5 => {
                 if id % 2 == 1 {
-                    let parker = Parker::new();
+                    let parker = Parker::unparking();
                     assert!(poll_with(&mut task, &parker).is_pending());
                     drop(task);
                     assert_eq!(parker.wakes(), 0);
@@ -352,7 +321,7 @@ fn worker(
                     completer,
                 })
                 .unwrap();
-                let parker = Parker::new();
+                let parker = Parker::unparking();
                 match poll_with(&mut task, &parker) {
                     Poll::Ready(result) => {
                         assert!(parker.wakes() <= 1);
@@ -393,9 +362,9 @@ fn worker(
         check_result(&ledger, id, Expect::Abandoned, block_on(task));
     }
     for waiting in parked {
-        while waiting.parker.wakes() == 0 {
-            thread::park();
-        }
+        park_until(&format_args!("operation {}", waiting.id), || {
+            waiting.parker.wakes() > 0
+        });
         waiting.finish(&ledger);
     }
 }
@@ -508,10 +477,11 @@ fn tokio_multi_thread_tasks_await_pooled_results() {
     const OPS: usize = 2_000;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
+        .enable_time()
         .build()
         .unwrap();
     let pool: SourcePool<usize> = SourcePool::new();
-    runtime.block_on(async {
+    let run = async {
         let mut awaiters = Vec::with_capacity(OPS);
         for i in 0..OPS {
             let (task, completer) = pool.rent();
@@ -534,7 +504,10 @@ fn tokio_multi_thread_tasks_await_pooled_results() {
                 assert_eq!(result, Ok(i));
             }
         }
-    });
+    };
+    runtime
+        .block_on(async { tokio::time::timeout(WAKE_DEADLINE, run).await })
+        .expect("tokio_multi_thread_tasks_await_pooled_results: lost wake-up?");
     drop(runtime);
     assert_eq!(pool.stats().in_use, 0);
 }

@@ -10,13 +10,12 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::thread;
-use std::time::Duration;
 
 use valuetask::{Abandoned, Completer, ResetCore, SourcePool, Token, ValueTask};
 
 mod support;
 
-use support::counting_alloc::{CountingAlloc, counted};
+use support::counting_alloc::{CountingAlloc, counted, wait_until_the_harness_waits};
 use support::poll::{block_on, poll_noop, thread_waker};
 
 #[global_allocator]
@@ -99,11 +98,19 @@ impl Worker {
                 }
             })
         };
-        Self {
+        let worker = Self {
             requests,
             responses,
             handle,
-        }
+        };
+        // One round trip: the worker's start-up (its thread, its waker) is over before
+        // anything is counted, rather than whenever the thread gets to run.
+        let token = worker.responses.reset();
+        worker.send(Request::Respond(token, 0));
+        let waker = thread_waker();
+        let first = block_on(&waker, ValueTask::from_source(&*worker.responses, token));
+        assert_eq!(first, 0);
+        worker
     }
 
     /// Hands `request` over; the worker is idle or about to be (it reset the core
@@ -151,9 +158,9 @@ fn hot_paths_allocate_nothing_counting_every_thread() {
     let pool = SourcePool::<u64>::with_capacity(16);
     let core = ResetCore::<u64>::new();
     let cache: &dyn Cache = &AlwaysHit;
-    // The harness's own thread allocates once when it starts waiting for this test's
-    // result; let it get there before the first measurement.
-    thread::sleep(Duration::from_millis(20));
+    // The harness's own thread allocates when it starts waiting for this test's result;
+    // let it get there before the first measurement.
+    wait_until_the_harness_waits();
 
     // Sanity: the counter sees an allocation on this thread and on the worker thread,
     // so the zeros below mean something.

@@ -5,18 +5,18 @@
 //! One `#[test]` runs every case one after another, so the harness and other tests do
 //! not allocate into the counter meanwhile.
 
+use std::cell::Cell;
 use std::hint::black_box;
 use std::sync::Arc;
+use std::sync::{Condvar, Mutex};
 use std::task::{Poll, Waker};
-use std::thread;
-use std::time::Duration;
 
 use valuetask::{Abandoned, Completer, ResetCore, SourcePool, ValueTask, future_pool};
 
 mod support;
 
-use support::counting_alloc::{CountingAlloc, counted};
-use support::poll::{block_on, poll_noop, thread_waker};
+use support::counting_alloc::{CountingAlloc, counted, wait_until_the_harness_waits};
+use support::poll::{WAKE_DEADLINE, Watchdog, block_on, poll_noop, thread_waker};
 
 #[global_allocator]
 static GLOBAL: CountingAlloc = CountingAlloc::system();
@@ -57,6 +57,21 @@ impl Service for AddOffset {
     }
 }
 
+/// How many of the runtime's worker threads have gone idle at least once.
+static WORKERS_IDLE: (Mutex<usize>, Condvar) = (Mutex::new(0), Condvar::new());
+
+thread_local! {
+    static WENT_IDLE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// `on_thread_park`: counts a worker's first park, the end of its start-up.
+fn worker_went_idle() {
+    if !WENT_IDLE.replace(true) {
+        *WORKERS_IDLE.0.lock().unwrap() += 1;
+        WORKERS_IDLE.1.notify_all();
+    }
+}
+
 /// What the test thread hands to the tokio task: a suspended call to finish or drop
 /// there, through a `ResetCore` so that the hand-off allocates nothing.
 enum Request {
@@ -77,12 +92,34 @@ fn dyn_async_calls_allocate_nothing_after_warm_up() {
         }
     };
 
+    // The last wait (for the tokio task to stop) is not a poll of ours: a watchdog
+    // bounds it. Armed before any counted window.
+    let _watchdog = Watchdog::arm("dyn_async_calls_allocate_nothing_after_warm_up");
+    // The harness's own thread allocates when it starts waiting for this test's result;
+    // let it get there before the first measurement.
+    wait_until_the_harness_waits();
+
     // Sanity: the counter sees a plain boxed future.
     let (boxed, _) = allocations_of(|i| {
         let mut task = ValueTask::boxed(async move { black_box(i) });
         assert_eq!(poll_noop(&mut task), Poll::Ready(i));
     });
     assert_eq!(boxed, ITERATIONS as usize, "the counter sees every box");
+
+    // A zero-sized future is boxed (not pooled), and its box allocates nothing.
+    let zero_sized = ValueTask::from_future(std::future::pending::<u64>());
+    assert!(
+        format!("{zero_sized:?}").contains("boxed"),
+        "{zero_sized:?}"
+    );
+    drop(zero_sized);
+    check(
+        "a zero-sized future given to from_future, polled, dropped",
+        allocations_of(|_| {
+            let mut task = ValueTask::from_future(std::future::pending::<u64>());
+            assert!(poll_noop(&mut task).is_pending());
+        }),
+    );
 
     check(
         "dyn call suspends, the source completes, polled again",
@@ -109,8 +146,10 @@ fn dyn_async_calls_allocate_nothing_after_warm_up() {
 
     // Created and first polled here; finished (or dropped) by a task on tokio's
     // multi-thread runtime, so blocks are taken on this thread and freed on a worker.
+    const WORKERS: usize = 2;
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(WORKERS)
+        .on_thread_park(worker_went_idle)
         .build()
         .unwrap();
     let requests = Arc::new(ResetCore::<Request>::new());
@@ -142,8 +181,15 @@ fn dyn_async_calls_allocate_nothing_after_warm_up() {
         })
     };
     let waker: Waker = thread_waker();
-    // Let the runtime's threads finish starting (they allocate once each).
-    thread::sleep(Duration::from_millis(50));
+    // Let the runtime's threads finish starting (they allocate once each): wait until
+    // each has gone idle once.
+    let idle = WORKERS_IDLE.0.lock().unwrap();
+    let (idle, _) = WORKERS_IDLE
+        .1
+        .wait_timeout_while(idle, WAKE_DEADLINE, |idle| *idle < WORKERS)
+        .unwrap();
+    assert_eq!(*idle, WORKERS, "the runtime's workers never went idle");
+    drop(idle);
     let send = |request: Request| {
         let token = responses.reset();
         if requests.complete(requests.token(), request).is_err() {

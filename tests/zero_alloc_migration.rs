@@ -20,8 +20,8 @@ use valuetask::{SourcePool, ValueTask};
 
 mod support;
 
-use support::counting_alloc::{CountingAlloc, counted};
-use support::poll::{poll_noop, thread_waker};
+use support::counting_alloc::{CountingAlloc, counted, wait_until_the_harness_waits};
+use support::poll::{Watchdog, poll_noop, thread_waker};
 
 #[global_allocator]
 static GLOBAL: CountingAlloc = CountingAlloc::system();
@@ -262,6 +262,14 @@ fn make(shape: Shape, pool: &SourcePool<usize>, creator: usize, i: usize) -> Job
 #[test]
 #[cfg_attr(miri, ignore = "counts allocations process-wide over many threads")]
 fn tasks_made_on_some_threads_and_finished_on_others_allocate_nothing() {
+    // The threads also wait on barriers and condition variables, which no deadline
+    // reaches: if one of them stops (a lost wake-up fails its `block_on`), the others
+    // would wait forever. Armed before any counted window.
+    let _watchdog =
+        Watchdog::arm("tasks_made_on_some_threads_and_finished_on_others_allocate_nothing");
+    // The harness's own thread allocates when it starts waiting for this test's result;
+    // let it get there before the first measurement.
+    wait_until_the_harness_waits();
     let mut failures = Vec::new();
     for shape in [Shape::Futures, Shape::DroppedFutures, Shape::Slots] {
         for (creators, finishers) in [(2, 2), (1, 3), (3, 1)] {

@@ -1,6 +1,6 @@
 //! A process-wide counting allocator: every thread's allocations count.
 //!
-//! One copy, included with `#[path]` by the tests, the examples and `prove_it`. Each
+//! One copy, included with `#[path]` by the tests and the examples. Each
 //! binary declares its own `#[global_allocator]` static of [`CountingAlloc`] (a crate
 //! can have only one), then measures a window with [`counted`].
 //!
@@ -16,8 +16,8 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::backtrace::Backtrace;
 use std::cell::Cell;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex};
 
 /// Wraps an allocator (the system one by default), counting while a window is open.
 pub(crate) struct CountingAlloc<A = System>(pub(crate) A);
@@ -36,6 +36,8 @@ static BYTES: AtomicUsize = AtomicUsize::new(0);
 static DEALLOCS: AtomicUsize = AtomicUsize::new(0);
 static FREED_BYTES: AtomicUsize = AtomicUsize::new(0);
 static FIRST_BACKTRACE: Mutex<Option<String>> = Mutex::new(None);
+/// Signalled when [`FIRST_BACKTRACE`] is written.
+static BACKTRACE_WRITTEN: Condvar = Condvar::new();
 
 thread_local! {
     /// Set while this thread records a backtrace, whose own allocations are not counted.
@@ -58,6 +60,7 @@ fn record_alloc(size: usize) {
         let trace = Backtrace::force_capture().to_string();
         *FIRST_BACKTRACE.lock().unwrap_or_else(|e| e.into_inner()) =
             Some(format!("allocation of {size} bytes\n{trace}"));
+        BACKTRACE_WRITTEN.notify_all();
         IN_HOOK.with(|hook| hook.set(false));
     }
 }
@@ -150,16 +153,12 @@ pub(crate) fn counted<R>(f: impl FnOnce() -> R) -> (Counts, R) {
     let traced = trace && !TRACE_NEXT.swap(false, Ordering::SeqCst);
     if traced {
         // The allocating thread may still be writing its backtrace down.
-        for _ in 0..1_000 {
-            if FIRST_BACKTRACE
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .is_some()
-            {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
+        let written = FIRST_BACKTRACE.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = BACKTRACE_WRITTEN
+            .wait_timeout_while(written, std::time::Duration::from_secs(10), |trace| {
+                trace.is_none()
+            })
+            .unwrap_or_else(|e| e.into_inner());
     }
     let counts = Counts {
         allocs: ALLOCS.load(Ordering::SeqCst),
@@ -172,4 +171,43 @@ pub(crate) fn counted<R>(f: impl FnOnce() -> R) -> (Counts, R) {
             .take(),
     };
     (counts, result)
+}
+
+/// Allocations counted so far in the open window, on every thread: for a window too
+/// long or too asynchronous for one closure (an example's whole run), read at two
+/// points and subtracted. Zero outside a window.
+pub(crate) fn allocations_so_far() -> usize {
+    if COUNTING.load(Ordering::SeqCst) {
+        ALLOCS.load(Ordering::SeqCst)
+    } else {
+        0
+    }
+}
+
+/// Returns once the test harness's own thread waits for this test's result, so that
+/// the allocations it makes when it first waits (about four) fall before the first
+/// window rather than into one.
+///
+/// The harness gives no signal, so this watches it: on Linux, until the process's main
+/// thread (the harness's; the test runs on a thread of its own) sleeps in a futex wait,
+/// which it enters after those allocations; for at most 5 s, after which it goes on (a
+/// window may then see the harness's allocations, and say so). Elsewhere, and under
+/// Miri, it sleeps 20 ms instead.
+pub(crate) fn wait_until_the_harness_waits() {
+    let fallback = || std::thread::sleep(std::time::Duration::from_millis(20));
+    if cfg!(miri) || !cfg!(target_os = "linux") {
+        return fallback();
+    }
+    if std::thread::current().name() == Some("main") {
+        return; // run on the main thread: no harness thread waits meanwhile
+    }
+    let wchan = format!("/proc/self/task/{}/wchan", std::process::id());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::time::Instant::now() < deadline {
+        match std::fs::read_to_string(&wchan) {
+            Ok(waiting_in) if waiting_in.contains("futex") => return,
+            Ok(_) => std::thread::sleep(std::time::Duration::from_millis(1)),
+            Err(_) => return fallback(),
+        }
+    }
 }

@@ -1,18 +1,25 @@
-//! Polling helpers shared by the tests, the examples and the benches: a one-shot poll,
-//! a thread-parking `block_on` that allocates nothing per call, and a hang detector.
-
-#![allow(dead_code)]
+//! Polling helpers shared by the tests: a one-shot poll, thread-parking
+//! `block_on`s that fail by name instead of hanging, and a watchdog for waits that are
+//! not polls.
 
 use std::future::Future;
-use std::pin::Pin;
-use std::sync::Arc;
+use std::io::Write;
+use std::pin::{Pin, pin};
+use std::sync::{Arc, Condvar, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
-use std::thread::{self, Thread};
+use std::thread::{self, JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
 /// How long a test waits for a wake-up before it calls the wait lost. A hang detector,
-/// not a timing assertion: anything that works finishes in far less.
-pub(crate) const WAKE_DEADLINE: Duration = Duration::from_secs(60);
+/// not a timing assertion: anything that works finishes in far less. Under Miri the
+/// clock is virtual (it runs with the interpreter's steps and jumps ahead when every
+/// thread sleeps), so a lost wake-up still fails at once there, and a slow interpreted
+/// run never does.
+pub(crate) const WAKE_DEADLINE: Duration = if cfg!(miri) {
+    Duration::from_secs(24 * 60 * 60)
+} else {
+    Duration::from_secs(60)
+};
 
 /// Polls `future` once with `waker`.
 pub(crate) fn poll_once<F: Future + Unpin>(future: &mut F, waker: &Waker) -> Poll<F::Output> {
@@ -24,8 +31,29 @@ pub(crate) fn poll_noop<F: Future + Unpin>(future: &mut F) -> Poll<F::Output> {
     poll_once(future, Waker::noop())
 }
 
+/// Returns `Pending` once (waking its waker at once), then `Ready`: makes an async body
+/// really suspend.
+pub(crate) fn yield_once() -> YieldOnce {
+    YieldOnce(false)
+}
+
+/// See [`yield_once`].
+pub(crate) struct YieldOnce(bool);
+
+impl Future for YieldOnce {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if std::mem::replace(&mut self.0, true) {
+            return Poll::Ready(());
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
 /// Wakes a thread parked in [`block_on`].
-pub(crate) struct Unparker(pub Thread);
+pub(crate) struct Unparker(pub(crate) Thread);
 
 impl Wake for Unparker {
     fn wake(self: Arc<Self>) {
@@ -42,24 +70,149 @@ pub(crate) fn thread_waker() -> Waker {
     Waker::from(Arc::new(Unparker(thread::current())))
 }
 
+/// The name the harness gave this thread (the test's, when tests run in parallel).
+fn this_thread() -> String {
+    thread::current()
+        .name()
+        .unwrap_or("an unnamed thread")
+        .to_owned()
+}
+
 /// Polls `future` to completion, parking the thread between polls; allocates nothing.
 ///
 /// Panics with "lost wake-up?" if the future is still pending [`WAKE_DEADLINE`] after
 /// the first poll, so a missing wake fails the test by name instead of hanging it.
 #[track_caller]
 pub(crate) fn block_on<F: Future + Unpin>(waker: &Waker, mut future: F) -> F::Output {
+    drive(waker, Pin::new(&mut future))
+}
+
+/// [`block_on`] for any future (pinned here) with a waker of its own: one allocation
+/// per call, for the tests that do not count them.
+#[track_caller]
+pub(crate) fn block_on_deadline<F: Future>(future: F) -> F::Output {
+    drive(&thread_waker(), pin!(future))
+}
+
+#[track_caller]
+fn drive<F: Future + ?Sized>(waker: &Waker, mut future: Pin<&mut F>) -> F::Output {
     let mut cx = Context::from_waker(waker);
     let deadline = Instant::now() + WAKE_DEADLINE;
     loop {
-        if let Poll::Ready(value) = Pin::new(&mut future).poll(&mut cx) {
+        if let Poll::Ready(value) = future.as_mut().poll(&mut cx) {
             return value;
         }
         let now = Instant::now();
-        assert!(
-            now < deadline,
-            "still pending {WAKE_DEADLINE:?} after the first poll (lost wake-up?)"
-        );
+        if now >= deadline {
+            panic!(
+                "{}: still pending {WAKE_DEADLINE:?} after the first poll (lost wake-up?)",
+                this_thread()
+            );
+        }
         // A spurious unpark, or the timeout, only costs one more poll.
         thread::park_timeout(deadline - now);
+    }
+}
+
+/// Parks this thread until `woken()` holds; panics with "lost wake-up?" and `what` if it
+/// still does not [`WAKE_DEADLINE`] later. For tests that park on a waker of their own.
+#[track_caller]
+pub(crate) fn park_until(what: &dyn std::fmt::Display, mut woken: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAKE_DEADLINE;
+    while !woken() {
+        let now = Instant::now();
+        if now >= deadline {
+            panic!(
+                "{}: {what}: not woken {WAKE_DEADLINE:?} after parking (lost wake-up?)",
+                this_thread()
+            );
+        }
+        thread::park_timeout(deadline - now);
+    }
+}
+
+/// Aborts the process, naming `test`, if it is still alive [`WAKE_DEADLINE`] after
+/// [`Watchdog::arm`]: for tests that wait on something other than a poll (a barrier, a
+/// condition variable, a thread's end), where a lost wake-up would hang the test
+/// where no deadline can reach it. Dropping the watchdog disarms it.
+///
+/// Arming spawns its thread and waits until it sleeps, so in a binary that counts
+/// allocations it must be armed before the first counted window; afterwards it
+/// allocates nothing until it fires or is dropped. Under Miri it does nothing: Miri
+/// reports a deadlock itself, and its clock is virtual.
+pub(crate) struct Watchdog {
+    shared: Arc<(Mutex<WatchState>, Condvar)>,
+    thread: Option<JoinHandle<()>>,
+}
+
+#[derive(Default)]
+struct WatchState {
+    sleeping: bool,
+    disarmed: bool,
+}
+
+impl Watchdog {
+    /// Starts watching the test named `test`.
+    pub(crate) fn arm(test: &'static str) -> Self {
+        let shared = Arc::new((Mutex::new(WatchState::default()), Condvar::new()));
+        if cfg!(miri) {
+            return Self {
+                shared,
+                thread: None,
+            };
+        }
+        let thread = thread::Builder::new()
+            .name(format!("watchdog of {test}"))
+            .spawn({
+                let shared = Arc::clone(&shared);
+                move || watch(test, &shared)
+            })
+            .expect("spawn the watchdog");
+        let (state, changed) = &*shared;
+        let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
+        while !state.sleeping {
+            state = changed.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+        drop(state);
+        Self {
+            shared,
+            thread: Some(thread),
+        }
+    }
+}
+
+fn watch(test: &str, shared: &(Mutex<WatchState>, Condvar)) {
+    let (state, changed) = shared;
+    let deadline = Instant::now() + WAKE_DEADLINE;
+    let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
+    state.sleeping = true;
+    changed.notify_all();
+    while !state.disarmed {
+        let now = Instant::now();
+        if now >= deadline {
+            // Straight to the process's stderr: the harness captures `eprintln!`, and
+            // would never print what it captured.
+            let _ = writeln!(
+                std::io::stderr(),
+                "\n{test}: still running {WAKE_DEADLINE:?} after it started (lost wake-up?); \
+                 aborting, since a hung thread cannot be unwound"
+            );
+            std::process::abort();
+        }
+        state = changed
+            .wait_timeout(state, deadline - now)
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        let (state, changed) = &*self.shared;
+        state.lock().unwrap_or_else(|e| e.into_inner()).disarmed = true;
+        changed.notify_all();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
