@@ -10,4 +10,4 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export RUSTFLAGS="--cfg valuetask_loom"
 export LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-3}"
 export CARGO_TARGET_DIR=target/loom
-exec cargo test --release --test loom "$@"
+exec cargo test --release --lib --test loom "$@"

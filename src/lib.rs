@@ -78,11 +78,15 @@ mod pool;
 mod raw;
 mod reset_core;
 mod source;
+mod state_word;
 mod sync;
 mod task;
+mod thread_exit;
+mod transform;
 
 pub use pool::{Abandoned, Cancelled, Completer, PoolStats, SourcePool};
-pub use reset_core::{ResetCore, ResetRefused};
+pub use reset_core::ResetCore;
+pub use reset_core::reset::ResetRefused;
 pub use source::{Source, Status, Token};
 pub use task::ValueTask;
 

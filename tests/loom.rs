@@ -699,3 +699,126 @@ fn future_pool_trim_races_free_and_take() {
         assert_eq!(valuetask::future_pool::stats().allocated_blocks, 0);
     });
 }
+
+// ---------------------------------------------------------------------------------------
+// The pool's newer transitions
+// ---------------------------------------------------------------------------------------
+
+/// The task, parked with a waker, takes its value while the completer is still leaving
+/// (between publishing `COMPLETE` and setting `COMPLETER_GONE`): the value is dropped
+/// exactly once, by the task's owner, the waker is woken at most once and not kept, and
+/// the slot comes back once.
+#[test]
+fn pool_task_takes_while_the_completer_leaves() {
+    model(|| {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let pool: SourcePool<Counted> = SourcePool::with_capacity(1);
+        let (mut task, completer) = pool.rent();
+        let waker = CountingWaker::new();
+        assert!(poll_once(&mut task, &CountingWaker::waker(&waker)).is_pending());
+        let producer = {
+            let drops = Arc::clone(&drops);
+            thread::spawn(move || completer.succeed(Counted::new(&drops)).is_ok())
+        };
+        let spin_waker = CountingWaker::waker(&waker);
+        let value = loop {
+            if let Poll::Ready(value) = poll_once(&mut task, &spin_waker) {
+                break value;
+            }
+            thread::yield_now();
+        };
+        assert!(producer.join().unwrap());
+        assert_eq!(
+            drops.load(SeqCst),
+            0,
+            "the value is the task's, not dropped by the pool"
+        );
+        drop(value.ok().unwrap());
+        assert_eq!(drops.load(SeqCst), 1);
+        drop(spin_waker);
+        drop(task);
+        assert!(waker.wakes() <= 1);
+        assert!(!held_elsewhere(&waker), "a waker outlived both halves");
+        assert_eq!(pool.stats().in_use, 0);
+    });
+}
+
+/// The completer waits on `cancelled` while the task is dropped on another thread: the
+/// producer is woken exactly once, no waker is kept, and whoever leaves last returns
+/// the slot (the task's `CANCEL_WAKING` step keeps the completer from recycling under
+/// it).
+#[test]
+fn pool_cancelled_vs_task_drop() {
+    model(|| {
+        let pool: SourcePool<usize> = SourcePool::with_capacity(1);
+        let (task, completer) = pool.rent();
+        let dropper = thread::spawn(move || drop(task));
+        block_on(completer.cancelled());
+        assert!(completer.is_cancelled());
+        assert_eq!(completer.succeed(1), Err(1));
+        dropper.join().unwrap();
+        assert_eq!(pool.stats().in_use, 0);
+    });
+}
+
+/// The completer registers a `cancelled` waker and then completes while the task is
+/// dropped: the completer either takes its waker back or the task wakes it; either
+/// way it is dropped once and nothing is left rented.
+#[test]
+fn pool_cancel_waker_vs_complete_vs_task_drop() {
+    model(|| {
+        let pool: SourcePool<usize> = SourcePool::with_capacity(1);
+        let (task, completer) = pool.rent();
+        let waker = CountingWaker::new();
+        let dropper = thread::spawn(move || drop(task));
+        let mut cancelled = completer.cancelled();
+        let first = poll_once(&mut cancelled, &CountingWaker::waker(&waker));
+        drop(cancelled);
+        let sent = completer.succeed(5);
+        dropper.join().unwrap();
+        // The value came back only if the task was already gone.
+        if sent.is_ok() {
+            assert!(first.is_pending());
+        }
+        assert!(waker.wakes() <= 1);
+        assert!(
+            !held_elsewhere(&waker),
+            "the cancel waker outlived both halves"
+        );
+        assert_eq!(pool.stats().in_use, 0);
+    });
+}
+
+/// The free list's ABA window: one thread pops a slot (reading its link), while the
+/// other pops that slot and the next one and pushes the first back, so the head is the
+/// same slot again with another link. The head's tag makes the stale exchange fail (the
+/// thread caches are off under loom, so every rental goes through the list): no slot is
+/// rented twice (loom would flag two completers in one cell), each task gets its own
+/// value, and all slots come back.
+#[test]
+fn pool_free_list_pop_push_pop() {
+    model(|| {
+        let pool: SourcePool<usize> = SourcePool::with_capacity(2);
+        let single = {
+            let pool = pool.clone();
+            thread::spawn(move || {
+                let (task, completer) = pool.rent();
+                completer.succeed(1).unwrap();
+                task.into_ready().ok().unwrap()
+            })
+        };
+        let (first, first_completer) = pool.rent();
+        let (second, second_completer) = pool.rent();
+        first_completer.succeed(2).unwrap();
+        assert_eq!(first.into_ready().ok().unwrap(), Ok(2)); // pushed back first
+        second_completer.succeed(3).unwrap();
+        assert_eq!(second.into_ready().ok().unwrap(), Ok(3));
+        assert_eq!(single.join().unwrap(), Ok(1));
+        let stats = pool.stats();
+        assert_eq!(stats.in_use, 0);
+        assert_eq!(
+            stats.available, stats.capacity,
+            "every slot is back on the list"
+        );
+    });
+}

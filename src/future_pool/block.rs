@@ -7,8 +7,8 @@ use std::pin::Pin;
 use std::ptr::{self, NonNull};
 use std::task::{Context, Poll};
 
+use super::caps::{BLOCK_ALIGN, BLOCK_SIZES, CLASSES};
 use super::recycle::{self, Home};
-use super::{BLOCK_ALIGN, BLOCK_SIZES, CLASSES};
 use crate::raw::{RawTask, RawTaskVTable};
 
 /// Moves `future` into a pooled block, or hands it back when it fits no size class.

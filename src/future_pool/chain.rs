@@ -4,7 +4,7 @@
 use std::mem::{align_of, size_of};
 use std::ptr::{self, NonNull};
 
-use super::{BLOCK_ALIGN, BLOCK_SIZES};
+use super::caps::{BLOCK_ALIGN, BLOCK_SIZES};
 
 /// A free block's first bytes: the links of the free lists. Every block is at least 64
 /// bytes and `BLOCK_ALIGN`-aligned, so this fits.

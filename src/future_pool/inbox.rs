@@ -18,7 +18,7 @@
 
 use std::ptr::{self, NonNull};
 
-use super::CLASSES;
+use super::caps::CLASSES;
 use super::chain::{Chain, FreeBlock};
 use crate::sync::{AtomicPtr, Ordering};
 
@@ -67,12 +67,12 @@ impl Inbox {
             }
             // SAFETY: the block is free and ours until the exchange below succeeds.
             unsafe { (*block.as_ptr()).next = current };
-            // ORDERING: Release publishes the link just written and everything this
-            // thread did to the block before freeing it (the future's drop in place);
-            // pairs with the Acquire swap in `take_all` and `close`.
             match head.compare_exchange_weak(
                 current,
                 block.as_ptr(),
+                // ORDERING: Release publishes the link just written and everything this
+                // thread did to the block before freeing it (the future's drop in place);
+                // pairs with the Acquire swap in `take_all` and `close`.
                 Ordering::Release,
                 Ordering::Relaxed,
             ) {
@@ -157,4 +157,75 @@ pub(super) fn retire(inbox: &'static Inbox) -> [Option<Chain>; CLASSES] {
     inbox.next_recycled.store(next, Ordering::Relaxed);
     *first = Some(inbox);
     chains
+}
+
+/// Loom models of the inbox: frees from other threads racing the owner's collection and
+/// its exit. Every block ends up exactly once with the owner or back with its pusher.
+#[cfg(all(test, valuetask_loom))]
+mod loom_models {
+    use std::ptr::NonNull;
+
+    use loom::sync::Arc;
+    use loom::thread;
+
+    use super::super::chain::{Chain, FreeBlock};
+    use super::super::memory;
+    use super::Inbox;
+    use crate::sync;
+
+    fn block() -> NonNull<FreeBlock> {
+        // SAFETY: the layout's size is nonzero.
+        NonNull::new(unsafe { sync::alloc(memory::layout(0)) })
+            .expect("loom allocation")
+            .cast()
+    }
+
+    fn free(block: NonNull<FreeBlock>) {
+        // SAFETY: allocated by `block` with this layout, freed once.
+        unsafe { sync::dealloc(block.as_ptr().cast(), memory::layout(0)) };
+    }
+
+    /// Frees the chain's blocks; returns how many.
+    fn free_chain(chain: Option<Chain>) -> usize {
+        let Some(chain) = chain else {
+            return 0;
+        };
+        let mut next = Some(chain.head);
+        let mut freed = 0;
+        while let Some(block) = next {
+            // SAFETY: the chain's blocks are ours; read the link before freeing.
+            next = NonNull::new(unsafe { (*block.as_ptr()).next });
+            free(block);
+            freed += 1;
+        }
+        assert_eq!(freed, chain.len, "a chain counts its blocks");
+        freed
+    }
+
+    #[test]
+    fn two_frees_race_collection_and_exit() {
+        loom::model(|| {
+            let inbox = Arc::new(Inbox::new());
+            let pushers: Vec<_> = (0..2)
+                .map(|_| {
+                    let inbox = Arc::clone(&inbox);
+                    thread::spawn(move || {
+                        let block = block();
+                        // SAFETY: a fresh free block, ours to give.
+                        match unsafe { inbox.push(0, block) } {
+                            Ok(()) => 0,
+                            Err(back) => {
+                                free(back);
+                                1
+                            }
+                        }
+                    })
+                })
+                .collect();
+            let collected = free_chain(inbox.take_all(0));
+            let at_exit = free_chain(inbox.close(0));
+            let refused: usize = pushers.into_iter().map(|p| p.join().unwrap()).sum();
+            assert_eq!(collected + at_exit + refused, 2);
+        });
+    }
 }

@@ -3,8 +3,8 @@
 use std::alloc::{Layout, handle_alloc_error};
 use std::ptr::NonNull;
 
+use super::caps::{BLOCK_ALIGN, BLOCK_SIZES, CLASSES};
 use super::chain::Chain;
-use super::{BLOCK_ALIGN, BLOCK_SIZES, CLASSES};
 use crate::sync::{self, AtomicUsize, Ordering};
 
 /// Blocks of each class allocated and not yet given back. Only read for statistics, so

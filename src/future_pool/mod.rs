@@ -64,6 +64,7 @@
 //! [`ValueTask::boxed`]: crate::ValueTask::boxed
 
 mod block;
+mod caps;
 mod chain;
 mod inbox;
 mod memory;
@@ -73,21 +74,8 @@ mod thread_cache;
 
 pub(crate) use block::store;
 
-/// The block sizes, in bytes: a future goes into the smallest that holds it and its
-/// bookkeeping (a flag and a pointer).
-pub const BLOCK_SIZES: [usize; 5] = [64, 128, 256, 512, 1024];
-
-/// The alignment of every block: a future aligned to more than this is boxed.
-pub const BLOCK_ALIGN: usize = 64;
-
-/// The most free blocks per size class a thread keeps for itself.
-pub const THREAD_CACHE_BLOCKS: usize = 32;
-
-/// The most free blocks per size class the shared stacks keep. (Two under loom, so the
-/// models reach the cap.)
-pub const SHARED_BLOCKS: usize = if cfg!(valuetask_loom) { 2 } else { 256 };
-
-const CLASSES: usize = BLOCK_SIZES.len();
+use caps::CLASSES;
+pub use caps::{BLOCK_ALIGN, BLOCK_SIZES, SHARED_BLOCKS, THREAD_CACHE_BLOCKS};
 
 /// How much the pool holds, for watching it and for tests.
 ///

@@ -5,9 +5,9 @@
 
 use std::ptr::{self, NonNull};
 
+use super::caps::{CLASSES, SHARED_BLOCKS};
 use super::chain::Chain;
 use super::memory;
-use super::{CLASSES, SHARED_BLOCKS};
 use crate::sync::Mutex;
 
 /// The free blocks of one class: a stack of chains.

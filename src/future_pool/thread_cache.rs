@@ -7,9 +7,10 @@
 use std::cell::Cell;
 use std::ptr::{self, NonNull};
 
+use super::caps::{CLASSES, THREAD_CACHE_BLOCKS};
 use super::chain::{Chain, FreeBlock};
 use super::inbox::{self, Inbox};
-use super::{CLASSES, THREAD_CACHE_BLOCKS, shared};
+use super::shared;
 
 /// How many blocks a full cache moves to the shared stacks at once.
 const BATCH: usize = THREAD_CACHE_BLOCKS / 2;
@@ -39,9 +40,9 @@ impl FreeList {
 
 /// One thread's free lists and inbox.
 ///
-/// It has no `Drop` of its own, so that reaching it is a plain thread-local access; an
-/// [`ExitGuard`], registered when the thread adopts its inbox (before its first block
-/// can come back to it), empties and closes it when the thread exits.
+/// It has no `Drop` of its own, so that reaching it is a plain thread-local access; a
+/// thread-exit hook, registered when the thread adopts its inbox (before its first
+/// block can come back to it), empties and closes it.
 #[derive(Debug)]
 #[cfg_attr(valuetask_loom, allow(dead_code))]
 pub(super) struct Cache {
@@ -61,37 +62,30 @@ thread_local! {
             closed: Cell::new(false),
         }
     };
-    static EXIT_GUARD: ExitGuard = const { ExitGuard };
 }
 
-/// Empties and closes this thread's cache when the thread exits.
+/// The thread is exiting: its free blocks and its inbox's go to the shared stacks (or
+/// the allocator), and its inbox closes. (`CACHE` has no destructor, so it is still
+/// there while other thread-locals are being destroyed.)
 #[cfg(not(valuetask_loom))]
-struct ExitGuard;
-
-#[cfg(not(valuetask_loom))]
-impl Drop for ExitGuard {
-    /// The thread is exiting: its free blocks and its inbox's go to the shared stacks
-    /// (or the allocator), and its inbox closes. (`CACHE` has no destructor, so it is
-    /// still there while other thread-locals are being destroyed.)
-    fn drop(&mut self) {
-        CACHE.with(|cache| {
-            cache.closed.set(true);
-            for (class, list) in cache.lists.iter().enumerate() {
-                if let Some(chain) = list.take() {
-                    // SAFETY: blocks in the cache are free blocks of `class` and ours.
+fn close_on_exit() {
+    CACHE.with(|cache| {
+        cache.closed.set(true);
+        for (class, list) in cache.lists.iter().enumerate() {
+            if let Some(chain) = list.take() {
+                // SAFETY: blocks in the cache are free blocks of `class` and ours.
+                unsafe { shared::give(class, chain) };
+            }
+        }
+        if let Some(home) = cache.inbox.take() {
+            for (class, chain) in inbox::retire(home).into_iter().enumerate() {
+                if let Some(chain) = chain {
+                    // SAFETY: closing the inbox gave us its free blocks of `class`.
                     unsafe { shared::give(class, chain) };
                 }
             }
-            if let Some(home) = cache.inbox.take() {
-                for (class, chain) in inbox::retire(home).into_iter().enumerate() {
-                    if let Some(chain) = chain {
-                        // SAFETY: closing the inbox gave us its free blocks of `class`.
-                        unsafe { shared::give(class, chain) };
-                    }
-                }
-            }
-        });
-    }
+        }
+    });
 }
 
 /// This thread's cache; `None` once the thread is exiting and its cache is closed (and
@@ -167,7 +161,9 @@ impl Cache {
     #[cold]
     fn adopt_inbox(&self) -> Option<&'static Inbox> {
         #[cfg(not(valuetask_loom))]
-        if EXIT_GUARD.try_with(|_| ()).is_err() {
+        if crate::thread_exit::on_exit(crate::thread_exit::CacheKind::Futures, close_on_exit)
+            .is_err()
+        {
             self.closed.set(true);
             return None;
         }

@@ -56,12 +56,12 @@ impl FreeList {
         loop {
             last_link.store((head & INDEX_MASK) as u32, Ordering::Relaxed);
             let new = (head & !INDEX_MASK).wrapping_add(TAG_ONE) | u64::from(first + 1);
+            let head_word = &self.head;
             // ORDERING: Release publishes the chain's links and the slots' recycled
             // state; pairs with the Acquire in `pop`.
-            match self
-                .head
-                .compare_exchange_weak(head, new, Ordering::Release, Ordering::Relaxed)
-            {
+            let pushed =
+                head_word.compare_exchange_weak(head, new, Ordering::Release, Ordering::Relaxed);
+            match pushed {
                 Ok(_) => return,
                 Err(actual) => head = actual,
             }

@@ -1,6 +1,9 @@
 //! [`SourcePool`]: recycled completion slots for operations completed elsewhere.
 
+mod awaiting;
+mod chunks;
 mod completer;
+mod completion;
 mod free_list;
 mod slot;
 mod state;

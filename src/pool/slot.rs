@@ -1,4 +1,5 @@
-//! One pooled completion slot and the protocol its two halves run.
+//! One pooled completion slot: its cells and its state word. The protocol its two
+//! halves run lives beside it, one file a half (`completion.rs`, `awaiting.rs`).
 //!
 //! A slot has exactly two owners for one rental: the task (a [`ValueTask`]'s raw repr)
 //! and the [`Completer`](super::Completer). Each protocol function here is one half's
@@ -19,15 +20,42 @@
 //! [`ValueTask`]: crate::ValueTask
 
 use std::mem::MaybeUninit;
-use std::task::{Context, Poll, Waker};
+use std::task::Waker;
 
 use super::state::State;
 use super::thread_cache::Holder;
-use crate::sync::{AtomicU32, AtomicU64, Ordering, UnsafeCell, spin};
+use crate::sync::{AtomicU32, AtomicU64, Ordering, UnsafeCell};
 
-/// How many times a task that found its result waits for the completer to finish
-/// leaving before it leaves first; bounded, so a preempted completer costs nothing more.
-const COMPLETER_SPINS: u32 = 16;
+/// One of a slot's two waker cells.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum WakerCell {
+    /// The task's waker: stored by the task, taken by the completer as it publishes.
+    Task,
+    /// The waker of a `Completer::cancelled` future: stored by the completer, taken by
+    /// the task's drop.
+    Cancel,
+}
+
+impl WakerCell {
+    /// The flag that says the cell holds a waker.
+    const fn flag(self) -> State {
+        match self {
+            WakerCell::Task => State::WAKER,
+            WakerCell::Cancel => State::CANCEL_WAKER,
+        }
+    }
+}
+
+/// What [`Slot::register_waker`] came to.
+pub(super) enum Registration {
+    /// The stored waker already wakes the same task.
+    Unchanged,
+    /// The stop condition held (in this state): no waker is needed.
+    Stopped(State),
+    /// The waker is stored; the state before its flag was set (the other half may have
+    /// finished meanwhile without seeing it).
+    Stored { before: State },
+}
 
 /// Whether a half that just left was the last of the two: then it alone holds the slot
 /// (in the state given) and must recycle it.
@@ -114,12 +142,13 @@ impl<T, E> Slot<T, E> {
     ///
     /// The caller holds a half of `slot`.
     #[inline(always)]
-    unsafe fn load(slot: *const Self) -> State {
+    pub(super) unsafe fn load(slot: *const Self) -> State {
+        // SAFETY: a held half keeps the slot alive.
+        let word = unsafe { &(*slot).state };
         // ORDERING: Acquire pairs with the other half's Release departures and
         // publications: a half that sees `COMPLETE` sees the value, one that sees the
         // other half gone sees everything it did to the slot.
-        // SAFETY: a held half keeps the slot alive.
-        State::from_bits(unsafe { &(*slot).state }.load(Ordering::Acquire))
+        State::from_bits(word.load(Ordering::Acquire))
     }
 
     /// Moves the state from `from` to `to` if it is still `from`.
@@ -128,15 +157,31 @@ impl<T, E> Slot<T, E> {
     ///
     /// The caller holds a half of `slot`.
     #[inline(always)]
-    unsafe fn exchange(slot: *const Self, from: State, to: State) -> Result<State, State> {
+    pub(super) unsafe fn exchange(
+        slot: *const Self,
+        from: State,
+        to: State,
+    ) -> Result<State, State> {
+        // SAFETY: a held half keeps the slot alive.
+        let word = unsafe { &(*slot).state };
         // ORDERING: AcqRel: Release publishes what this half wrote (the value, a waker)
         // to the half that reads it after seeing `to`; Acquire sees the other half's
         // writes in case `to` makes this half the last one.
-        // SAFETY: a held half keeps the slot alive.
-        unsafe { &(*slot).state }
-            .compare_exchange_weak(from.bits(), to.bits(), Ordering::AcqRel, Ordering::Acquire)
+        word.compare_exchange_weak(from.bits(), to.bits(), Ordering::AcqRel, Ordering::Acquire)
             .map(State::from_bits)
             .map_err(State::from_bits)
+    }
+
+    /// Clears `flags`; returns the state before.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds a half of `slot`.
+    #[inline(always)]
+    pub(super) unsafe fn clear_flags(slot: *const Self, flags: State) -> State {
+        // ORDERING: AcqRel, as in `exchange`.
+        // SAFETY: a held half keeps the slot alive.
+        State::from_bits(unsafe { &(*slot).state }.fetch_and(!flags.bits(), Ordering::AcqRel))
     }
 
     /// Sets `flags`; returns the state before.
@@ -145,7 +190,7 @@ impl<T, E> Slot<T, E> {
     ///
     /// The caller holds a half of `slot`.
     #[inline(always)]
-    unsafe fn set_flags(slot: *const Self, flags: State) -> State {
+    pub(super) unsafe fn set_flags(slot: *const Self, flags: State) -> State {
         // ORDERING: AcqRel, as in `exchange`.
         // SAFETY: a held half keeps the slot alive.
         State::from_bits(unsafe { &(*slot).state }.fetch_or(flags.bits(), Ordering::AcqRel))
@@ -159,7 +204,7 @@ impl<T, E> Slot<T, E> {
     ///
     /// The caller is the completer, `COMPLETE` is not set: the value cell is its, empty.
     #[inline(always)]
-    unsafe fn write_value(slot: *const Self, result: Result<T, E>) {
+    pub(super) unsafe fn write_value(slot: *const Self, result: Result<T, E>) {
         // SAFETY: as this function's contract.
         unsafe { (*slot).value.with_mut(|cell| (*cell).write(result)) };
     }
@@ -169,379 +214,107 @@ impl<T, E> Slot<T, E> {
     /// The cell holds a value that the caller now owns (the task after `COMPLETE`, the
     /// completer taking back a value it never published, the last half recycling).
     #[inline(always)]
-    unsafe fn take_value(slot: *const Self) -> Result<T, E> {
+    pub(super) unsafe fn take_value(slot: *const Self) -> Result<T, E> {
         // SAFETY: as this function's contract.
         unsafe { (*slot).value.with(|cell| (*cell).assume_init_read()) }
     }
 
-    /// # Safety
-    ///
-    /// `WAKER` is clear and `COMPLETE` is not set, and the caller is the task: the waker
-    /// cell is its, empty.
-    #[inline(always)]
-    unsafe fn store_waker(slot: *const Self, waker: Waker) {
-        // SAFETY: as this function's contract.
-        unsafe { (*slot).waker.with_mut(|cell| (*cell).write(waker)) };
-    }
-
-    /// # Safety
-    ///
-    /// The cell holds a waker that the caller now owns (it cleared `WAKER`, or is the
-    /// last half).
-    #[inline(always)]
-    unsafe fn take_waker(slot: *const Self) -> Waker {
-        // SAFETY: as this function's contract.
-        unsafe { (*slot).waker.with(|cell| (*cell).assume_init_read()) }
-    }
-
-    /// # Safety
-    ///
-    /// `WAKER` is set and the caller is the task: the cell holds a waker, which nobody
-    /// writes or frees until the task itself clears the flag or `COMPLETE` is published
-    /// (the completer only copies it out before then).
-    #[inline(always)]
-    unsafe fn waker_will_wake(slot: *const Self, waker: &Waker) -> bool {
-        // SAFETY: as this function's contract.
-        unsafe {
-            (*slot)
-                .waker
-                .with(|cell| (*cell).assume_init_ref().will_wake(waker))
-        }
-    }
-
-    /// # Safety
-    ///
-    /// `CANCEL_WAKER` is clear, `TASK_GONE` is not set, and the caller is the completer:
-    /// the cancel waker cell is its, empty.
-    unsafe fn store_cancel_waker(slot: *const Self, waker: Waker) {
-        // SAFETY: as this function's contract.
-        unsafe { (*slot).cancel_waker.with_mut(|cell| (*cell).write(waker)) };
-    }
-
-    /// # Safety
-    ///
-    /// The cancel waker cell holds a waker that the caller now owns.
-    unsafe fn take_cancel_waker(slot: *const Self) -> Waker {
-        // SAFETY: as this function's contract.
-        unsafe { (*slot).cancel_waker.with(|cell| (*cell).assume_init_read()) }
-    }
-
-    /// # Safety
-    ///
-    /// `CANCEL_WAKER` is set and the caller is the completer, which alone may take it
-    /// back; the task only copies it out while the completer still holds its half.
-    unsafe fn cancel_waker_will_wake(slot: *const Self, waker: &Waker) -> bool {
-        // SAFETY: as this function's contract.
-        unsafe {
-            (*slot)
-                .cancel_waker
-                .with(|cell| (*cell).assume_init_ref().will_wake(waker))
-        }
-    }
-
-    // -----------------------------------------------------------------------------------
-    // The completer half
-    // -----------------------------------------------------------------------------------
-
-    /// Completes the rental with `result`, and gives up the completer half. Returns
-    /// `Err(result)` when the task is gone, so nobody will read it.
-    ///
-    /// # Safety
-    ///
-    /// The caller holds the completer half of `slot` and gives it up.
-    #[inline(always)]
-    pub(super) unsafe fn complete(
-        slot: *const Self,
-        result: Result<T, E>,
-    ) -> (Result<(), Result<T, E>>, Departure) {
-        // SAFETY: the completer half keeps the slot alive until it is given up below.
-        let mut state = unsafe { Self::load(slot) };
-        if state.is_task_gone() {
-            // SAFETY: we hold the completer half and give it up.
-            return (Err(result), unsafe { Self::leave_after_task(slot, state) });
-        }
-        // SAFETY: `COMPLETE` is not set and we are the one completer: the value cell is
-        // ours and empty; the task reads it only after `COMPLETE`.
-        unsafe { Self::write_value(slot, result) };
-        loop {
-            if state.is_task_gone() {
-                // The task left before we published: nobody will read the value.
-                // SAFETY: we wrote the value and never published it.
-                let result = unsafe { Self::take_value(slot) };
-                // SAFETY: we hold the completer half and give it up.
-                return (Err(result), unsafe { Self::leave_after_task(slot, state) });
-            }
-            // A `cancelled` waker of ours that nobody took comes back to us here.
-            let cancel_waker = state.has_cancel_waker();
-            let published = state.without(State::CANCEL_WAKER).with_complete();
-            if !state.has_waker() {
-                // SAFETY: we hold the completer half.
-                match unsafe { Self::exchange(slot, state, published.with_completer_gone()) } {
-                    Ok(_) => {
-                        // SAFETY: we cleared `CANCEL_WAKER` before the task left: ours.
-                        drop(cancel_waker.then(|| unsafe { Self::take_cancel_waker(slot) }));
-                        return (Ok(()), Departure::NotLast);
-                    }
-                    Err(now) => state = now,
-                }
-                continue;
-            }
-            // SAFETY: we hold the completer half.
-            match unsafe { Self::exchange(slot, state, published.without(State::WAKER)) } {
-                Ok(_) => {
-                    // SAFETY: we cleared `WAKER` while it was set: its waker is ours, and
-                    // the task writes the cell no more now that `COMPLETE` is set; as
-                    // above for the cancel waker.
-                    let (waker, cancel) = unsafe {
-                        (
-                            Self::take_waker(slot),
-                            cancel_waker.then(|| Self::take_cancel_waker(slot)),
-                        )
-                    };
-                    // SAFETY: we hold the completer half and give it up here.
-                    let before = unsafe { Self::set_flags(slot, State::COMPLETER_GONE) };
-                    let departure = if before.is_task_gone() {
-                        Departure::Last(before.with_completer_gone())
-                    } else {
-                        Departure::NotLast
-                    };
-                    drop(cancel);
-                    waker.wake();
-                    return (Ok(()), departure);
-                }
-                Err(now) => state = now,
-            }
-        }
-    }
-
-    /// The completer leaves after finding the task gone in `seen`.
-    ///
-    /// # Safety
-    ///
-    /// The caller holds the completer half and gives it up; `seen` shows `TASK_GONE`.
-    unsafe fn leave_after_task(slot: *const Self, seen: State) -> Departure {
-        debug_assert!(seen.is_task_gone());
-        if !seen.is_cancel_waking() {
-            // The task is finished with the slot (it set `TASK_GONE` in its last step):
-            // we are alone.
-            return Departure::Last(seen.with_completer_gone());
-        }
-        // The task is still waking our cancel waker: tell it we left; it recycles
-        // unless it finished meanwhile.
-        // SAFETY: we hold the completer half and give it up here.
-        let before = unsafe { Self::set_flags(slot, State::COMPLETER_GONE) };
-        if before.is_cancel_waking() {
-            Departure::NotLast
-        } else {
-            Departure::Last(before.with_completer_gone())
-        }
-    }
-
-    /// Whether the task is gone.
-    ///
-    /// # Safety
-    ///
-    /// The caller holds the completer half of `slot`.
-    pub(super) unsafe fn is_task_gone(slot: *const Self) -> bool {
-        // SAFETY: as this function's contract.
-        unsafe { Self::load(slot) }.is_task_gone()
-    }
-
-    /// The generation of the rental.
+    /// The waker cell `which`.
     ///
     /// # Safety
     ///
     /// The caller holds a half of `slot`.
-    pub(super) unsafe fn generation(slot: *const Self) -> u32 {
-        // SAFETY: as this function's contract.
-        unsafe { Self::load(slot) }.token().generation()
-    }
-
-    /// Polls for the task's departure: `Ready` once it is gone, else `Pending` with the
-    /// context's waker stored for the task's drop to wake.
-    ///
-    /// # Safety
-    ///
-    /// The caller holds the completer half of `slot` (and keeps it for the call).
-    pub(super) unsafe fn poll_cancelled(slot: *const Self, cx: &mut Context<'_>) -> Poll<()> {
-        // SAFETY: as this function's contract.
-        let mut state = unsafe { Self::load(slot) };
-        loop {
-            if state.is_task_gone() {
-                return Poll::Ready(());
-            }
-            if state.has_cancel_waker() {
-                // SAFETY: `CANCEL_WAKER` is set and we are the completer.
-                if unsafe { Self::cancel_waker_will_wake(slot, cx.waker()) } {
-                    return Poll::Pending;
-                }
-                // SAFETY: we hold the completer half.
-                match unsafe { Self::exchange(slot, state, state.without(State::CANCEL_WAKER)) } {
-                    Ok(now) => {
-                        // SAFETY: we cleared the flag before the task left: the waker is
-                        // ours.
-                        drop(unsafe { Self::take_cancel_waker(slot) });
-                        state = now.without(State::CANCEL_WAKER);
-                    }
-                    Err(now) => state = now,
-                }
-                continue;
-            }
-            // SAFETY: `CANCEL_WAKER` is clear and the task is not gone: the cell is ours.
-            unsafe { Self::store_cancel_waker(slot, cx.waker().clone()) };
-            // SAFETY: we hold the completer half.
-            let before = unsafe { Self::set_flags(slot, State::CANCEL_WAKER) };
-            if !before.is_task_gone() {
-                return Poll::Pending;
-            }
-            // The task left before it could see our waker: take it back. The flag stays
-            // set, but the task is gone and never reads it.
-            // SAFETY: the task is gone, so nobody else touches the cell.
-            drop(unsafe { Self::take_cancel_waker(slot) });
-            return Poll::Ready(());
-        }
-    }
-
-    // -----------------------------------------------------------------------------------
-    // The task half
-    // -----------------------------------------------------------------------------------
-
-    /// Polls for the result. On `Ready` the task half is given up, and the departure says
-    /// whether it was the last.
-    ///
-    /// # Safety
-    ///
-    /// The caller holds the task half of `slot`.
     #[inline(always)]
-    pub(super) unsafe fn poll_task(
+    unsafe fn waker_cell<'s>(
         slot: *const Self,
-        cx: &mut Context<'_>,
-    ) -> Poll<(Result<T, E>, Departure)> {
-        // SAFETY: the task half keeps the slot alive until it is given up.
-        let mut state = unsafe { Self::load(slot) };
-        loop {
-            if state.is_complete() {
-                // SAFETY: `COMPLETE`, seen with Acquire: the value is there and ours.
-                let result = unsafe { Self::take_value(slot) };
-                // SAFETY: we hold the task half and give it up.
-                let departure = unsafe { Self::leave_with_value(slot, state) };
-                return Poll::Ready((result, departure));
+        which: WakerCell,
+    ) -> &'s UnsafeCell<MaybeUninit<Waker>> {
+        // SAFETY: a held half keeps the slot alive for the caller's use of the cell.
+        unsafe {
+            match which {
+                WakerCell::Task => &(*slot).waker,
+                WakerCell::Cancel => &(*slot).cancel_waker,
             }
-            if state.has_waker() {
-                // SAFETY: `WAKER` is set and we are the task.
-                if unsafe { Self::waker_will_wake(slot, cx.waker()) } {
-                    return Poll::Pending;
+        }
+    }
+
+    /// # Safety
+    ///
+    /// The cell's flag is clear and the caller owns the empty cell: the task for
+    /// [`WakerCell::Task`] before `COMPLETE`, the completer for [`WakerCell::Cancel`]
+    /// before `TASK_GONE`.
+    #[inline(always)]
+    pub(super) unsafe fn store_waker(slot: *const Self, which: WakerCell, waker: Waker) {
+        // SAFETY: as this function's contract.
+        unsafe { Self::waker_cell(slot, which).with_mut(|cell| (*cell).write(waker)) };
+    }
+
+    /// # Safety
+    ///
+    /// The cell holds a waker that the caller now owns: it cleared the cell's flag while
+    /// it was set, took it in the step that set its own flag (`TASK_GONE` with
+    /// `CANCEL_WAKING`), or is the last half.
+    #[inline(always)]
+    pub(super) unsafe fn take_waker(slot: *const Self, which: WakerCell) -> Waker {
+        // SAFETY: as this function's contract.
+        unsafe { Self::waker_cell(slot, which).with(|cell| (*cell).assume_init_read()) }
+    }
+
+    /// # Safety
+    ///
+    /// The cell's flag is set and the caller is the half that stores there: the cell
+    /// holds a waker, which nobody writes or frees until this half clears the flag or
+    /// the other half takes it (and the other half only copies it out meanwhile).
+    #[inline(always)]
+    unsafe fn waker_will_wake(slot: *const Self, which: WakerCell, waker: &Waker) -> bool {
+        // SAFETY: as this function's contract.
+        unsafe {
+            Self::waker_cell(slot, which).with(|cell| (*cell).assume_init_ref().will_wake(waker))
+        }
+    }
+
+    /// Stores `waker` in the cell `which` (the half that stores there is the caller),
+    /// unless the one there already wakes the same task, or `stop` holds for the state:
+    /// then the other half finished, and the caller goes on without a waker.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the half that stores in `which`; `state` was loaded by it.
+    #[inline(always)]
+    pub(super) unsafe fn register_waker(
+        slot: *const Self,
+        which: WakerCell,
+        waker: &Waker,
+        mut state: State,
+        stop: impl Fn(State) -> bool,
+    ) -> Registration {
+        let flag = which.flag();
+        loop {
+            if stop(state) {
+                return Registration::Stopped(state);
+            }
+            if state.any(flag) {
+                // SAFETY: the flag is set and we are the half that stores there.
+                if unsafe { Self::waker_will_wake(slot, which, waker) } {
+                    return Registration::Unchanged;
                 }
-                // SAFETY: we hold the task half.
-                match unsafe { Self::exchange(slot, state, state.without(State::WAKER)) } {
+                // SAFETY: we hold our half.
+                match unsafe { Self::exchange(slot, state, state.without(flag)) } {
                     Ok(now) => {
-                        // SAFETY: we cleared `WAKER` before `COMPLETE`: the old waker and
-                        // the cell are ours again.
-                        drop(unsafe { Self::take_waker(slot) });
-                        state = now.without(State::WAKER);
+                        // SAFETY: we cleared the flag before the other half took the
+                        // waker: the old waker and the cell are ours again.
+                        drop(unsafe { Self::take_waker(slot, which) });
+                        state = now.without(flag);
                     }
                     Err(now) => state = now,
                 }
                 continue;
             }
-            // SAFETY: neither `WAKER` nor `COMPLETE` is set: the waker cell is ours, empty.
-            unsafe { Self::store_waker(slot, cx.waker().clone()) };
-            // SAFETY: we hold the task half.
-            state = unsafe { Self::set_flags(slot, State::WAKER) }.with_waker();
-            if !state.is_complete() {
-                return Poll::Pending;
-            }
-            // Completed while we stored the waker: the completer did not see it, so the
-            // result is ours to take on the next turn; recycling drops the waker.
-        }
-    }
-
-    /// The task leaves with the value, having seen `COMPLETE` in `seen`.
-    ///
-    /// # Safety
-    ///
-    /// The caller holds the task half and gives it up; it took the value.
-    #[inline(always)]
-    unsafe fn leave_with_value(slot: *const Self, seen: State) -> Departure {
-        let mut state = seen;
-        if !state.is_completer_gone() {
-            // The completer is a few instructions from leaving (it is waking us). Wait
-            // for it a little, so that we leave last without a read-modify-write and the
-            // slot goes back to this thread.
-            for _ in 0..COMPLETER_SPINS {
-                spin();
-                // SAFETY: we still hold the task half.
-                state = unsafe { Self::load(slot) };
-                if state.is_completer_gone() {
-                    break;
-                }
-            }
-        }
-        if state.is_completer_gone() {
-            return Departure::Last(state.with_taken().with_task_gone());
-        }
-        // SAFETY: we hold the task half and give it up here.
-        let before = unsafe { Self::set_flags(slot, State::TAKEN.with_task_gone()) };
-        if before.is_completer_gone() {
-            Departure::Last(before.with_taken().with_task_gone())
-        } else {
-            Departure::NotLast
-        }
-    }
-
-    /// Whether the result is there.
-    ///
-    /// # Safety
-    ///
-    /// The caller holds the task half of `slot`.
-    #[inline]
-    pub(super) unsafe fn is_ready(slot: *const Self) -> bool {
-        // SAFETY: as this function's contract.
-        unsafe { Self::load(slot) }.is_complete()
-    }
-
-    /// The task is dropped without its result, and gives up its half; wakes the
-    /// completer's `cancelled` future if one waits.
-    ///
-    /// # Safety
-    ///
-    /// The caller holds the task half of `slot` and gives it up.
-    pub(super) unsafe fn discard_task(slot: *const Self) -> Departure {
-        // SAFETY: we hold the task half until the exchange below.
-        let mut state = unsafe { Self::load(slot) };
-        loop {
-            if state.is_completer_gone() {
-                return Departure::Last(state.with_task_gone());
-            }
-            // A `cancelled` future of the completer waits: take its waker as we leave,
-            // marking that we are still at it so that the completer does not recycle
-            // the slot under us.
-            let leaving = if state.has_cancel_waker() {
-                state.with_task_gone().with_cancel_waking()
-            } else {
-                state.with_task_gone()
-            };
-            // SAFETY: we hold the task half and give it up if this succeeds.
-            match unsafe { Self::exchange(slot, state, leaving) } {
-                Ok(_) if leaving.is_cancel_waking() => break,
-                Ok(_) => return Departure::NotLast,
-                Err(now) => state = now,
-            }
-        }
-        // SAFETY: we set `TASK_GONE` while `CANCEL_WAKER` was set: the waker is ours, and
-        // `CANCEL_WAKING` keeps the slot from being recycled until we clear it.
-        let waker = unsafe { Self::take_cancel_waker(slot) };
-        // ORDERING: AcqRel: Release hands the slot back after our read of the cell;
-        // Acquire sees the completer's writes if it left meanwhile and we are last.
-        // SAFETY: `CANCEL_WAKING` keeps the slot alive until this step.
-        let before = State::from_bits(
-            unsafe { &(*slot).state }.fetch_and(!State::CANCEL_WAKING.bits(), Ordering::AcqRel),
-        );
-        waker.wake();
-        if before.is_completer_gone() {
-            Departure::Last(before.without(State::CANCEL_WAKING))
-        } else {
-            Departure::NotLast
+            // SAFETY: the flag is clear and `stop` does not hold: the cell is ours, empty.
+            unsafe { Self::store_waker(slot, which, waker.clone()) };
+            // SAFETY: we hold our half.
+            let before = unsafe { Self::set_flags(slot, flag) };
+            return Registration::Stored { before };
         }
     }
 
@@ -562,7 +335,9 @@ impl<T, E> Slot<T, E> {
                 .has_unread_value()
                 .then(|| unsafe { Self::take_value(slot) }),
             // SAFETY: `WAKER` set at the end: the cell holds the task's waker, ours.
-            _waker: last.has_waker().then(|| unsafe { Self::take_waker(slot) }),
+            _waker: last
+                .has_waker()
+                .then(|| unsafe { Self::take_waker(slot, WakerCell::Task) }),
         }
     }
 }

@@ -1,9 +1,6 @@
 //! A pool's storage: chunks of slots that never move, the shared free list, the
 //! per-thread caches, and the count that decides when the memory is freed.
 //!
-//! Chunk `k` holds `first_chunk << k` slots, so slot indices map to chunks with a
-//! logarithm and a chunk, once installed, lives as long as the pool.
-//!
 //! Counting: every pool handle and every slot off the free list (rented, or free in a
 //! thread's cache) holds one count in `refs`. Renting from and recycling to a thread's
 //! cache move no count, so the hot path touches no shared counter; the pool is freed
@@ -18,15 +15,15 @@ use super::thread_cache::{self, List, Pushed};
 use crate::sync::{AtomicPtr, AtomicUsize, Ordering, fence};
 
 /// The most chunks a pool grows to; with 32-bit indices the last ones are never reached.
-const MAX_CHUNKS: usize = 32;
+pub(super) const MAX_CHUNKS: usize = 32;
 /// The smallest first chunk.
-const MIN_FIRST_CHUNK: usize = 16;
+pub(super) const MIN_FIRST_CHUNK: usize = 16;
 
 pub(super) struct Storage<T, E> {
-    chunks: [AtomicPtr<Slot<T, E>>; MAX_CHUNKS],
-    first_chunk: usize,
-    free: FreeList,
-    capacity: AtomicUsize,
+    pub(super) chunks: [AtomicPtr<Slot<T, E>>; MAX_CHUNKS],
+    pub(super) first_chunk: usize,
+    pub(super) free: FreeList,
+    pub(super) capacity: AtomicUsize,
     /// Pool handles plus slots off the free list: the memory is freed when this is 0.
     refs: AtomicUsize,
     /// Pool handles alone: the last one flushes its thread's cached slots.
@@ -34,13 +31,6 @@ pub(super) struct Storage<T, E> {
     /// Builds the error a dropped completer resolves its task to. Captured here, where
     /// `E: From<Abandoned>` holds, because `Completer`'s `Drop` cannot ask for it.
     pub(super) abandoned: fn() -> E,
-}
-
-/// What a census of the slots found.
-#[derive(Clone, Copy, Debug, Default)]
-pub(super) struct Census {
-    pub(super) rented: usize,
-    pub(super) cached: usize,
 }
 
 impl<T, E> Storage<T, E> {
@@ -69,27 +59,6 @@ impl<T, E> Storage<T, E> {
             storage.free.push_chain(first, &slot.next_free);
         }
         storage
-    }
-
-    /// The slot at `index`.
-    ///
-    /// # Safety
-    ///
-    /// `index` was handed out by this pool (its chunk is installed).
-    unsafe fn slot(&self, index: u32) -> *const Slot<T, E> {
-        let (chunk, offset) = self.locate(index as usize);
-        // ORDERING: Acquire pairs with the exchange that installed the chunk in `grow`.
-        let base = self.chunks[chunk].load(Ordering::Acquire);
-        debug_assert!(!base.is_null());
-        // SAFETY: the chunk is installed and `offset` is below its length.
-        unsafe { base.add(offset) }
-    }
-
-    /// Which chunk holds slot `index`, and where in it.
-    fn locate(&self, index: usize) -> (usize, usize) {
-        let blocks = index / self.first_chunk + 1;
-        let chunk = (usize::BITS - 1 - blocks.leading_zeros()) as usize;
-        (chunk, index - self.first_chunk * ((1 << chunk) - 1))
     }
 
     /// Takes a free slot, growing the pool when none is free, and marks it rented by
@@ -152,51 +121,6 @@ impl<T, E> Storage<T, E> {
                 return unsafe { storage.slot(index) };
             }
         }
-    }
-
-    /// Installs chunk `chunk`, pushes all its slots but the first on the free list and
-    /// returns the first; `None` if another thread installed that chunk first.
-    ///
-    /// # Safety
-    ///
-    /// `this` is alive.
-    unsafe fn grow(this: *const Self, chunk: usize) -> Option<u32> {
-        // SAFETY: the caller keeps the pool alive.
-        let storage = unsafe { &*this };
-        let len = storage.first_chunk << chunk;
-        let start = storage.first_chunk * ((1 << chunk) - 1);
-        let end = u32::try_from(start + len).expect("SourcePool: slot index overflows u32");
-        let slots: Box<[Slot<T, E>]> = (start as u32..end)
-            .map(|i| Slot::new(i, this.cast()))
-            .collect();
-        let base = Box::into_raw(slots).cast::<Slot<T, E>>();
-        // ORDERING: Release publishes the new slots to every `Acquire` load of the
-        // chunk pointer; Acquire on failure to use the winner's chunk.
-        let installed = storage.chunks[chunk].compare_exchange(
-            ptr::null_mut(),
-            base,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        );
-        if installed.is_err() {
-            // SAFETY: `base` came from `Box::into_raw` above and was never published.
-            drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(base, len)) });
-            return None;
-        }
-        storage.capacity.fetch_add(len, Ordering::Relaxed);
-        if len > 1 {
-            // Link slots start+1 .. end into a chain, then push the chain at once.
-            for offset in 1..len - 1 {
-                // SAFETY: unpublished slots of the chunk we own.
-                unsafe { &*base.add(offset) }
-                    .next_free
-                    .store(start as u32 + offset as u32 + 2, Ordering::Relaxed);
-            }
-            // SAFETY: as above.
-            let last = unsafe { &*base.add(len - 1) };
-            storage.free.push_chain(start as u32 + 1, &last.next_free);
-        }
-        Some(start as u32)
     }
 
     /// Recycles a slot whose last half just left it in `last`: empties it, moves it to
@@ -349,56 +273,5 @@ impl<T, E> Storage<T, E> {
         fence(Ordering::Acquire);
         // SAFETY: nobody holds the pool any more; it came from `Box::into_raw` in `new`.
         drop(unsafe { Box::from_raw(this.cast_mut()) });
-    }
-
-    pub(super) fn capacity(&self) -> usize {
-        self.capacity.load(Ordering::Relaxed)
-    }
-
-    /// Counts the rented slots and the free slots in threads' caches, one slot at a
-    /// time: the hot path keeps no counter for either.
-    pub(super) fn census(&self) -> Census {
-        let mut census = Census::default();
-        for (base, len) in self.installed() {
-            // SAFETY: installed chunks hold `len` initialized slots for the pool's life.
-            for slot in unsafe { std::slice::from_raw_parts(base, len) } {
-                let state = slot.snapshot();
-                census.rented += usize::from(state.is_rented());
-                census.cached += usize::from(state.is_cached());
-            }
-        }
-        census
-    }
-
-    pub(super) fn chunks(&self) -> usize {
-        self.installed().count()
-    }
-
-    /// The installed chunks: their first slot and length.
-    fn installed(&self) -> impl Iterator<Item = (*const Slot<T, E>, usize)> + '_ {
-        self.chunks
-            .iter()
-            // ORDERING: Acquire, as in `slot`.
-            .map(|chunk| chunk.load(Ordering::Acquire).cast_const())
-            .take_while(|base| !base.is_null())
-            .enumerate()
-            .map(|(chunk, base)| (base, self.first_chunk << chunk))
-    }
-}
-
-impl<T, E> Drop for Storage<T, E> {
-    fn drop(&mut self) {
-        for (chunk, base) in self.chunks.iter().enumerate() {
-            // ORDERING: `&mut self`: every other holder's Release decrement was acquired
-            // by the fence before this drop.
-            let base = base.load(Ordering::Relaxed);
-            if base.is_null() {
-                break;
-            }
-            let len = self.first_chunk << chunk;
-            // SAFETY: installed chunks came from `Box::into_raw` of a slice of `len`
-            // slots in `grow`, and nobody uses them any more.
-            drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(base, len)) });
-        }
     }
 }

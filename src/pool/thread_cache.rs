@@ -20,6 +20,7 @@ use std::cell::Cell;
 use std::ptr;
 
 /// The most free slots a thread keeps.
+#[cfg_attr(valuetask_loom, allow(dead_code))]
 pub(super) const THREAD_CACHE_SLOTS: u32 = 64;
 
 /// Storage bookkeeping kept in every slot (its first field), touched only by whoever
@@ -64,6 +65,7 @@ impl List {
 }
 
 /// What [`Cache::push`] did, and left for the caller to flush.
+#[cfg_attr(valuetask_loom, allow(dead_code))]
 pub(super) enum Pushed {
     /// The slot was not cached (the thread is exiting): give it back to its pool.
     Refused,
@@ -77,7 +79,7 @@ pub(super) enum Pushed {
 /// One thread's cache.
 ///
 /// It has no `Drop` of its own, so that reaching it is a plain thread-local access with
-/// no lazy-registration check on the hot path; an [`ExitGuard`] registered on the
+/// no lazy-registration check on the hot path; a thread-exit hook registered on the
 /// cache's first use flushes it when the thread exits, and closes it so that nothing is
 /// cached after that.
 #[derive(Debug)]
@@ -130,26 +132,19 @@ thread_local! {
             flush: Cell::new(None),
         }
     };
-    static EXIT_GUARD: ExitGuard = const { ExitGuard };
 }
 
-/// Flushes this thread's cache when the thread exits.
+/// Flushes this thread's cache and closes it when the thread exits. (`CACHE` has no
+/// destructor, so it is still there while other thread-locals are being destroyed.)
 #[cfg(not(valuetask_loom))]
-struct ExitGuard;
-
-#[cfg(not(valuetask_loom))]
-impl Drop for ExitGuard {
-    fn drop(&mut self) {
-        // `CACHE` has no destructor, so it is still there while other thread-locals are
-        // being destroyed.
-        CACHE.with(|cache| {
-            cache.state.set(CacheState::Closed);
-            if let Some(list) = cache.take_list() {
-                // SAFETY: the list came out of the cache, once.
-                unsafe { list.flush() };
-            }
-        });
-    }
+fn close_on_exit() {
+    CACHE.with(|cache| {
+        cache.state.set(CacheState::Closed);
+        if let Some(list) = cache.take_list() {
+            // SAFETY: the list came out of the cache, once.
+            unsafe { list.flush() };
+        }
+    });
 }
 
 /// This thread's cache; `None` once the thread is exiting and its cache is closed (and
@@ -208,7 +203,9 @@ impl Cache {
         if self.state.get() == CacheState::Unused {
             // The first slot: make sure the thread's exit flushes the cache. A thread
             // already exiting cannot register the guard any more: then it caches nothing.
-            if EXIT_GUARD.try_with(|_| ()).is_err() {
+            if crate::thread_exit::on_exit(crate::thread_exit::CacheKind::Slots, close_on_exit)
+                .is_err()
+            {
                 self.state.set(CacheState::Closed);
                 return Pushed::Refused;
             }

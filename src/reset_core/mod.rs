@@ -9,15 +9,20 @@
 //! ends with a plain store; the others with a read-modify-write that returns what the
 //! other side did.
 
+mod cells;
+mod misuse;
+pub(crate) mod reset;
 mod state;
+mod status;
 
 use std::fmt;
 use std::mem::MaybeUninit;
 use std::task::{Context, Poll, Waker};
 
+use self::misuse::{already_taken, stale_token, two_pollers};
 use self::state::{State, WakerStep};
-use crate::source::{Source, Status, Token};
-use crate::sync::{AtomicU64, Ordering, UnsafeCell, spin};
+use crate::source::Token;
+use crate::sync::{AtomicU64, Ordering, UnsafeCell};
 
 /// A versioned completion core for an object that runs one operation at a time: the
 /// Rust twin of .NET's `ManualResetValueTaskSourceCore<T>`.
@@ -100,33 +105,6 @@ unsafe impl<T: Send> Send for ResetCore<T> {}
 // SAFETY: as for `Send`: `&ResetCore` gives no access to a `&T`, only moves of `T`
 // between threads, each under the state word's exclusive hand-over.
 unsafe impl<T: Send> Sync for ResetCore<T> {}
-
-/// Why [`ResetCore::try_reset`] refused to move to the next operation.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-pub enum ResetRefused {
-    /// A task polled the current operation and waits for its result.
-    Awaited,
-    /// The current operation was completed and its value was not read yet.
-    Unread,
-}
-
-impl fmt::Display for ResetRefused {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Awaited => "a task still waits for the current operation",
-            Self::Unread => "the current operation's value was not read yet",
-        })
-    }
-}
-
-impl std::error::Error for ResetRefused {}
-
-/// Whether [`ResetCore::reset_checked`] may move on from an operation still in flight.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum InFlight {
-    Discard,
-    Refuse,
-}
 
 impl<T> ResetCore<T> {
     /// A core at generation 0, with no operation completed.
@@ -220,12 +198,12 @@ impl<T> ResetCore<T> {
             } else {
                 WakerStep::Leave
             };
-            // ORDERING: Release publishes the value to the poller's Acquire load or
-            // claim; Acquire (on a `Take`) sees the waker the poller stored before its
-            // Release end of `REGISTERING`.
             match self.state.compare_exchange_weak(
                 state.bits(),
                 state.completed(step).bits(),
+                // ORDERING: Release publishes the value to the poller's Acquire load or
+                // claim; Acquire (on a `Take`) sees the waker the poller stored before its
+                // Release end of `REGISTERING`.
                 Ordering::AcqRel,
                 Ordering::Relaxed,
             ) {
@@ -304,13 +282,11 @@ impl<T> ResetCore<T> {
                 // SAFETY: `REGISTERING` is ours and `WAKER` is set: the cell holds a waker
                 // nobody else touches until we end `REGISTERING`.
                 if unsafe { self.waker_will_wake(cx.waker()) } {
+                    let claim = State::REGISTERING.bits();
                     // ORDERING: AcqRel: Release ends our claim; Acquire sees a value
                     // published meanwhile (a completer that found us in the cell).
-                    state = State::from_bits(
-                        self.state
-                            .fetch_and(!State::REGISTERING.bits(), Ordering::AcqRel),
-                    )
-                    .without_registering();
+                    let before = self.state.fetch_and(!claim, Ordering::AcqRel);
+                    state = State::from_bits(before).without_registering();
                     if !state.is_complete() {
                         return Poll::Pending;
                     }
@@ -349,264 +325,6 @@ impl<T> ResetCore<T> {
         // Acquire claim; Acquire sees a value a completer published meanwhile.
         State::from_bits(self.state.fetch_xor(flip, Ordering::AcqRel) ^ flip)
     }
-
-    /// Where operation `token` stands.
-    ///
-    /// # Panics
-    ///
-    /// Panics if `token` is stale; [`try_status`](Self::try_status) answers `None` instead.
-    pub fn status(&self, token: Token) -> Status {
-        let state = self.load(Ordering::Acquire);
-        if state.token() != token {
-            stale_token(state.token(), token, "status");
-        }
-        state.status()
-    }
-
-    /// Where operation `token` stands, or `None` if `token` is not the current
-    /// operation's. Never panics.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use valuetask::{ResetCore, Status};
-    ///
-    /// let core = ResetCore::new();
-    /// let token = core.token();
-    /// assert_eq!(core.try_status(token), Some(Status::Pending));
-    /// core.complete(token, 1).unwrap();
-    /// assert_eq!(core.try_status(token), Some(Status::Ready));
-    /// core.reset();
-    /// assert_eq!(core.try_status(token), None); // stale
-    /// ```
-    pub fn try_status(&self, token: Token) -> Option<Status> {
-        let state = self.load(Ordering::Acquire);
-        (state.token() == token).then(|| state.status())
-    }
-
-    /// Moves to the next operation and returns its token.
-    ///
-    /// A value that was completed but not taken is dropped, and a task still waiting on
-    /// the old operation is woken (its next poll panics on the stale token rather than
-    /// waiting forever: see [`try_reset`](Self::try_reset) to refuse instead). If another
-    /// thread is in the middle of copying a value or a waker in or out, `reset` spins for
-    /// those few instructions; no user code runs while it waits.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let core = valuetask::ResetCore::<u32>::new();
-    /// let first = core.token();
-    /// let second = core.reset();
-    /// assert_ne!(first, second);
-    /// assert_eq!(core.token(), second);
-    /// ```
-    #[inline]
-    pub fn reset(&self) -> Token {
-        match self.reset_checked(InFlight::Discard) {
-            Ok(token) => token,
-            Err(_) => unreachable!("a reset that discards never refuses"),
-        }
-    }
-
-    /// Moves to the next operation, like [`reset`](Self::reset), unless the current one is
-    /// still in flight: a task waits for it ([`ResetRefused::Awaited`]) or its value was
-    /// not read ([`ResetRefused::Unread`]). Then nothing changes.
-    ///
-    /// An operation that was never polled nor completed counts as finished: the core
-    /// cannot know whether a task for it exists.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use valuetask::{ResetCore, ResetRefused, ValueTask};
-    ///
-    /// let core = ResetCore::new();
-    /// let token = core.token();
-    /// core.complete(token, 5).unwrap();
-    /// assert_eq!(core.try_reset(), Err(ResetRefused::Unread));
-    /// assert_eq!(futures::executor::block_on(ValueTask::from_source(&core, token)), 5);
-    /// assert!(core.try_reset().is_ok());
-    /// ```
-    pub fn try_reset(&self) -> Result<Token, ResetRefused> {
-        self.reset_checked(InFlight::Refuse)
-    }
-
-    #[inline]
-    fn reset_checked(&self, in_flight: InFlight) -> Result<Token, ResetRefused> {
-        // ORDERING: Acquire pairs with the Release end of the last claim (a poller's
-        // `TAKING`, a completer's publication), so its cell accesses are done.
-        let mut state = self.load(Ordering::Acquire);
-        loop {
-            if state.is_claimed() {
-                spin();
-                state = self.load(Ordering::Acquire);
-                continue;
-            }
-            if in_flight == InFlight::Refuse {
-                if state.is_complete() {
-                    return Err(ResetRefused::Unread);
-                }
-                if state.has_waker() || state.is_registering() {
-                    return Err(ResetRefused::Awaited);
-                }
-            }
-            let next = state.token().next();
-            if state.is_only_consumed() {
-                // Nothing can change a consumed state (completions fail, pollers panic),
-                // so no exchange is needed.
-                self.end_claim(State::fresh(next));
-                return Ok(next);
-            }
-            if !state.is_complete() && !state.has_waker() {
-                // Nothing to drop or wake, but a completer may claim at any moment.
-                // ORDERING: Release, as `end_claim`; Acquire on failure, as the load.
-                match self.state.compare_exchange_weak(
-                    state.bits(),
-                    State::fresh(next).bits(),
-                    Ordering::Release,
-                    Ordering::Acquire,
-                ) {
-                    Ok(_) => return Ok(next),
-                    Err(now) => state = State::from_bits(now),
-                }
-                continue;
-            }
-            match self.claim(state, state.with_resetting()) {
-                Ok(()) => break,
-                Err(now) => state = now,
-            }
-        }
-        // SAFETY: `RESETTING` is ours, so both cells are; `COMPLETE` says the value is
-        // initialized and unread, `WAKER` that the cell holds a waker.
-        let value = state.is_complete().then(|| unsafe { self.take_value() });
-        // SAFETY: as above.
-        let waker = state.has_waker().then(|| unsafe { self.take_waker() });
-        let next = state.token().next();
-        self.end_claim(State::fresh(next));
-        // User code (the value's drop, the wake) runs after the claim ended.
-        drop(value);
-        if let Some(waker) = waker.flatten() {
-            waker.wake();
-        }
-        Ok(next)
-    }
-
-    /// Writes the value.
-    ///
-    /// # Safety
-    ///
-    /// The caller holds `COMPLETING`, and the value cell is empty.
-    #[inline]
-    unsafe fn write_value(&self, value: T) {
-        // SAFETY: as this function's contract: the cell is ours and empty.
-        self.value.with_mut(|cell| unsafe { (*cell).write(value) });
-    }
-
-    /// Moves the value out.
-    ///
-    /// # Safety
-    ///
-    /// The caller owns the complete value: it holds `TAKING` or `RESETTING` over a
-    /// complete state, or `&mut self` with `COMPLETE` set.
-    #[inline]
-    unsafe fn take_value(&self) -> T {
-        // SAFETY: as this function's contract.
-        self.value
-            .with(|cell| unsafe { (*cell).assume_init_read() })
-    }
-
-    /// Takes the waker out of its cell.
-    ///
-    /// # Safety
-    ///
-    /// The caller owns the waker cell: it holds `WAKING`, `REGISTERING` or `RESETTING`,
-    /// or cleared `WAKER` while nobody else was in the cell.
-    #[inline]
-    unsafe fn take_waker(&self) -> Option<Waker> {
-        // SAFETY: as this function's contract.
-        self.waker.with_mut(|cell| unsafe { (*cell).take() })
-    }
-
-    /// Stores `waker` in the empty waker cell.
-    ///
-    /// # Safety
-    ///
-    /// The caller holds `REGISTERING`, and `WAKER` is clear.
-    #[inline]
-    unsafe fn store_waker(&self, waker: Waker) {
-        // SAFETY: as this function's contract.
-        self.waker.with_mut(|cell| unsafe { *cell = Some(waker) });
-    }
-
-    /// Whether the stored waker wakes the same task as `waker`.
-    ///
-    /// # Safety
-    ///
-    /// The caller holds `REGISTERING`.
-    #[inline]
-    unsafe fn waker_will_wake(&self, waker: &Waker) -> bool {
-        // SAFETY: as this function's contract.
-        self.waker
-            .with(|cell| unsafe { (*cell).as_ref() }.is_some_and(|w| w.will_wake(waker)))
-    }
-}
-
-impl<T: Send> Source<T> for ResetCore<T> {
-    #[inline]
-    fn poll_result(&self, token: Token, cx: &mut Context<'_>) -> Poll<T> {
-        ResetCore::poll_result(self, token, cx)
-    }
-
-    #[inline]
-    fn status(&self, token: Token) -> Status {
-        ResetCore::status(self, token)
-    }
-
-    #[inline]
-    fn try_status(&self, token: Token) -> Option<Status> {
-        ResetCore::try_status(self, token)
-    }
-}
-
-#[cold]
-#[inline(never)]
-#[track_caller]
-fn already_taken(token: Token) -> ! {
-    panic!(
-        "ResetCore::poll_result: the result of token {token:?} was already taken; \
-         a ValueTask polled after completion, or two tasks share one token"
-    )
-}
-
-#[cold]
-#[inline(never)]
-#[track_caller]
-fn two_pollers(token: Token) -> ! {
-    panic!(
-        "ResetCore::poll_result: token {token:?} is being polled from two places at once; \
-         one operation has one consumer"
-    )
-}
-
-#[cold]
-#[inline(never)]
-#[track_caller]
-fn stale_token(current: Token, token: Token, method: &str) -> ! {
-    let (token, current_generation) = (token.generation(), current.generation());
-    if Token::new(token).is_older_than(current) {
-        panic!(
-            "ResetCore::{method}: stale token: generation {token} is older than the core's \
-             current generation {current_generation}; the core was reset after this token \
-             was handed out (the producer started the next operation while a task still \
-             held this one)"
-        )
-    }
-    panic!(
-        "ResetCore::{method}: stale token: generation {token} is newer than the core's \
-         current generation {current_generation}; this core never handed it out (a token \
-         of another core, or made with Token::new)"
-    )
 }
 
 impl<T> Default for ResetCore<T> {
@@ -617,6 +335,8 @@ impl<T> Default for ResetCore<T> {
 
 impl<T> Drop for ResetCore<T> {
     fn drop(&mut self) {
+        // ORDERING: `&mut self` already synchronized with every other user; Acquire
+        // costs nothing here and keeps the read uniform with the others.
         let state = self.load(Ordering::Acquire);
         if state.is_complete() {
             // SAFETY: `&mut self`: no other access; `COMPLETE` means the value is
@@ -629,6 +349,8 @@ impl<T> Drop for ResetCore<T> {
 
 impl<T> fmt::Debug for ResetCore<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // ORDERING: a snapshot for display; Acquire so it is no older than what this
+        // thread already saw through the core's other methods.
         let state = self.load(Ordering::Acquire);
         f.debug_struct("ResetCore")
             .field("generation", &state.token().generation())
