@@ -375,6 +375,10 @@ async fn write_loop(shared: Arc<Shared>, mut writer: OwnedWriteHalf) {
     let mut batch = Vec::with_capacity(WRITE_BUF_INITIAL);
     loop {
         shared.wake_writer.notified().await;
+        // Let the tasks that are ready to run queue their requests first: a task woken
+        // by another runs next on tokio (its LIFO slot), so without this the writer
+        // would often send one request per write.
+        tokio::task::yield_now().await;
         {
             let mut state = shared.lock();
             if state.closed.is_some() {

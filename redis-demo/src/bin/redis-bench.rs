@@ -275,6 +275,8 @@ async fn run<G: Getter>(getter: &G, c: usize, per_task: usize) -> Sample {
 struct Options {
     quick: bool,
     json: bool,
+    /// The concurrencies to run (`--c N`, repeatable; all three by default).
+    concurrency: Vec<usize>,
 }
 
 fn median(values: &mut [f64]) -> f64 {
@@ -330,13 +332,25 @@ fn main() -> ExitCode {
     let mut options = Options {
         quick: false,
         json: false,
+        concurrency: Vec::new(),
     };
-    for arg in std::env::args().skip(1) {
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
         match arg.as_str() {
             "--quick" => options.quick = true,
             "--json" => options.json = true,
+            "--c" => match args.next().and_then(|c| c.parse().ok()) {
+                Some(c) if CONCURRENCY.contains(&c) => options.concurrency.push(c),
+                _ => {
+                    eprintln!("redis-bench: --c takes one of {CONCURRENCY:?}");
+                    return ExitCode::from(2);
+                }
+            },
             "-h" | "--help" => {
-                println!("usage: redis-bench [--quick] [--json]   (REDIS_URL=redis://host:port to use a running server)");
+                println!(
+                    "usage: redis-bench [--quick] [--json] [--c 1|16|128 ...]\n\
+                     REDIS_URL=redis://host:port uses a running server instead of starting one"
+                );
                 return ExitCode::SUCCESS;
             }
             other => {
@@ -423,6 +437,9 @@ async fn bench(options: &Options, url: &str, addr: &str) -> ExitCode {
     );
     let mut rows: Vec<Row> = Vec::new();
     for (ci, &c) in CONCURRENCY.iter().enumerate() {
+        if !options.concurrency.is_empty() && !options.concurrency.contains(&c) {
+            continue;
+        }
         let per_task = total_ops[ci] / c;
         let first = rows.len();
         for client in CLIENTS {
@@ -503,8 +520,11 @@ fn report(options: &Options, rows: &mut [Row]) -> ExitCode {
     let find = |client: &str, c: usize| rows.iter().find(|r| r.client == client && r.c == c);
     let mut failed = false;
     for c in CONCURRENCY {
-        let vt = find("valuetask", c).unwrap();
-        let (redis, fred) = (find("redis", c).unwrap(), find("fred", c).unwrap());
+        let (Some(vt), Some(redis), Some(fred)) =
+            (find("valuetask", c), find("redis", c), find("fred", c))
+        else {
+            continue;
+        };
         let allocs = vt.allocs_median();
         let ok = allocs < 0.01;
         failed |= !ok;
