@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::io;
 use std::mem;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -12,6 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpStream, ToSocketAddrs};
 use tokio::sync::Notify;
+use tokio::task::AbortHandle;
 use valuetask::{Completer, SourcePool, ValueTask};
 
 use crate::error::{Error, ServerError};
@@ -86,8 +87,8 @@ struct Shared {
     state: Mutex<State>,
     /// Wakes the writer: something was queued, or the connection closed.
     wake_writer: Notify,
-    /// Stops the reader: the connection closed.
-    stop_reader: Notify,
+    /// Stops the reader (blocked in a read) when the connection closes.
+    reader: OnceLock<AbortHandle>,
 }
 
 struct State {
@@ -184,11 +185,12 @@ impl Client {
                 closed: None,
             }),
             wake_writer: Notify::new(),
-            stop_reader: Notify::new(),
+            reader: OnceLock::new(),
         });
         let (reader, writer) = stream.into_split();
+        let reader = tokio::spawn(read_loop(Arc::clone(&shared), reader));
+        let _ = shared.reader.set(reader.abort_handle());
         tokio::spawn(write_loop(Arc::clone(&shared), writer));
-        tokio::spawn(read_loop(Arc::clone(&shared), reader));
         Client {
             handle: Arc::new(Handle {
                 shared,
@@ -353,7 +355,9 @@ impl Shared {
             p.fail(error.clone());
         }
         self.wake_writer.notify_one();
-        self.stop_reader.notify_one();
+        if let Some(reader) = self.reader.get() {
+            reader.abort();
+        }
     }
 }
 
@@ -373,18 +377,31 @@ async fn write_loop(shared: Arc<Shared>, mut writer: OwnedWriteHalf) {
     let guard = CloseOnExit(shared);
     let shared = &*guard.0;
     let mut batch = Vec::with_capacity(WRITE_BUF_INITIAL);
-    loop {
+    'run: loop {
         shared.wake_writer.notified().await;
-        // Let the tasks that are ready to run queue their requests first: a task woken
-        // by another runs next on tokio (its LIFO slot), so without this the writer
-        // would often send one request per write.
-        tokio::task::yield_now().await;
-        {
-            let mut state = shared.lock();
-            if state.closed.is_some() {
+        let mut yielded = false;
+        loop {
+            let wait = {
+                let mut state = shared.lock();
+                if state.closed.is_some() {
+                    break 'run;
+                }
+                // When other requests are in flight, other callers are active: let the
+                // tasks that are ready to run queue their requests first. (A task woken
+                // by another runs next on tokio, through its LIFO slot, so without this
+                // the writer would often send one request per write.) A lone caller does
+                // not wait for it.
+                let wait = !yielded && state.pending.len() > 1;
+                if !wait {
+                    mem::swap(&mut state.out, &mut batch);
+                }
+                wait
+            };
+            if !wait {
                 break;
             }
-            mem::swap(&mut state.out, &mut batch);
+            tokio::task::yield_now().await;
+            yielded = true;
         }
         if batch.is_empty() {
             continue;
@@ -453,14 +470,10 @@ async fn read_loop(shared: Arc<Shared>, mut reader: OwnedReadHalf) {
         if buf.capacity() - buf.len() < READ_MIN_ROOM {
             buf.reserve(READ_CHUNK.max(buf.len()));
         }
-        tokio::select! {
-            biased;
-            () = shared.stop_reader.notified() => break Error::Closed,
-            read = reader.read_buf(&mut buf) => match read {
-                Ok(0) => break Error::Closed,
-                Ok(_) => {}
-                Err(e) => break Error::Io(Arc::new(e)),
-            },
+        match reader.read_buf(&mut buf).await {
+            Ok(0) => break Error::Closed,
+            Ok(_) => {}
+            Err(e) => break Error::Io(Arc::new(e)),
         }
     };
     shared.close(error);
