@@ -122,11 +122,12 @@ impl Pending {
         };
         // `complete` hands the result back when the task was dropped: discard it.
         let _ = match self {
-            Pending::Value(c) => c.complete(match reply {
-                Value::Error(message) => Err(Error::Server(ServerError(message))),
-                other => Ok(other),
-            })
-            .map_err(drop),
+            Pending::Value(c) => c
+                .complete(match reply {
+                    Value::Error(message) => Err(Error::Server(ServerError(message))),
+                    other => Ok(other),
+                })
+                .map_err(drop),
             Pending::Bulk(c) => c
                 .complete(match reply {
                     Value::Bulk(data) => Ok(Some(data)),

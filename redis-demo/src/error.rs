@@ -89,7 +89,11 @@ impl ServerError {
 
     /// The error's code: the message's first word (`ERR`, `WRONGTYPE`, ...).
     pub fn code(&self) -> &[u8] {
-        let end = self.0.iter().position(|&b| b == b' ').unwrap_or(self.0.len());
+        let end = self
+            .0
+            .iter()
+            .position(|&b| b == b' ')
+            .unwrap_or(self.0.len());
         &self.0[..end]
     }
 }

@@ -284,7 +284,13 @@ fn parse_int(line: &[u8]) -> Result<i64, ProtocolError> {
         let d = i64::from(d - b'0');
         n = n
             .checked_mul(10)
-            .and_then(|n| if negative { n.checked_sub(d) } else { n.checked_add(d) })
+            .and_then(|n| {
+                if negative {
+                    n.checked_sub(d)
+                } else {
+                    n.checked_add(d)
+                }
+            })
             .ok_or(ProtocolError("integer out of range"))?;
     }
     Ok(n)
@@ -365,7 +371,11 @@ mod tests {
         while let Some(len) = frame_len(&buf)? {
             let before = buf.len();
             out.push(decode(&mut buf)?);
-            assert_eq!(before - buf.len(), len, "decode consumed what frame_len measured");
+            assert_eq!(
+                before - buf.len(),
+                len,
+                "decode consumed what frame_len measured"
+            );
         }
         Ok(out)
     }
@@ -383,7 +393,10 @@ mod tests {
                 Value::Bulk("".into()),
                 Value::Nil,
                 Value::Nil,
-                Value::Array(vec![Value::Int(1), Value::Array(vec![Value::Bulk("x".into())])]),
+                Value::Array(vec![
+                    Value::Int(1),
+                    Value::Array(vec![Value::Bulk("x".into())])
+                ]),
             ]
         );
     }
@@ -411,7 +424,11 @@ mod tests {
             b"*-5\r\n",
             b"$999999999999\r\n",
         ] {
-            assert!(frame_len(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+            assert!(
+                frame_len(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
         let deep = b"*1\r\n".repeat(MAX_DEPTH + 1);
         assert!(frame_len(&deep).is_err());

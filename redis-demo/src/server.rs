@@ -70,10 +70,8 @@ impl RedisServer {
             if server.answers_ping() {
                 return Ok(server);
             }
-            if let Some(child) = &mut server.child {
-                if let Ok(Some(status)) = child.try_wait() {
-                    return Err(StartError::Other(format!("redis-server exited: {status}")));
-                }
+            if let Some(Ok(Some(status))) = server.child.as_mut().map(Child::try_wait) {
+                return Err(StartError::Other(format!("redis-server exited: {status}")));
             }
             if Instant::now() > deadline {
                 return Err(StartError::Other(

@@ -41,7 +41,11 @@ async fn commands() {
     let c = connect(&server).await;
     within("commands", async {
         c.ping().await.unwrap();
-        assert_eq!(c.get("missing").await.unwrap(), None, "nil reply is Ok(None)");
+        assert_eq!(
+            c.get("missing").await.unwrap(),
+            None,
+            "nil reply is Ok(None)"
+        );
         c.set("k", "v1", None).await.unwrap();
         assert_eq!(c.get("k").await.unwrap().as_deref(), Some(&b"v1"[..]));
         assert_eq!(c.incr("n").await.unwrap(), 1);
@@ -72,14 +76,21 @@ async fn commands() {
         );
 
         // SET with an expiry: PX, rounded up to whole milliseconds.
-        c.set("ttl", "x", Some(Duration::from_secs(100))).await.unwrap();
+        c.set("ttl", "x", Some(Duration::from_secs(100)))
+            .await
+            .unwrap();
         match c.command(["PTTL", "ttl"]).await.unwrap() {
             Value::Int(ms) => assert!((1..=100_000).contains(&ms), "PTTL {ms}"),
             other => panic!("PTTL gave {other:?}"),
         }
-        c.set("short", "x", Some(Duration::from_micros(1))).await.unwrap();
+        c.set("short", "x", Some(Duration::from_micros(1)))
+            .await
+            .unwrap();
         // A zero expiry is the server's to refuse, for this request only.
-        assert_eq!(server_code(c.set("z", "x", Some(Duration::ZERO)).await), "ERR");
+        assert_eq!(
+            server_code(c.set("z", "x", Some(Duration::ZERO)).await),
+            "ERR"
+        );
         c.ping().await.unwrap();
     })
     .await;
@@ -98,7 +109,10 @@ async fn binary_empty_and_large_values() {
         c.set("empty", "", None).await.unwrap();
         assert_eq!(c.get("empty").await.unwrap().as_deref(), Some(&b""[..]));
         c.set(b"", "empty key", None).await.unwrap();
-        assert_eq!(c.get(b"").await.unwrap().as_deref(), Some(&b"empty key"[..]));
+        assert_eq!(
+            c.get(b"").await.unwrap().as_deref(),
+            Some(&b"empty key"[..])
+        );
 
         let big: Vec<u8> = (0..1024 * 1024).map(|i| (i * 7 % 256) as u8).collect();
         // Pipelined around smaller requests, which must still get their own replies.
@@ -195,10 +209,7 @@ async fn abandoned_requests_never_cross_replies() {
             );
         }
         // Every dropped request was still sent and its reply consumed.
-        assert_eq!(
-            c.get("dropped").await.unwrap().as_deref(),
-            Some(&b"67"[..])
-        );
+        assert_eq!(c.get("dropped").await.unwrap().as_deref(), Some(&b"67"[..]));
         assert_eq!(
             c.get("mine").await.unwrap().as_deref(),
             Some(&b"my value"[..])
@@ -364,7 +375,9 @@ async fn malformed_replies_fail_and_close_never_panic() {
     ];
     for &bytes in garbage {
         let addr = fake_server(bytes, false).await;
-        let c = within("connect to fake", Client::connect(addr)).await.unwrap();
+        let c = within("connect to fake", Client::connect(addr))
+            .await
+            .unwrap();
         let what = String::from_utf8_lossy(bytes);
         let result = within("malformed reply", c.get("k")).await;
         assert!(
