@@ -131,7 +131,8 @@ impl Getter for fred::clients::Client {
 }
 
 /// The floor: an mpsc of requests to a connection task, one tokio oneshot per request.
-/// Same buffers and parser as the valuetask client; only the channels differ.
+/// Same buffers, parser and write coalescing as the valuetask client; only the channels
+/// differ.
 #[derive(Clone)]
 struct Floor {
     requests: mpsc::Sender<(&'static str, oneshot::Sender<Option<Bytes>>)>,
@@ -151,6 +152,14 @@ impl Floor {
             let mut batch = Vec::with_capacity(256);
             let mut out = Vec::with_capacity(16 * 1024);
             while rx.recv_many(&mut batch, 256).await > 0 {
+                // The same coalescing as the valuetask client's writer: when other
+                // requests are in flight, let the ready tasks send theirs first.
+                if !writer_pending.lock().unwrap().is_empty() {
+                    tokio::task::yield_now().await;
+                    while let Ok(request) = rx.try_recv() {
+                        batch.push(request);
+                    }
+                }
                 {
                     let mut pending = writer_pending.lock().unwrap();
                     for (key, reply) in batch.drain(..) {
