@@ -170,8 +170,8 @@ async fn abandoned_requests_never_cross_replies() {
     within("abandoned requests", async {
         c.set("mine", "my value", None).await.unwrap();
 
-        // A timeout fires while BLPOP (answered with nil after 300 ms) is in flight.
-        let blocked = c.command(["BLPOP", "nothing", "0.3"]);
+        // A timeout fires while BLPOP (answered with nil after 1 s) is in flight.
+        let blocked = c.command(["BLPOP", "nothing", "1"]);
         assert!(
             tokio::time::timeout(Duration::from_millis(20), blocked)
                 .await
@@ -187,11 +187,15 @@ async fn abandoned_requests_never_cross_replies() {
         // A task that is aborted mid-request.
         let task = tokio::spawn({
             let c = c.clone();
-            async move { c.command(["BLPOP", "nothing", "0.2"]).await }
+            async move { c.command(["BLPOP", "nothing", "1"]).await }
         });
         tokio::time::sleep(Duration::from_millis(20)).await;
         task.abort();
-        assert!(task.await.unwrap_err().is_cancelled());
+        match task.await {
+            Err(e) => assert!(e.is_cancelled()),
+            // Only if this thread stalled for a second: the reply was its own.
+            Ok(reply) => assert_eq!(reply.unwrap(), Value::Nil),
+        }
 
         // Requests dropped without ever being polled, interleaved with kept ones.
         let mut kept = Vec::new();
@@ -254,29 +258,33 @@ async fn killing_the_server_mid_load_fails_everything_at_once() {
     let mut server = redis();
     let c = connect(&server).await;
     c.set("k", "v", None).await.unwrap();
+    let answered = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let tasks: Vec<_> = (0..200)
         .map(|_| {
-            let c = c.clone();
+            let (c, answered) = (c.clone(), answered.clone());
             tokio::spawn(async move {
-                let mut ok = 0u64;
                 loop {
                     match c.get("k").await {
                         Ok(v) => {
                             assert_eq!(v.as_deref(), Some(&b"v"[..]));
-                            ok += 1;
+                            answered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         }
-                        Err(e) => return (ok, e),
+                        Err(e) => return e,
                     }
                 }
             })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    within("the load to start", async {
+        while answered.load(std::sync::atomic::Ordering::Relaxed) < 5_000 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
     server.kill();
     within("every caller to see the death", async {
         for task in tasks {
-            let (ok, error) = task.await.unwrap();
-            assert!(ok > 0, "the load ran before the kill");
+            let error = task.await.unwrap();
             assert!(error.is_connection_error(), "{error:?}");
         }
     })
@@ -302,7 +310,8 @@ async fn the_server_closing_the_connection_fails_in_flight_and_later_requests() 
         before.await.unwrap();
         assert_eq!(quit.await.unwrap(), Value::Simple("OK".into()));
         assert!(after.await.unwrap_err().is_connection_error());
-        assert!(matches!(c.ping().await, Err(Error::Closed)));
+        // Closed (EOF) or Io (a reset: the server closed with our GET unread).
+        assert!(c.ping().await.unwrap_err().is_connection_error());
     })
     .await;
 
@@ -315,11 +324,12 @@ async fn the_server_closing_the_connection_fails_in_flight_and_later_requests() 
             .command(["CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"])
             .await
             .unwrap();
-        assert_eq!(killed, Value::Int(1));
+        // The victim, and maybe connections the server has not finished closing.
+        assert!(matches!(killed, Value::Int(n) if n >= 1), "{killed:?}");
         while !victim.is_closed() {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        assert!(matches!(victim.ping().await, Err(Error::Closed)));
+        assert!(victim.ping().await.unwrap_err().is_connection_error());
         killer.ping().await.unwrap();
     })
     .await;
@@ -423,10 +433,11 @@ async fn malformed_replies_fail_and_close_never_panic() {
     // A truncated reply, then the server closes: an error, not a hang.
     let addr = fake_server(b"$10\r\nabc", true).await;
     let c = Client::connect(addr).await.unwrap();
-    assert!(matches!(
-        within("truncated reply", c.get("k")).await,
-        Err(Error::Closed)
-    ));
+    let truncated = within("truncated reply", c.get("k")).await;
+    assert!(
+        matches!(truncated, Err(Error::Closed | Error::Io(_))),
+        "{truncated:?}"
+    );
 
     // A well-formed reply of the wrong type fails that request only.
     let addr = fake_server(b":1\r\n", false).await;
