@@ -31,8 +31,11 @@ const WRITE_BUF_INITIAL: usize = 16 * 1024;
 /// pin the chunk they were read into; a large chunk makes a fresh one (an allocation)
 /// needed only once per many replies.
 const READ_CHUNK: usize = 64 * 1024;
-/// Below this much free room the reader reserves another chunk before reading.
+/// Below this much free room the reader finds another chunk before reading.
 const READ_MIN_ROOM: usize = 4 * 1024;
+/// Full read chunks kept while replies handed out from them may still be held, for reuse
+/// once they are not.
+const SPARE_CHUNKS: usize = 4;
 /// Initial capacity of the completer FIFO and of the pools.
 const INITIAL_IN_FLIGHT: usize = 256;
 
@@ -426,6 +429,7 @@ async fn read_loop(shared: Arc<Shared>, mut reader: OwnedReadHalf) {
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     let mut replies: Vec<Value> = Vec::with_capacity(INITIAL_IN_FLIGHT);
     let mut waiters: Vec<Pending> = Vec::with_capacity(INITIAL_IN_FLIGHT);
+    let mut spares: VecDeque<BytesMut> = VecDeque::with_capacity(SPARE_CHUNKS);
     let error = loop {
         // Take every complete reply off the buffer.
         let mut malformed = None;
@@ -466,11 +470,7 @@ async fn read_loop(shared: Arc<Shared>, mut reader: OwnedReadHalf) {
         if let Some(e) = malformed {
             break Error::Protocol(e);
         }
-        // Read more. When a reply is still incomplete, grow by at least what is buffered,
-        // so a huge reply is re-scanned a logarithmic number of times.
-        if buf.capacity() - buf.len() < READ_MIN_ROOM {
-            buf.reserve(READ_CHUNK.max(buf.len()));
-        }
+        make_room(&mut buf, &mut spares);
         match reader.read_buf(&mut buf).await {
             Ok(0) => break Error::Closed,
             Ok(_) => {}
@@ -478,4 +478,96 @@ async fn read_loop(shared: Arc<Shared>, mut reader: OwnedReadHalf) {
         }
     };
     shared.close(error);
+}
+
+/// Makes room in the read buffer before a read, without allocating whenever it can.
+///
+/// Replies handed out as `Bytes` share the chunk they were read into, so a chunk can be
+/// reused only once every such reply was dropped. In order: the current chunk itself
+/// (what is left of an incomplete reply moves to its start); else a retired chunk that
+/// nobody holds any more; else a new chunk. A full chunk is retired to a short list,
+/// where it waits for its replies to be dropped. When a reply is still incomplete, the
+/// next chunk is at least twice what is buffered, so a huge reply is copied and
+/// re-scanned a logarithmic number of times.
+fn make_room(buf: &mut BytesMut, spares: &mut VecDeque<BytesMut>) {
+    if buf.capacity() - buf.len() >= READ_MIN_ROOM {
+        return;
+    }
+    if buf.len() <= READ_CHUNK / 4 && buf.try_reclaim(READ_CHUNK / 2) {
+        return;
+    }
+    let need = READ_CHUNK.max(buf.len() * 2);
+    let mut next = match spares.iter_mut().position(|spare| spare.try_reclaim(need)) {
+        Some(i) => spares.remove(i).unwrap_or_default(),
+        None => BytesMut::with_capacity(need),
+    };
+    next.extend_from_slice(buf);
+    let mut full = mem::replace(buf, next);
+    if need > READ_CHUNK {
+        // Growing for a huge reply: the outgrown chunk is not worth keeping.
+        return;
+    }
+    full.clear();
+    if spares.len() == SPARE_CHUNKS {
+        spares.pop_front();
+    }
+    spares.push_back(full);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Fills what is left of `buf`'s chunk, keeping `tail` unparsed at the end; returns
+    /// the filled part as a reply a caller holds.
+    fn fill(buf: &mut BytesMut, tail: &[u8]) -> Bytes {
+        let room = buf.capacity() - buf.len();
+        buf.resize(buf.len() + room - tail.len(), b'x');
+        let held = buf.split().freeze();
+        buf.extend_from_slice(tail);
+        held
+    }
+
+    #[test]
+    fn make_room_reuses_a_chunk_once_its_replies_are_dropped() {
+        let mut buf = BytesMut::with_capacity(READ_CHUNK);
+        let mut spares = VecDeque::with_capacity(SPARE_CHUNKS);
+
+        let first = fill(&mut buf, b"$5\r\nab");
+        let first_chunk = first.as_ptr();
+        make_room(&mut buf, &mut spares);
+        assert_eq!(&buf[..], b"$5\r\nab", "the incomplete reply moves along");
+        assert_eq!(spares.len(), 1, "the held chunk is retired, not reused");
+        assert!(buf.capacity() >= READ_CHUNK);
+
+        drop(first);
+        let second = fill(&mut buf, b"+O");
+        make_room(&mut buf, &mut spares);
+        assert_eq!(buf.as_ptr(), first_chunk, "the retired chunk is reused");
+        assert_eq!(&buf[..], b"+O");
+        assert_eq!(spares.len(), 1);
+
+        drop(second);
+        let _ = fill(&mut buf, b"");
+        buf.clear();
+        // Nothing holds the current chunk: it is reclaimed in place.
+        make_room(&mut buf, &mut spares);
+        assert_eq!(buf.as_ptr(), first_chunk);
+        assert!(buf.capacity() >= READ_CHUNK / 2);
+    }
+
+    #[test]
+    fn make_room_grows_for_a_huge_reply() {
+        let mut buf = BytesMut::with_capacity(READ_CHUNK);
+        let mut spares = VecDeque::with_capacity(SPARE_CHUNKS);
+        let header = b"$1000000\r\n";
+        buf.extend_from_slice(header);
+        buf.resize(buf.capacity() - 100, b'z');
+        let len = buf.len();
+        make_room(&mut buf, &mut spares);
+        assert_eq!(buf.len(), len);
+        assert_eq!(&buf[..header.len()], header);
+        assert!(buf.capacity() >= 2 * len);
+        assert!(spares.is_empty(), "an outgrown chunk is dropped");
+    }
 }

@@ -97,7 +97,8 @@ fn counts() -> Counts {
 // The clients, behind one trait so each worker loop is monomorphic (nothing boxed).
 
 const KEY: &str = "redis-bench:key";
-const VALUE: &[u8; 32] = b"0123456789abcdef0123456789ABCDEF";
+/// The value's length: 32 bytes unless `--value-bytes N`.
+static VALUE_LEN: AtomicUsize = AtomicUsize::new(32);
 
 trait Getter: Clone + Send + Sync + 'static {
     /// `GET KEY`; the value's length (checked by the worker).
@@ -226,6 +227,7 @@ struct Sample {
 
 async fn run<G: Getter>(getter: &G, c: usize, per_task: usize) -> Sample {
     let warmup = WARMUP_REQUESTS.div_ceil(c);
+    let value_len = VALUE_LEN.load(Relaxed);
     let ready = Arc::new(AtomicUsize::new(0));
     let go = Arc::new(Semaphore::new(0));
     let mut tasks = Vec::with_capacity(c);
@@ -236,7 +238,7 @@ async fn run<G: Getter>(getter: &G, c: usize, per_task: usize) -> Sample {
         let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).unwrap();
         tasks.push(tokio::spawn(async move {
             for _ in 0..warmup {
-                assert_eq!(getter.get().await, VALUE.len());
+                assert_eq!(getter.get().await, value_len);
             }
             ready.fetch_add(1, Relaxed);
             go.acquire().await.unwrap().forget();
@@ -244,7 +246,7 @@ async fn run<G: Getter>(getter: &G, c: usize, per_task: usize) -> Sample {
                 let start = Instant::now();
                 let len = getter.get().await;
                 hist.saturating_record(start.elapsed().as_nanos() as u64);
-                assert_eq!(len, VALUE.len());
+                assert_eq!(len, value_len);
             }
             hist
         }));
@@ -348,6 +350,13 @@ fn main() -> ExitCode {
         match arg.as_str() {
             "--quick" => options.quick = true,
             "--json" => options.json = true,
+            "--value-bytes" => match args.next().and_then(|n| n.parse().ok()) {
+                Some(n) => VALUE_LEN.store(n, Relaxed),
+                None => {
+                    eprintln!("redis-bench: --value-bytes takes a length");
+                    return ExitCode::from(2);
+                }
+            },
             "--c" => match args.next().and_then(|c| c.parse().ok()) {
                 Some(c) if CONCURRENCY.contains(&c) => options.concurrency.push(c),
                 _ => {
@@ -357,7 +366,7 @@ fn main() -> ExitCode {
             },
             "-h" | "--help" => {
                 println!(
-                    "usage: redis-bench [--quick] [--json] [--c 1|16|128 ...]\n\
+                    "usage: redis-bench [--quick] [--json] [--c 1|16|128 ...] [--value-bytes N]\n\
                      REDIS_URL=redis://host:port uses a running server instead of starting one"
                 );
                 return ExitCode::SUCCESS;
@@ -411,7 +420,7 @@ async fn bench(options: &Options, url: &str, addr: &str) -> ExitCode {
     // Connect every client once; each run clones its handle per task.
     let valuetask = Client::connect(addr).await.expect("valuetask connect");
     valuetask
-        .set(KEY, VALUE, None)
+        .set(KEY, vec![b'v'; VALUE_LEN.load(Relaxed)], None)
         .await
         .expect("SET the benchmark key");
     let info = redis::IntoConnectionInfo::into_connection_info(url)
@@ -441,7 +450,7 @@ async fn bench(options: &Options, url: &str, addr: &str) -> ExitCode {
 
     eprintln!(
         "redis-bench: GET of a {}-byte value at {url}, 2-worker tokio runtime, {rounds} interleaved rounds{}",
-        VALUE.len(),
+        VALUE_LEN.load(Relaxed),
         if options.quick { " (--quick)" } else { "" }
     );
     let mut rows: Vec<Row> = Vec::new();
