@@ -254,10 +254,10 @@ async fn run<G: Getter>(getter: &G, c: usize, per_task: usize) -> Sample {
     while ready.load(Relaxed) < c {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
+    let mut hists = Vec::with_capacity(c);
     let before = counts();
     let start = Instant::now();
     go.add_permits(c);
-    let mut hists = Vec::with_capacity(c);
     for task in tasks {
         hists.push(task.await.expect("worker panicked"));
     }
@@ -514,7 +514,7 @@ fn report(options: &Options, rows: &mut [Row]) -> ExitCode {
         let reallocs = median(&mut row.reallocs);
         let bytes = median(&mut row.bytes);
         table.push_str(&format!(
-            "| {} | {} | {:.0} | {:.0} | {:.0} | {:.1} | {:.1} | {:.4} | {:.4} | {:.1} |\n",
+            "| {} | {} | {:.0} | {:.0} | {:.0} | {:.1} | {:.1} | {:.6} | {:.6} | {:.2} |\n",
             row.client, row.c, ops, min, max, p50, p99, allocs, reallocs, bytes
         ));
         if options.json {
@@ -547,7 +547,7 @@ fn report(options: &Options, rows: &mut [Row]) -> ExitCode {
         let ok = allocs < 0.01;
         failed |= !ok;
         out(&format!(
-            "C={c:<3} valuetask allocs/op {allocs:.4} (target < 0.01: {}); ops/s vs redis {:.2}x, vs fred {:.2}x; p99 vs redis {:.2}x\n",
+            "C={c:<3} valuetask allocs/op {allocs:.6} (target < 0.01: {}); ops/s vs redis {:.2}x, vs fred {:.2}x; p99 vs redis {:.2}x\n",
             if ok { "met" } else { "MISSED" },
             vt.ops_median() / redis.ops_median(),
             vt.ops_median() / fred.ops_median(),
