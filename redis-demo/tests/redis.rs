@@ -257,7 +257,7 @@ async fn a_thousand_concurrent_callers_get_their_own_replies() {
 async fn killing_the_server_mid_load_fails_everything_at_once() {
     let mut server = redis();
     let c = connect(&server).await;
-    c.set("k", "v", None).await.unwrap();
+    within("SET", c.set("k", "v", None)).await.unwrap();
     let answered = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let tasks: Vec<_> = (0..200)
         .map(|_| {
@@ -339,7 +339,7 @@ async fn the_server_closing_the_connection_fails_in_flight_and_later_requests() 
 async fn dropping_the_client_fails_requests_in_flight() {
     let server = redis();
     let c = connect(&server).await;
-    c.ping().await.unwrap();
+    within("PING", c.ping()).await.unwrap();
     let blocked = c.command(["BLPOP", "nothing", "5"]);
     drop(c);
     assert!(matches!(
@@ -404,7 +404,9 @@ async fn malformed_replies_fail_and_close_never_panic() {
     // Arrays nested without end: refused, no stack overflow.
     let deep: &'static [u8] = b"*1\r\n".repeat(100_000).leak();
     let addr = fake_server(deep, false).await;
-    let c = Client::connect(addr).await.unwrap();
+    let c = within("connect to fake", Client::connect(addr))
+        .await
+        .unwrap();
     assert!(matches!(
         within("deep nesting", c.command(["X"])).await,
         Err(Error::Protocol(_))
@@ -413,7 +415,9 @@ async fn malformed_replies_fail_and_close_never_panic() {
     // A line with no end in sight: refused once it is longer than any header can be.
     let endless: &'static [u8] = b"+".repeat(100_000).leak();
     let addr = fake_server(endless, false).await;
-    let c = Client::connect(addr).await.unwrap();
+    let c = within("connect to fake", Client::connect(addr))
+        .await
+        .unwrap();
     assert!(matches!(
         within("endless line", c.ping()).await,
         Err(Error::Protocol(_))
@@ -421,7 +425,9 @@ async fn malformed_replies_fail_and_close_never_panic() {
 
     // A reply nobody asked for: the asked-for one succeeds, then the connection closes.
     let addr = fake_server(b"+PONG\r\n+PONG\r\n", false).await;
-    let c = Client::connect(addr).await.unwrap();
+    let c = within("connect to fake", Client::connect(addr))
+        .await
+        .unwrap();
     within("unrequested reply", async {
         c.ping().await.unwrap();
         while !c.is_closed() {
@@ -432,7 +438,9 @@ async fn malformed_replies_fail_and_close_never_panic() {
 
     // A truncated reply, then the server closes: an error, not a hang.
     let addr = fake_server(b"$10\r\nabc", true).await;
-    let c = Client::connect(addr).await.unwrap();
+    let c = within("connect to fake", Client::connect(addr))
+        .await
+        .unwrap();
     let truncated = within("truncated reply", c.get("k")).await;
     assert!(
         matches!(truncated, Err(Error::Closed | Error::Io(_))),
@@ -441,7 +449,9 @@ async fn malformed_replies_fail_and_close_never_panic() {
 
     // A well-formed reply of the wrong type fails that request only.
     let addr = fake_server(b":1\r\n", false).await;
-    let c = Client::connect(addr).await.unwrap();
+    let c = within("connect to fake", Client::connect(addr))
+        .await
+        .unwrap();
     assert!(matches!(
         within("wrong type", c.get("k")).await,
         Err(Error::UnexpectedReply(Value::Int(1)))
