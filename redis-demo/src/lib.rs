@@ -15,11 +15,16 @@
 //!
 //! # Examples
 //!
-//! ```no_run
+//! ```
 //! use valuetask_redis::{Client, Value};
 //!
 //! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let client = Client::connect("127.0.0.1:6379").await?;
+//! # let server = valuetask_redis::RedisServer::start()?; // a throwaway redis-server
+//! # let addr = server.addr();
+//! # /*
+//! let addr = "127.0.0.1:6379";
+//! # */
+//! let client = Client::connect(addr).await?;
 //! client.set(b"key\r\n\0", "", None).await?; // keys and values are binary-safe
 //! assert_eq!(client.get(b"key\r\n\0").await?.as_deref(), Some(&b""[..]));
 //! assert_eq!(client.get("missing").await?, None);
