@@ -27,9 +27,9 @@ pub type Request<T> = ValueTask<'static, Result<T, Error>>;
 const WRITE_BUF_KEEP: usize = 4 * 1024 * 1024;
 /// Initial write buffer capacity (each of the two that the writer swaps).
 const WRITE_BUF_INITIAL: usize = 16 * 1024;
-/// The read buffer grows by chunks of at least this much. Replies handed out as `Bytes`
-/// pin the chunk they were read into; a large chunk makes a fresh one (an allocation)
-/// needed only once per many replies.
+/// The size of a read chunk (larger only for a reply that does not fit). Replies handed
+/// out as `Bytes` pin the chunk they were read into until they are dropped; see
+/// `make_room` for how chunks are reused.
 const READ_CHUNK: usize = 64 * 1024;
 /// Below this much free room the reader finds another chunk before reading.
 const READ_MIN_ROOM: usize = 4 * 1024;
@@ -47,7 +47,12 @@ const INITIAL_IN_FLIGHT: usize = 256;
 /// its last write with one `write_all`; a reader task parses replies from a reused buffer
 /// and completes the queued completers in order. In steady state a request allocates
 /// nothing: no box, no channel, no argument vector, and a bulk reply is a [`Bytes`] slice
-/// of the read buffer.
+/// of the read buffer. (A reply kept pins its 64 KiB read chunk, and the reader allocates
+/// a fresh chunk only when every recent one is pinned: copy out what you keep for long.)
+///
+/// There is no timeout and no backpressure: wrap a request in `tokio::time::timeout` to
+/// give up on it (its reply is still read and discarded), and bound the number of
+/// requests in flight yourself (a semaphore) if the server may fall behind.
 ///
 /// Commands return a [`Request`] (a [`ValueTask`]) without awaiting anything: the
 /// command is queued when the method returns, so requests issued one after another are
