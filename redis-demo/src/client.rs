@@ -1,0 +1,578 @@
+//! The client: a shared write buffer and FIFO of completers, a writer task and a reader task.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::io;
+use std::mem;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpStream, ToSocketAddrs};
+use tokio::sync::Notify;
+use tokio::task::AbortHandle;
+use valuetask::{Completer, SourcePool, ValueTask};
+
+use crate::error::{Error, ServerError};
+use crate::resp::{self, Value};
+
+/// A request in flight: await it for its reply. Dropping it gives up on the reply, which
+/// is still read off the connection and discarded.
+pub type Request<T> = ValueTask<'static, Result<T, Error>>;
+
+/// Bytes of write buffer kept between writes; a larger one (after a huge request) is
+/// given back.
+const WRITE_BUF_KEEP: usize = 4 * 1024 * 1024;
+/// Initial write buffer capacity (each of the two that the writer swaps).
+const WRITE_BUF_INITIAL: usize = 16 * 1024;
+/// The size of a read chunk (larger only for a reply that does not fit). Replies handed
+/// out as `Bytes` pin the chunk they were read into until they are dropped; see
+/// `make_room` for how chunks are reused.
+const READ_CHUNK: usize = 64 * 1024;
+/// Below this much free room the reader finds another chunk before reading.
+const READ_MIN_ROOM: usize = 4 * 1024;
+/// Full read chunks kept while replies handed out from them may still be held, for reuse
+/// once they are not.
+const SPARE_CHUNKS: usize = 4;
+/// Initial capacity of the completer FIFO and of the pools.
+const INITIAL_IN_FLIGHT: usize = 256;
+
+/// A pipelined Redis client: one TCP connection shared by any number of tasks.
+///
+/// Each command is encoded by the caller straight into the connection's write buffer,
+/// with a completer rented from a [`SourcePool`] queued under the same lock, so the
+/// queue's order is the order of the bytes. A writer task sends everything queued since
+/// its last write with one `write_all`; a reader task parses replies from a reused buffer
+/// and completes the queued completers in order. In steady state a request allocates
+/// nothing: no box, no channel, no argument vector, and a bulk reply is a [`Bytes`] slice
+/// of the read buffer. (A reply kept pins its 64 KiB read chunk, and the reader allocates
+/// a fresh chunk only when every recent one is pinned: copy out what you keep for long.)
+///
+/// There is no timeout and no backpressure: wrap a request in `tokio::time::timeout` to
+/// give up on it (its reply is still read and discarded), and bound the number of
+/// requests in flight yourself (a semaphore) if the server may fall behind.
+///
+/// Commands return a [`Request`] (a [`ValueTask`]) without awaiting anything: the
+/// command is queued when the method returns, so requests issued one after another are
+/// pipelined even before they are awaited.
+///
+/// `Client` is a cheap handle (`Clone`). When the last handle is dropped the connection
+/// closes, and requests still in flight resolve to [`Error::Closed`].
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use valuetask_redis::Client;
+///
+/// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let client = Client::connect("127.0.0.1:6379").await?;
+/// client.set("greeting", "hello", Some(Duration::from_secs(60))).await?;
+/// // Two requests in flight at once, on one connection:
+/// let (a, b) = (client.get("greeting"), client.incr("visits"));
+/// assert_eq!(a.await?.as_deref(), Some(&b"hello"[..]));
+/// println!("visit number {}", b.await?);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    handle: Arc<Handle>,
+}
+
+/// What the `Client` handles share; dropping it closes the connection.
+struct Handle {
+    shared: Arc<Shared>,
+    values: SourcePool<Value, Error>,
+    bulks: SourcePool<Option<Bytes>, Error>,
+    ints: SourcePool<i64, Error>,
+    units: SourcePool<(), Error>,
+}
+
+/// What the handle and the two connection tasks share.
+struct Shared {
+    state: Mutex<State>,
+    /// Wakes the writer: something was queued, or the connection closed.
+    wake_writer: Notify,
+    /// Stops the reader (blocked in a read) when the connection closes.
+    reader: OnceLock<AbortHandle>,
+}
+
+struct State {
+    /// Encoded commands not yet taken by the writer.
+    out: Vec<u8>,
+    /// One completer per command queued or written and not yet answered, in order.
+    pending: VecDeque<Pending>,
+    /// Set once, when the connection closes: every later request fails with it.
+    closed: Option<Error>,
+}
+
+/// A completer waiting for its reply, with what its command expects.
+enum Pending {
+    /// Any reply (the generic command).
+    Value(Completer<Value, Error>),
+    /// A bulk string or nil (`GET`).
+    Bulk(Completer<Option<Bytes>, Error>),
+    /// An integer (`DEL`, `INCR`).
+    Int(Completer<i64, Error>),
+    /// This simple string (`+OK` for `SET`, `+PONG` for `PING`).
+    Status(Completer<(), Error>, &'static [u8]),
+}
+
+impl Pending {
+    /// Completes the request with its reply. A caller who gave up gets nothing; the reply
+    /// is dropped here.
+    fn resolve(self, reply: Value) {
+        let error = |reply: Value| match reply {
+            Value::Error(message) => Error::Server(ServerError(message)),
+            other => Error::UnexpectedReply(other),
+        };
+        // `complete` hands the result back when the task was dropped: discard it.
+        let _ = match self {
+            Pending::Value(c) => c
+                .complete(match reply {
+                    Value::Error(message) => Err(Error::Server(ServerError(message))),
+                    other => Ok(other),
+                })
+                .map_err(drop),
+            Pending::Bulk(c) => c
+                .complete(match reply {
+                    Value::Bulk(data) => Ok(Some(data)),
+                    Value::Nil => Ok(None),
+                    other => Err(error(other)),
+                })
+                .map_err(drop),
+            Pending::Int(c) => c
+                .complete(match reply {
+                    Value::Int(n) => Ok(n),
+                    other => Err(error(other)),
+                })
+                .map_err(drop),
+            Pending::Status(c, expected) => c
+                .complete(match reply {
+                    Value::Simple(s) if s == expected => Ok(()),
+                    other => Err(error(other)),
+                })
+                .map_err(drop),
+        };
+    }
+
+    fn fail(self, error: Error) {
+        let _ = match self {
+            Pending::Value(c) => c.fail(error).map_err(drop),
+            Pending::Bulk(c) => c.fail(error).map_err(drop),
+            Pending::Int(c) => c.fail(error).map_err(drop),
+            Pending::Status(c, _) => c.fail(error).map_err(drop),
+        };
+    }
+}
+
+impl Client {
+    /// Connects to a Redis server (RESP2, no authentication) and starts the connection's
+    /// writer and reader tasks on the current tokio runtime.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime.
+    pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<Client> {
+        let stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        Ok(Client::from_stream(stream))
+    }
+
+    /// Wraps a connected stream (see [`connect`](Self::connect)).
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime.
+    pub fn from_stream(stream: TcpStream) -> Client {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                out: Vec::with_capacity(WRITE_BUF_INITIAL),
+                pending: VecDeque::with_capacity(INITIAL_IN_FLIGHT),
+                closed: None,
+            }),
+            wake_writer: Notify::new(),
+            reader: OnceLock::new(),
+        });
+        let (reader, writer) = stream.into_split();
+        let reader = tokio::spawn(read_loop(Arc::clone(&shared), reader));
+        let _ = shared.reader.set(reader.abort_handle());
+        tokio::spawn(write_loop(Arc::clone(&shared), writer));
+        Client {
+            handle: Arc::new(Handle {
+                shared,
+                values: SourcePool::with_capacity(16),
+                bulks: SourcePool::with_capacity(INITIAL_IN_FLIGHT),
+                ints: SourcePool::with_capacity(INITIAL_IN_FLIGHT),
+                units: SourcePool::with_capacity(INITIAL_IN_FLIGHT),
+            }),
+        }
+    }
+
+    /// `GET key`: the value, or `None` when the key does not exist.
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Request<Option<Bytes>> {
+        self.submit(&self.handle.bulks, Pending::Bulk, |out| {
+            resp::encode_slices(out, &[b"GET", key.as_ref()]);
+            Ok(())
+        })
+    }
+
+    /// `SET key value`, with `PX milliseconds` when `expiry` is given (rounded up to
+    /// whole milliseconds; a zero expiry is refused by the server).
+    pub fn set(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+        expiry: Option<Duration>,
+    ) -> Request<()> {
+        let status = |c| Pending::Status(c, b"OK");
+        self.submit(&self.handle.units, status, |out| {
+            let (key, value) = (key.as_ref(), value.as_ref());
+            match expiry {
+                None => resp::encode_slices(out, &[b"SET", key, value]),
+                Some(ttl) => {
+                    let ms = ttl.as_nanos().div_ceil(1_000_000);
+                    let (digits, at) = resp::decimal(u64::try_from(ms).unwrap_or(u64::MAX));
+                    resp::encode_slices(out, &[b"SET", key, value, b"PX", &digits[at..]]);
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// `DEL key`: how many keys were removed (0 or 1).
+    pub fn del(&self, key: impl AsRef<[u8]>) -> Request<i64> {
+        self.submit(&self.handle.ints, Pending::Int, |out| {
+            resp::encode_slices(out, &[b"DEL", key.as_ref()]);
+            Ok(())
+        })
+    }
+
+    /// `INCR key`: the value after the increment.
+    pub fn incr(&self, key: impl AsRef<[u8]>) -> Request<i64> {
+        self.submit(&self.handle.ints, Pending::Int, |out| {
+            resp::encode_slices(out, &[b"INCR", key.as_ref()]);
+            Ok(())
+        })
+    }
+
+    /// `PING`: `Ok(())` when the server answered `PONG`.
+    pub fn ping(&self) -> Request<()> {
+        let status = |c| Pending::Status(c, b"PONG");
+        self.submit(&self.handle.units, status, |out| {
+            resp::encode_slices(out, &[b"PING"]);
+            Ok(())
+        })
+    }
+
+    /// Any command, given as its name and arguments (each binary-safe): the reply as a
+    /// [`Value`], or `Err(Error::Server)` for an error reply.
+    ///
+    /// Commands that change the connection's protocol (`SUBSCRIBE`, `MONITOR`, `HELLO 3`)
+    /// or block it are not supported: replies must come one per command, in order.
+    /// `QUIT` works: the server answers and closes, and later requests fail.
+    ///
+    /// ```no_run
+    /// # async fn f(client: valuetask_redis::Client) -> Result<(), valuetask_redis::Error> {
+    /// use valuetask_redis::Value;
+    /// let reply = client.command(["LPUSH", "list", "a", "b"]).await?;
+    /// assert_eq!(reply, Value::Int(2));
+    /// # Ok(()) }
+    /// ```
+    pub fn command<I, A>(&self, args: I) -> Request<Value>
+    where
+        I: IntoIterator<Item = A>,
+        I::IntoIter: ExactSizeIterator,
+        A: AsRef<[u8]>,
+    {
+        self.submit(&self.handle.values, Pending::Value, |out| {
+            resp::encode(out, args).map_err(Error::InvalidCommand)
+        })
+    }
+
+    /// Whether the connection is closed: every request would fail at once.
+    pub fn is_closed(&self) -> bool {
+        self.handle.shared.lock().closed.is_some()
+    }
+
+    /// Queues one command: rents a slot, encodes the command into the write buffer and
+    /// queues the slot's completer, the last two under one lock so that the order of the
+    /// queue is the order of the bytes.
+    fn submit<T: Send + 'static>(
+        &self,
+        pool: &SourcePool<T, Error>,
+        pending: impl FnOnce(Completer<T, Error>) -> Pending,
+        encode: impl FnOnce(&mut Vec<u8>) -> Result<(), Error>,
+    ) -> Request<T> {
+        let shared = &*self.handle.shared;
+        let (task, completer) = pool.rent();
+        let mut state = shared.lock();
+        if let Some(error) = &state.closed {
+            return ValueTask::ready(Err(error.clone()));
+        }
+        let was_empty = state.out.is_empty();
+        if let Err(error) = encode(&mut state.out) {
+            return ValueTask::ready(Err(error));
+        }
+        state.pending.push_back(pending(completer));
+        drop(state);
+        // The writer takes the whole buffer at once: only the request that found it
+        // empty needs to wake it.
+        if was_empty {
+            shared.wake_writer.notify_one();
+        }
+        task
+    }
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.handle.shared.lock();
+        f.debug_struct("Client")
+            .field("in_flight", &state.pending.len())
+            .field("unsent_bytes", &state.out.len())
+            .field("closed", &state.closed)
+            .finish()
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.shared.close(Error::Closed);
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Nothing panics while holding the lock; if something did, the state is still
+        // consistent (every step leaves it so), so poisoning is ignored.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Closes the connection once: fails every pending request with `error` (or the
+    /// error it closed with first) and stops both tasks.
+    fn close(&self, error: Error) {
+        let (pending, error) = {
+            let mut state = self.lock();
+            let error = state.closed.get_or_insert(error).clone();
+            state.out = Vec::new();
+            (mem::take(&mut state.pending), error)
+        };
+        for p in pending {
+            p.fail(error.clone());
+        }
+        self.wake_writer.notify_one();
+        if let Some(reader) = self.reader.get() {
+            reader.abort();
+        }
+    }
+}
+
+/// Closes the connection when a connection task ends, however it ends (returning,
+/// panicking, or being dropped by a runtime that shuts down): no request is left waiting.
+struct CloseOnExit(Arc<Shared>);
+
+impl Drop for CloseOnExit {
+    fn drop(&mut self) {
+        self.0.close(Error::Closed);
+    }
+}
+
+/// Sends whatever callers queued, one `write_all` per wake-up, swapping the shared buffer
+/// with a spare one so that callers keep encoding while it writes.
+async fn write_loop(shared: Arc<Shared>, mut writer: OwnedWriteHalf) {
+    let guard = CloseOnExit(shared);
+    let shared = &*guard.0;
+    let mut batch = Vec::with_capacity(WRITE_BUF_INITIAL);
+    'run: loop {
+        shared.wake_writer.notified().await;
+        let mut yielded = false;
+        loop {
+            let wait = {
+                let mut state = shared.lock();
+                if state.closed.is_some() {
+                    break 'run;
+                }
+                // When other requests are in flight, other callers are active: let the
+                // tasks that are ready to run queue their requests first. (A task woken
+                // by another runs next on tokio, through its LIFO slot, so without this
+                // the writer would often send one request per write.) A lone caller does
+                // not wait for it.
+                let wait = !yielded && state.pending.len() > 1;
+                if !wait {
+                    mem::swap(&mut state.out, &mut batch);
+                }
+                wait
+            };
+            if !wait {
+                break;
+            }
+            tokio::task::yield_now().await;
+            yielded = true;
+        }
+        if batch.is_empty() {
+            continue;
+        }
+        if let Err(e) = writer.write_all(&batch).await {
+            shared.close(Error::Io(Arc::new(e)));
+            break;
+        }
+        batch.clear();
+        if batch.capacity() > WRITE_BUF_KEEP {
+            batch = Vec::with_capacity(WRITE_BUF_INITIAL);
+        }
+    }
+}
+
+/// Reads replies into a reused buffer and completes the pending requests in order, one
+/// lock per batch of replies.
+async fn read_loop(shared: Arc<Shared>, mut reader: OwnedReadHalf) {
+    let guard = CloseOnExit(shared);
+    let shared = &*guard.0;
+    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    let mut replies: Vec<Value> = Vec::with_capacity(INITIAL_IN_FLIGHT);
+    let mut waiters: Vec<Pending> = Vec::with_capacity(INITIAL_IN_FLIGHT);
+    let mut spares: VecDeque<BytesMut> = VecDeque::with_capacity(SPARE_CHUNKS);
+    let error = loop {
+        // Take every complete reply off the buffer.
+        let mut malformed = None;
+        loop {
+            match resp::frame_len(&buf) {
+                Ok(Some(_)) => match resp::decode(&mut buf) {
+                    Ok(reply) => replies.push(reply),
+                    Err(e) => {
+                        malformed = Some(e);
+                        break;
+                    }
+                },
+                Ok(None) => break,
+                Err(e) => {
+                    malformed = Some(e);
+                    break;
+                }
+            }
+        }
+        // Match them with their requests, in order, under one lock; complete outside it.
+        if !replies.is_empty() {
+            {
+                let mut state = shared.lock();
+                if state.closed.is_some() {
+                    break Error::Closed;
+                }
+                let n = replies.len().min(state.pending.len());
+                waiters.extend(state.pending.drain(..n));
+            }
+            let unrequested = replies.len() > waiters.len();
+            for (reply, waiter) in replies.drain(..waiters.len()).zip(waiters.drain(..)) {
+                waiter.resolve(reply);
+            }
+            if unrequested {
+                break Error::Protocol(resp::ProtocolError::UNREQUESTED);
+            }
+        }
+        if let Some(e) = malformed {
+            break Error::Protocol(e);
+        }
+        make_room(&mut buf, &mut spares);
+        match reader.read_buf(&mut buf).await {
+            Ok(0) => break Error::Closed,
+            Ok(_) => {}
+            Err(e) => break Error::Io(Arc::new(e)),
+        }
+    };
+    shared.close(error);
+}
+
+/// Makes room in the read buffer before a read, without allocating whenever it can.
+///
+/// Replies handed out as `Bytes` share the chunk they were read into, so a chunk can be
+/// reused only once every such reply was dropped. In order: the current chunk itself
+/// (what is left of an incomplete reply moves to its start); else a retired chunk that
+/// nobody holds any more; else a new chunk. A full chunk is retired to a short list,
+/// where it waits for its replies to be dropped. When a reply is still incomplete, the
+/// next chunk is at least twice what is buffered, so a huge reply is copied and
+/// re-scanned a logarithmic number of times.
+fn make_room(buf: &mut BytesMut, spares: &mut VecDeque<BytesMut>) {
+    if buf.capacity() - buf.len() >= READ_MIN_ROOM {
+        return;
+    }
+    if buf.len() <= READ_CHUNK / 4 && buf.try_reclaim(READ_CHUNK / 2) {
+        return;
+    }
+    let need = READ_CHUNK.max(buf.len() * 2);
+    let mut next = match spares.iter_mut().position(|spare| spare.try_reclaim(need)) {
+        Some(i) => spares.remove(i).unwrap_or_default(),
+        None => BytesMut::with_capacity(need),
+    };
+    next.extend_from_slice(buf);
+    let mut full = mem::replace(buf, next);
+    if need > READ_CHUNK {
+        // Growing for a huge reply: the outgrown chunk is not worth keeping.
+        return;
+    }
+    full.clear();
+    if spares.len() == SPARE_CHUNKS {
+        spares.pop_front();
+    }
+    spares.push_back(full);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Fills what is left of `buf`'s chunk, keeping `tail` unparsed at the end; returns
+    /// the filled part as a reply a caller holds.
+    fn fill(buf: &mut BytesMut, tail: &[u8]) -> Bytes {
+        let room = buf.capacity() - buf.len();
+        buf.resize(buf.len() + room - tail.len(), b'x');
+        let held = buf.split().freeze();
+        buf.extend_from_slice(tail);
+        held
+    }
+
+    #[test]
+    fn make_room_reuses_a_chunk_once_its_replies_are_dropped() {
+        let mut buf = BytesMut::with_capacity(READ_CHUNK);
+        let mut spares = VecDeque::with_capacity(SPARE_CHUNKS);
+
+        let first = fill(&mut buf, b"$5\r\nab");
+        let first_chunk = first.as_ptr();
+        make_room(&mut buf, &mut spares);
+        assert_eq!(&buf[..], b"$5\r\nab", "the incomplete reply moves along");
+        assert_eq!(spares.len(), 1, "the held chunk is retired, not reused");
+        assert!(buf.capacity() >= READ_CHUNK);
+
+        drop(first);
+        let second = fill(&mut buf, b"+O");
+        make_room(&mut buf, &mut spares);
+        assert_eq!(buf.as_ptr(), first_chunk, "the retired chunk is reused");
+        assert_eq!(&buf[..], b"+O");
+        assert_eq!(spares.len(), 1);
+
+        drop(second);
+        let _ = fill(&mut buf, b"");
+        buf.clear();
+        // Nothing holds the current chunk: it is reclaimed in place.
+        make_room(&mut buf, &mut spares);
+        assert_eq!(buf.as_ptr(), first_chunk);
+        assert!(buf.capacity() >= READ_CHUNK / 2);
+    }
+
+    #[test]
+    fn make_room_grows_for_a_huge_reply() {
+        let mut buf = BytesMut::with_capacity(READ_CHUNK);
+        let mut spares = VecDeque::with_capacity(SPARE_CHUNKS);
+        let header = b"$1000000\r\n";
+        buf.extend_from_slice(header);
+        buf.resize(buf.capacity() - 100, b'z');
+        let len = buf.len();
+        make_room(&mut buf, &mut spares);
+        assert_eq!(buf.len(), len);
+        assert_eq!(&buf[..header.len()], header);
+        assert!(buf.capacity() >= 2 * len);
+        assert!(spares.is_empty(), "an outgrown chunk is dropped");
+    }
+}
