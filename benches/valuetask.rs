@@ -1,9 +1,9 @@
-//! The numbers of DESIGN.md, measured with divan: every valuetask tier beside the anchor
+//! The comparison numbers, measured with divan: every valuetask tier beside the anchor
 //! it replaces (`Box<dyn Future>`, `async-trait`, `Either`, the `oneshot`, tokio and
 //! futures oneshot channels).
 //!
 //! The case bodies live in `examples/prove_it/cases.rs`, shared with
-//! `cargo run --release --example prove_it`, which prints the article's table. divan's
+//! `cargo run --release --example prove_it`, which prints the comparison table. divan's
 //! `AllocProfiler` counts only the benchmark's own thread: for the `*_cross_thread`
 //! cases the allocations of the completer thread are missing here, and `prove_it`
 //! (which counts process-wide) is the one to read.

@@ -1,4 +1,4 @@
-//! The article's Pattern A, the fast-path cache, for real: a `dyn ConfigSource` whose
+//! The fast-path cache pattern for real: a `dyn ConfigSource` whose
 //! values live in a SQLite database, behind an in-memory cache.
 //!
 //! - A **hit** returns [`ValueTask::ready`]. The cache stores values as `Arc<str>`, so a
@@ -104,7 +104,7 @@ impl Error for ConfigError {}
 
 type Lookup = Result<Option<Arc<str>>, ConfigError>;
 
-/// A configuration service used as a trait object: the article's `GetConfigValueAsync`.
+/// A configuration service used as a trait object: the `GetConfigValueAsync` of the .NET pattern.
 ///
 /// `Ok(None)` means the key is not configured.
 trait ConfigSource: Send + Sync {

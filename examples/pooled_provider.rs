@@ -1,11 +1,11 @@
-//! The article's Pattern B, the `PooledDataProvider`, in Rust: zero allocations on the
+//! A pooled data provider (.NET's `PooledDataProvider` pattern) in Rust: zero allocations on the
 //! asynchronous path too.
 //!
 //! `PooledDataProvider::get_data` returns a `ValueTask<'static, Result<u32, Abandoned>>`:
 //!
-//! 1. when the data is already buffered (the article's `TryGetSyncResult`; here every
+//! 1. when the data is already buffered (.NET's `TryGetSyncResult`; here every
 //!    fourth read) it returns [`ValueTask::ready`];
-//! 2. otherwise it rents a slot from a [`SourcePool`] (the article's `ConcurrentQueue` of
+//! 2. otherwise it rents a slot from a [`SourcePool`] (.NET's `ConcurrentQueue` of
 //!    `PooledSource`s and their `ManualResetValueTaskSourceCore`) and hands the
 //!    [`Completer`] to a simulated I/O device: a dedicated thread that takes every queued
 //!    request at once, waits a few hundred microseconds per batch, and completes the
@@ -138,7 +138,7 @@ struct IoReport {
     largest_batch: usize,
 }
 
-/// The article's `PooledDataProvider`.
+/// The pooled data provider.
 struct PooledDataProvider {
     pool: SourcePool<u32>,
     io: Arc<IoQueue>,

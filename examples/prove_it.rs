@@ -1,4 +1,4 @@
-//! "Prove it": the article's benchmark table, measured on this machine.
+//! "Prove it": the comparison table, measured on this machine.
 //!
 //! Runs every case of `benches/valuetask.rs` (the bodies are shared, in
 //! `examples/prove_it/cases.rs`) with a short harness of its own: for each case,
@@ -6,7 +6,7 @@
 //! cross-thread cases run 100k round trips in all), taken in rounds that visit every
 //! case in turn, so background load hits each case alike; the median ns/op, and the
 //! allocations per operation counted process-wide, on every thread, by a counting
-//! global allocator. Then it checks each target of DESIGN.md.
+//! global allocator. Then it checks each target.
 //!
 //! ```text
 //! cargo run --release --example prove_it                  # the table (under a minute)
@@ -259,7 +259,7 @@ const VS: &[(&str, &[&str])] = &[
     ),
 ];
 
-/// The targets of DESIGN.md ("Numbers it must reach"): the case must allocate nothing
+/// The targets: the case must allocate nothing
 /// and take at most `max_ratio` times the time of `anchor`.
 struct Target {
     case: &'static str,
@@ -315,7 +315,7 @@ const TARGETS: &[Target] = &[
     },
 ];
 
-/// DESIGN.md: `size_of::<ValueTask<'_, u64>>()` at most that of `Either<Ready<u64>, BoxFuture>`.
+/// A target: `size_of::<ValueTask<'_, u64>>()` at most that of `Either<Ready<u64>, BoxFuture>`.
 const MAX_VALUETASK_SIZE: usize = 24;
 
 fn find<'m>(results: &'m [Measurement], case: &str) -> Option<&'m Measurement> {
@@ -332,7 +332,7 @@ fn ratio(results: &[Measurement], case: &str, anchor: &str) -> Option<f64> {
 // ---------------------------------------------------------------------------------------
 
 fn print_table(results: &[Measurement], config: &Config) {
-    println!("# valuetask: prove it (the article's table, measured here)");
+    println!("# valuetask: prove it (the comparison table, measured here)");
     println!();
     println!("machine: {}", machine());
     println!("allocator: {ALLOCATOR}");
@@ -374,7 +374,7 @@ fn print_table(results: &[Measurement], config: &Config) {
         );
     }
     println!();
-    println!("## targets (DESIGN.md, \"Numbers it must reach\")");
+    println!("## targets");
     println!();
     println!(
         "| {:<60} | {:<22} | {:<7} |",

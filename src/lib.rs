@@ -27,7 +27,15 @@
 //!    `FuturesUnordered` take it as it is.
 //!
 //! Misuse of a reusable source (a stale [`Token`]) panics with a message naming the
-//! token, never reads another operation's result.
+//! token, never reads another operation's result. Queries ([`ValueTask::is_ready`],
+//! [`ResetCore::try_status`], `Debug`) never panic.
+//!
+//! # What is `Send`
+//!
+//! A [`ValueTask`] is `Send` when its result is: it accepts only `Send` futures and
+//! `Sync` sources, so any runtime may poll it on any worker. A [`SourcePool`] handle and
+//! a [`Completer`] are `Send` and `Sync` for `Send` results; a [`ResetCore`] is `Send` and
+//! `Sync` for a `Send` value (its operations may be completed from any thread).
 //!
 //! # Examples
 //!
@@ -36,42 +44,12 @@
 //!
 //! let pool: SourcePool<u32> = SourcePool::new();
 //! let (task, completer) = pool.rent();
-//! std::thread::spawn(move || completer.succeed(42).unwrap());
+//! // `Err(42)` comes back if the task was dropped: nobody reads it then.
+//! std::thread::spawn(move || completer.succeed(42).is_ok());
 //! assert_eq!(futures::executor::block_on(task), Ok(42));
 //! assert_eq!(pool.stats().in_use, 0);
 //! ```
 //!
-//! # Implementation
-//!
-//! Each completion core (a [`ResetCore`], or a pool slot) is one atomic word and two cells:
-//! the value and the waker. The word holds the generation (the [`Token`]) in its high 32
-//! bits and state flags in its low bits. Every flag that names a cell says which thread
-//! may touch that cell while it is set; nobody else touches it. The value is written
-//! once by a completer and moved out once by a poller; the waker cell is written by the
-//! poller and emptied by whoever wakes or recycles. Each state module documents its
-//! flags at their definition.
-//!
-//! A [`ResetCore`] is shared by reference, so any thread may call any method at any time:
-//! a completer or poller claims a cell with a compare-and-swap before touching it, and
-//! [`ResetCore::reset`] waits for those claims (a few instructions) to end.
-//!
-//! A pool slot has exactly two owners, its [`ValueTask`] and its [`Completer`], neither of
-//! which can be cloned. Each owner's flag (`TASK_GONE`, `COMPLETER_GONE`) lives in the
-//! same word, so publishing a value and leaving is one atomic operation, and whoever
-//! leaves last resets the slot and pushes it on the pool's lock-free free list. Slots
-//! live in chunks that never move; the pool's memory is freed when the last handle and
-//! the last rented slot are gone.
-//!
-//! A future given to [`ValueTask::from_future`] is moved into a block of a size class
-//! (64 B to 1 KiB) and polled in place; the task's raw repr points at the block and a
-//! vtable made for the future's type. Finishing or dropping the task drops the future
-//! in place, once, and returns the block to a per-thread cache, or to a bounded shared
-//! stack when that cache is full. [`future_pool`] documents the caps, which bound the
-//! memory held at rest whatever the peak was.
-
-#![deny(missing_docs, unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-#![warn(missing_debug_implementations, unreachable_pub)]
 
 pub mod future_pool;
 mod pool;

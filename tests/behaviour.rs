@@ -1,4 +1,4 @@
-//! The behaviour DESIGN.md pins down for `ValueTask` and `ResetCore`: each variant's
+//! The promised behaviour of `ValueTask` and `ResetCore`: each variant's
 //! `ready`/`into_ready`/`is_ready`, the stale-token and double-completion rules, what
 //! `reset` does to an untaken value and a stranded waiter, how wakers are stored and
 //! replaced, `Debug`, `dyn` dispatch, combinators and cross-thread completion.

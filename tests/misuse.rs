@@ -1,4 +1,4 @@
-//! Misuse is never undefined behaviour: every misuse DESIGN.md names panics with a clear
+//! Misuse is never undefined behaviour: every misuse of the API panics with a clear
 //! message, and each of those panics has a test here.
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,5 +1,5 @@
 //! The benchmark cases, shared by `benches/valuetask.rs` (divan) and
-//! `examples/prove_it.rs` (the article's table), so both measure the same code.
+//! `examples/prove_it.rs` (the comparison table), so both measure the same code.
 //!
 //! Each case is a [`Case`]: `new` builds whatever lives across operations (the `dyn`
 //! object, the pool, the embedded core, the completer thread), `op` runs one operation
@@ -44,7 +44,7 @@ pub(crate) fn warm_up<C: Case>(case: &mut C, time: Duration) {
     }
 }
 
-/// Calls `$m!` with every case as `name: Type, threads`, in the order of the article's
+/// Calls `$m!` with every case as `name: Type, threads`, in the order of the comparison
 /// table; `threads` is `Local` for a case that runs on one thread and `Cross` for one
 /// whose operation another thread completes (measured in round trips).
 macro_rules! for_each_case {
@@ -103,7 +103,7 @@ fn expect_pending<F: Future + Unpin>(future: &mut F) {
 }
 
 // ---------------------------------------------------------------------------------------
-// `dyn` methods: the article's "Fast-Path Cache" (UsingTask vs UsingValueTask).
+// `dyn` methods: the fast-path cache (a `Task` per call vs a `ValueTask`).
 // ---------------------------------------------------------------------------------------
 
 /// A lookup behind `dyn`, in every return shape the cases compare. Every call is a hit;
@@ -219,7 +219,7 @@ impl Case for DynSyncCall {
     }
 }
 
-/// A `dyn` method returning `Pin<Box<dyn Future>>`: the article's `UsingTask`.
+/// A `dyn` method returning `Pin<Box<dyn Future>>`: the allocating shape.
 pub(crate) struct TaskBoxDyn(DynCall<dyn Lookup>);
 
 impl Case for TaskBoxDyn {
@@ -271,7 +271,7 @@ impl Case for EitherReady {
     }
 }
 
-/// A `dyn` method returning `ValueTask::ready`: the article's `UsingValueTask`.
+/// A `dyn` method returning `ValueTask::ready`: the zero-allocation shape.
 pub(crate) struct ValueTaskReady(DynCall<dyn Lookup>);
 
 impl Case for ValueTaskReady {

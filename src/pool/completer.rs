@@ -17,10 +17,24 @@ use super::storage::Storage;
 ///
 /// Dropping it without completing resolves the task to `Err(E::from(Abandoned))`, so a
 /// waiter never hangs on a producer that gave up or panicked.
+///
+/// # Variance
+///
+/// A completer is invariant in `T` and `E`: it writes into a slot that its task reads, so
+/// a `Completer<&'static str>` cannot become a `Completer<&'a str>` (which could then
+/// store a short-lived reference for a task that expects a `'static` one):
+///
+/// ```compile_fail
+/// fn shorten<'a>(completer: valuetask::Completer<&'static str>) -> valuetask::Completer<&'a str> {
+///     completer
+/// }
+/// ```
 #[must_use = "dropping a Completer resolves its task to Err(Abandoned)"]
 pub struct Completer<T, E = Abandoned> {
     slot: NonNull<Slot<T, E>>,
-    _owns: PhantomData<Result<T, E>>,
+    /// Invariant in `T` and `E`, whatever `Slot` is: a completer writes a result that its
+    /// task reads with the rental's types, so neither may shrink nor grow a lifetime.
+    _owns: PhantomData<fn(Result<T, E>) -> Result<T, E>>,
 }
 
 // SAFETY: the completer moves its `Result<T, E>` into the slot for another thread;

@@ -19,7 +19,7 @@ pub use self::completer::{Abandoned, Cancelled, Completer};
 use self::storage::Storage;
 use crate::task::ValueTask;
 
-/// A pool of recycled completion slots: the article's pooled `IValueTaskSource`, for
+/// A pool of recycled completion slots: the pooled `IValueTaskSource` of .NET, for
 /// request/response operations that are completed by another thread or an I/O callback.
 ///
 /// [`rent`](Self::rent) hands out a slot as two halves: a [`ValueTask`] for the side that
