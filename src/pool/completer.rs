@@ -13,7 +13,10 @@ use std::task::{Context, Poll};
 use super::slot::Slot;
 use super::storage::Storage;
 
-/// The producer half of a rented slot: completes its [`ValueTask`] once.
+/// Makes the type that holds it invariant in `R`.
+type Invariant<R> = PhantomData<fn(R) -> R>;
+
+/// The producer half of a rented slot: completes its [`ValueTask`](crate::ValueTask) once.
 ///
 /// Dropping it without completing resolves the task to `Err(E::from(Abandoned))`, so a
 /// waiter never hangs on a producer that gave up or panicked.
@@ -34,7 +37,7 @@ pub struct Completer<T, E = Abandoned> {
     slot: NonNull<Slot<T, E>>,
     /// Invariant in `T` and `E`, whatever `Slot` is: a completer writes a result that its
     /// task reads with the rental's types, so neither may shrink nor grow a lifetime.
-    _owns: PhantomData<fn(Result<T, E>) -> Result<T, E>>,
+    _owns: Invariant<Result<T, E>>,
 }
 
 // SAFETY: the completer moves its `Result<T, E>` into the slot for another thread;
