@@ -74,7 +74,7 @@ impl<T, E> Completer<T, E> {
     /// drop(task); // the caller gave up
     /// assert_eq!(completer.complete(Ok(1)), Err(Ok(1)));
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn complete(self, result: Result<T, E>) -> Result<(), Result<T, E>> {
         let this = ManuallyDrop::new(self);
         let slot = this.slot.as_ptr().cast_const();
@@ -87,7 +87,7 @@ impl<T, E> Completer<T, E> {
     }
 
     /// Completes the task with `Ok(value)`; `Err(value)` if the task was dropped.
-    #[inline]
+    #[inline(always)]
     pub fn succeed(self, value: T) -> Result<(), T> {
         self.complete(Ok(value)).map_err(|result| match result {
             Ok(value) => value,
