@@ -28,6 +28,14 @@ pub(super) fn two_pollers(token: Token) -> ! {
 #[track_caller]
 pub(super) fn stale_token(current: Token, token: Token, method: &str) -> ! {
     let (token, current_generation) = (token.generation(), current.generation());
+    if token == current_generation {
+        panic!(
+            "ResetCore::{method}: stale token: generation {token} is being reset to \
+             generation {} right now; the producer started the next operation while a task \
+             still polled this one",
+            current.next().generation()
+        )
+    }
     if Token::new(token).is_older_than(current) {
         panic!(
             "ResetCore::{method}: stale token: generation {token} is older than the core's \
