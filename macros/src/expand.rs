@@ -119,6 +119,7 @@ pub(crate) fn expand(item: &mut Item, local: bool) {
 fn allow_lints_with_body() -> Attribute {
     parse_quote! {
         #[allow(
+            elided_named_lifetimes,
             clippy::async_yields_async,
             clippy::diverging_sub_expression,
             clippy::let_unit_value,
@@ -134,15 +135,21 @@ fn allow_lints_with_body() -> Attribute {
 
 fn allow_lints_without_body() -> Attribute {
     parse_quote! {
-        #[allow(clippy::type_complexity, clippy::type_repetition_in_bounds)]
+        #[allow(
+            elided_named_lifetimes,
+            clippy::type_complexity,
+            clippy::type_repetition_in_bounds
+        )]
     }
 }
 
-fn task_type(local: bool) -> TokenStream {
+/// The path of the returned type, at `span`: errors about the call to its `from_future`
+/// then point at the method's `async`, not at the attribute.
+fn task_type(local: bool, span: Span) -> TokenStream {
     if local {
-        quote!(::valuetask::LocalValueTask)
+        quote_spanned!(span=> ::valuetask::LocalValueTask)
     } else {
-        quote!(::valuetask::ValueTask)
+        quote_spanned!(span=> ::valuetask::ValueTask)
     }
 }
 
@@ -215,7 +222,10 @@ fn transform_sig(
     has_default: bool,
     local: bool,
 ) {
-    let asyncness = sig.asyncness.take().expect("only async methods are transformed");
+    let asyncness = sig
+        .asyncness
+        .take()
+        .expect("only async methods are transformed");
     sig.fn_token.span = asyncness.span;
 
     let (arrow, ret) = match &sig.output {
@@ -258,7 +268,8 @@ fn transform_sig(
                     .map_or_else(|| name.span(), |colon| colon.span);
                 if param.attrs.is_empty() {
                     let bounds = mem::take(&mut param.bounds);
-                    where_clause(clause).push(parse_quote_spanned!(span=> #name: 'async_trait + #bounds));
+                    where_clause(clause)
+                        .push(parse_quote_spanned!(span=> #name: 'async_trait + #bounds));
                 } else {
                     // A `#[cfg]` on the parameter must stay with its bound.
                     param.bounds.push(parse_quote!('async_trait));
@@ -272,7 +283,8 @@ fn transform_sig(
                 if param.attrs.is_empty() {
                     let bounds = mem::take(&mut param.bounds);
                     let name = &param.lifetime;
-                    where_clause(clause).push(parse_quote_spanned!(span=> #name: 'async_trait + #bounds));
+                    where_clause(clause)
+                        .push(parse_quote_spanned!(span=> #name: 'async_trait + #bounds));
                 } else {
                     param.bounds.push(parse_quote!('async_trait));
                 }
@@ -352,7 +364,7 @@ fn transform_sig(
         }
     }
 
-    let task = task_type(local);
+    let task = task_type(local, Span::call_site());
     sig.output = parse_quote!(#arrow #task<'async_trait, #ret>);
 }
 
@@ -433,7 +445,7 @@ fn transform_block(context: Context<'_>, sig: &mut Signature, block: &mut Block,
                         return __ret;
                     }
                     #(#decls)*
-                    let __ret: #ret = #block;
+                    let __ret: #inferred = #block;
                     #[allow(unreachable_code)]
                     __ret
                 }
@@ -441,7 +453,7 @@ fn transform_block(context: Context<'_>, sig: &mut Signature, block: &mut Block,
         }
     };
     let span = sig.asyncness.map_or_else(Span::call_site, |a| a.span);
-    let task = task_type(local);
+    let task = task_type(local, span);
     let call = quote_spanned!(span=> #task::from_future(async move { #body }));
     block.stmts = parse_quote!(#call);
 }

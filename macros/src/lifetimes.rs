@@ -71,7 +71,8 @@ pub(crate) struct BoundImplTrait;
 impl VisitMut for BoundImplTrait {
     fn visit_type_impl_trait_mut(&mut self, ty: &mut TypeImplTrait) {
         let span = ty.impl_token.span;
-        ty.bounds.insert(0, parse_quote_spanned!(span=> 'async_trait));
+        ty.bounds
+            .insert(0, parse_quote_spanned!(span=> 'async_trait));
         if let Some(mut pair) = ty.bounds.pairs_mut().next() {
             if let Some(plus) = pair.punct_mut() {
                 plus.spans = [span];
