@@ -82,7 +82,8 @@ impl<'a, T> LocalValueTask<'a, T> {
     /// ```
     #[inline]
     pub const fn ready(value: T) -> Self {
-        Self::wrap(ValueTask::ready(value))
+        // SAFETY: a `LocalValueTask` is not `Send`, so the task stays on this thread.
+        Self::wrap(unsafe { ValueTask::ready_unchecked(value) })
     }
 
     /// A task that runs `future`, which need not be `Send`, stored in a recycled block:

@@ -382,6 +382,51 @@ impl Describe for dyn Fn(u8) -> u8 + Send + Sync {
     }
 }
 
+/// Outputs that need not be `Send` (a generic `T`, an associated type), awaited by a
+/// forwarding impl: its future holds the inner call's future across the `.await`.
+#[async_trait]
+pub trait Forward: Send + Sync {
+    type Output;
+    async fn output(&self) -> Self::Output;
+    async fn run<F, T>(&self, work: F) -> T
+    where
+        F: FnOnce(u8) -> T + Send;
+}
+
+#[async_trait]
+impl Forward for Double {
+    type Output = Rc<u8>;
+
+    async fn output(&self) -> Rc<u8> {
+        yield_once().await;
+        Rc::new(8)
+    }
+
+    async fn run<F, T>(&self, work: F) -> T
+    where
+        F: FnOnce(u8) -> T + Send,
+    {
+        yield_once().await;
+        work(2)
+    }
+}
+
+#[async_trait]
+impl<P: ?Sized + Forward> Forward for &P {
+    type Output = P::Output;
+
+    async fn output(&self) -> P::Output {
+        (**self).output().await
+    }
+
+    async fn run<F, T>(&self, work: F) -> T
+    where
+        F: FnOnce(u8) -> T + Send,
+    {
+        (**self).run(work).await
+    }
+}
+
 /// `Sync` as a supertrait, spelled out with its path: no `Self: Sync` is added.
 #[async_trait]
 pub trait PathSupertrait: ::core::marker::Sync {
@@ -601,6 +646,8 @@ pub async fn run(log: Log) {
     let function: &(dyn Fn(u8) -> u8 + Send + Sync) = &|n| n * 3;
     note(&log, function.describe().await);
     note(&log, Double.default_ref().await.to_string());
+    note(&log, (&Double).output().await.to_string());
+    note(&log, (&Double).run(|n| Rc::new(n * 3)).await.to_string());
     note(&log, Double::greet().await);
 
     let string = String::from("hi");
@@ -646,6 +693,8 @@ pub fn assert_send() {
     send(Double.call(1));
     send(String::new().recurse(1));
     send(run(Log::default()));
+    send((&Double).output());
+    send((&Double).run(|n| Rc::new(n)));
     let _ = PhantomData::<dyn Service>;
 }
 
