@@ -303,6 +303,8 @@ const VS: &[(&str, &[&str])] = &[
         "valuetask_async_dyn_cross_thread",
         &["task_box_dyn_async", "async_trait_async"],
     ),
+    ("valuetask_async_trait", &["async_trait"]),
+    ("valuetask_async_trait_async", &["async_trait_async"]),
 ];
 
 /// The targets of DESIGN.md ("Numbers it must reach"): the case must allocate nothing
@@ -348,6 +350,16 @@ const TARGETS: &[Target] = &[
         case: "valuetask_async_dyn_cross_thread",
         anchor: "task_box_dyn_async",
         max_ratio: 0.6,
+    },
+    Target {
+        case: "valuetask_async_trait",
+        anchor: "async_trait",
+        max_ratio: 0.6,
+    },
+    Target {
+        case: "valuetask_async_trait_async",
+        anchor: "async_trait_async",
+        max_ratio: 0.8,
     },
 ];
 
