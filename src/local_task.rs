@@ -213,7 +213,7 @@ impl<'a, T> From<ValueTask<'a, T>> for LocalValueTask<'a, T> {
     /// ```
     /// use valuetask::{LocalValueTask, SourcePool};
     ///
-    /// let pool = SourcePool::new();
+    /// let pool: SourcePool<u32> = SourcePool::new();
     /// let (task, completer) = pool.rent();
     /// let task = LocalValueTask::from(task);
     /// completer.succeed(3).unwrap();

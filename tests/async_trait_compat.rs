@@ -37,8 +37,7 @@ use std::future::Future;
 fn log_of<F: Future<Output = ()>>(run: impl FnOnce(with_valuetask::Log) -> F) -> Vec<String> {
     let log = with_valuetask::Log::default();
     futures::executor::block_on(run(log.clone()));
-    let entries = log.lock().unwrap().clone();
-    entries
+    log.lock().unwrap().clone()
 }
 
 #[test]

@@ -50,7 +50,9 @@ use quote::ToTokens;
 ///
 /// # Examples
 ///
-/// ```
+/// (Compiled and run as a doc test of `valuetask`'s README, which depends on this crate.)
+///
+/// ```ignore
 /// use valuetask::async_trait;
 ///
 /// #[async_trait]

@@ -93,7 +93,7 @@ impl VisitMut for BoundImplTrait {
 
     fn visit_type_bare_fn_mut(&mut self, ty: &mut TypeBareFn) {
         if let ReturnType::Type(arrow, ret) = &mut ty.output {
-            parenthesize_impl_trait(&mut **ret, arrow.spans[0]);
+            parenthesize_impl_trait(ret, arrow.spans[0]);
         }
         visit_mut::visit_type_bare_fn_mut(self, ty);
     }

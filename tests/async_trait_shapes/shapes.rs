@@ -35,6 +35,7 @@ pub trait Receivers {
     async fn boxed(self: Box<Self>) -> String;
     async fn arc(self: Arc<Self>) -> String;
     async fn pinned(self: Pin<&mut Self>) -> u32;
+    #[allow(clippy::needless_arbitrary_self_type)]
     async fn typed_ref(self: &Self) -> String;
     /// An associated function, kept out of the `dyn` vtable.
     async fn make(value: u32) -> Self::Item
@@ -312,6 +313,9 @@ impl Attributes for Attributed {
     }
 }
 
+/// # Safety
+///
+/// Nothing to uphold: the shape is what is tested.
 #[async_trait]
 pub unsafe trait UnsafeTrait {
     async fn unsafe_trait_method(&self) -> u8 {
@@ -319,6 +323,7 @@ pub unsafe trait UnsafeTrait {
     }
 }
 
+// SAFETY: the trait asks nothing.
 #[async_trait]
 unsafe impl UnsafeTrait for Attributed {}
 
@@ -646,8 +651,8 @@ pub async fn run(log: Log) {
     let function: &(dyn Fn(u8) -> u8 + Send + Sync) = &|n| n * 3;
     note(&log, function.describe().await);
     note(&log, Double.default_ref().await.to_string());
-    note(&log, (&Double).output().await.to_string());
-    note(&log, (&Double).run(|n| Rc::new(n * 3)).await.to_string());
+    note(&log, <&Double as Forward>::output(&&Double).await.to_string());
+    note(&log, <&Double as Forward>::run(&&Double, |n| Rc::new(n * 3)).await.to_string());
     note(&log, Double::greet().await);
 
     let string = String::from("hi");
@@ -693,8 +698,8 @@ pub fn assert_send() {
     send(Double.call(1));
     send(String::new().recurse(1));
     send(run(Log::default()));
-    send((&Double).output());
-    send((&Double).run(|n| Rc::new(n)));
+    send(<&Double as Forward>::output(&&Double));
+    send(<&Double as Forward>::run(&&Double, Rc::new));
     let _ = PhantomData::<dyn Service>;
 }
 
