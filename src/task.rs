@@ -150,6 +150,9 @@ unsafe impl<T: Send> Send for RawTask<T> {}
 impl<'a, T> ValueTask<'a, T> {
     /// A task whose result is already here. Allocates nothing.
     ///
+    /// The value must be `Send`, since a `ValueTask` is; a value that is not goes in a
+    /// [`LocalValueTask`](crate::LocalValueTask).
+    ///
     /// # Examples
     ///
     /// ```

@@ -45,7 +45,35 @@ impl Context<'_> {
     }
 }
 
-pub(crate) fn expand(item: &mut Item, local: bool) {
+/// What the attribute cannot turn into a method returning a task, with what to write
+/// instead, at the offending token.
+fn unsupported(sig: &Signature) -> Option<syn::Error> {
+    if let Some(constness) = &sig.constness {
+        return Some(syn::Error::new(
+            constness.span,
+            "an async trait method cannot be `const`: remove `const` \
+             (the method returns a ValueTask built at run time)",
+        ));
+    }
+    if let Some(abi) = &sig.abi {
+        return Some(syn::Error::new(
+            abi.extern_token.span,
+            "an async trait method cannot have an `extern` ABI: remove it, or write a plain \
+             `extern fn` outside the trait that blocks on the task",
+        ));
+    }
+    if let Some(variadic) = &sig.variadic {
+        return Some(syn::Error::new(
+            variadic.dots.spans[0],
+            "an async trait method cannot be variadic: take a slice or a tuple instead",
+        ));
+    }
+    None
+}
+
+/// Expands `item` in place; returns the errors for methods it left alone.
+pub(crate) fn expand(item: &mut Item, local: bool) -> Vec<syn::Error> {
+    let mut errors = Vec::new();
     match item {
         Item::Trait(item) => {
             let context = Context::Trait {
@@ -57,6 +85,10 @@ pub(crate) fn expand(item: &mut Item, local: bool) {
                     continue;
                 };
                 if method.sig.asyncness.is_none() {
+                    continue;
+                }
+                if let Some(error) = unsupported(&method.sig) {
+                    errors.push(error);
                     continue;
                 }
                 let mut has_self = sig_mentions_self(&method.sig);
@@ -90,6 +122,10 @@ pub(crate) fn expand(item: &mut Item, local: bool) {
             for inner in &mut item.items {
                 match inner {
                     ImplItem::Fn(method) if method.sig.asyncness.is_some() => {
+                        if let Some(error) = unsupported(&method.sig) {
+                            errors.push(error);
+                            continue;
+                        }
                         let has_self = sig_mentions_self(&method.sig);
                         transform_block(context, &mut method.sig, &mut method.block, local);
                         transform_sig(context, &mut method.sig, has_self, false, local);
@@ -113,6 +149,7 @@ pub(crate) fn expand(item: &mut Item, local: bool) {
             }
         }
     }
+    errors
 }
 
 /// The lints the expansion would trip in user code that has none of the problem.

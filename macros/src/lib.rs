@@ -89,6 +89,10 @@ pub fn async_trait(args: TokenStream, input: TokenStream) -> TokenStream {
         Ok(item) => item,
         Err(error) => return error.to_compile_error().into(),
     };
-    expand::expand(&mut item, args.local);
-    item.into_token_stream().into()
+    let errors = expand::expand(&mut item, args.local);
+    let mut out = item.into_token_stream();
+    for error in errors {
+        out.extend(error.to_compile_error());
+    }
+    out.into()
 }
