@@ -44,7 +44,7 @@ fn log_of<F: Future<Output = ()>>(run: impl FnOnce(with_valuetask::Log) -> F) ->
 fn both_attributes_log_the_same() {
     let theirs = log_of(with_async_trait::run);
     let ours = log_of(with_valuetask::run);
-    assert_eq!(theirs.len(), 54, "{theirs:?}");
+    assert_eq!(theirs.len(), 66, "{theirs:?}");
     assert_eq!(ours, theirs);
 }
 

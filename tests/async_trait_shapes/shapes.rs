@@ -589,6 +589,168 @@ impl DropOrder for Flag<'_> {
     }
 }
 
+// ---- more shapes: where clauses, Self constructors, macros, patterns ----------------
+
+/// Where clauses on the trait, including one written through a macro.
+macro_rules! same {
+    ($($tt:tt)*) => {
+        $($tt)*
+    };
+}
+
+#[async_trait]
+pub trait Bounded
+where
+    Box<Self>: Sized,
+    same!(Self): Sized + Send,
+{
+    async fn one() -> u8 {
+        1
+    }
+    async fn build(value: u8) -> Self;
+    async fn consume(mut self) -> u8 {
+        self.bump();
+        self.value()
+    }
+    fn bump(&mut self);
+    fn value(&self) -> u8;
+}
+
+#[derive(Debug, PartialEq)]
+pub struct Unit;
+pub struct Tuple(pub u8);
+
+#[async_trait]
+impl Bounded for Unit {
+    async fn build(_: u8) -> Self {
+        Self
+    }
+    fn bump(&mut self) {}
+    fn value(&self) -> u8 {
+        0
+    }
+}
+
+#[async_trait]
+impl Bounded for Tuple {
+    async fn build(value: u8) -> Self {
+        let made = Self(value);
+        let Self(inner) = made;
+        Self(inner)
+    }
+    fn bump(&mut self) {
+        self.0 += 1;
+    }
+    fn value(&self) -> u8 {
+        self.0
+    }
+}
+
+/// A trait and its impl made by `macro_rules!`, with generic parameters from fragments.
+macro_rules! make_trait {
+    ($name:ident, $param:ident : $bound:ident, $ty:ty, $value:expr) => {
+        #[async_trait]
+        pub trait $name {
+            async fn echo<$param: $bound>(&self, x: $param) -> $param {
+                x
+            }
+            async fn id(&self) -> i32;
+        }
+
+        #[async_trait]
+        impl $name for $ty {
+            async fn id(&self) -> i32 {
+                $value
+            }
+        }
+    };
+}
+
+make_trait!(Made, K: Send, Unit, 42);
+
+/// A default type parameter bounded by `'async_trait`; `-> ()` written out; module paths
+/// starting with `self::`; returns coerced to a trait object.
+pub trait Shape {
+    fn sides(&self) -> u8;
+}
+
+impl Shape for Unit {
+    fn sides(&self) -> u8 {
+        4
+    }
+}
+
+static SQUARE: Unit = Unit;
+
+fn module_level() -> u8 {
+    11
+}
+
+#[async_trait]
+#[allow(unused_qualifications)]
+pub trait Misc<T = ()> {
+    async fn label(&self) -> &str
+    where
+        T: 'async_trait,
+    {
+        "default"
+    }
+    async fn unit(&mut self) -> () {
+        let _ = &mut self;
+    }
+    async fn module_path(&self) -> u8 {
+        self::module_level()
+    }
+    async fn shape() -> &'static dyn Shape {
+        return &SQUARE;
+    }
+}
+
+#[async_trait]
+impl<T> Misc<T> for Unit {}
+
+/// Patterns that drop parts at once (`_`) or keep them (`..`); `#[cfg]` on generic
+/// parameters and arguments.
+#[async_trait]
+pub trait Patterns {
+    async fn parts(pair: Pair<Flag<'_>, u8>, flag: &AtomicUsize) -> usize;
+    async fn rest(pair: Pair<Flag<'_>, u8>, flag: &AtomicUsize) -> usize;
+    async fn cfg_generic<#[cfg(all())] G: Send + 'static>(#[cfg(all())] g: G) -> usize;
+}
+
+pub struct Pair<A, B>(pub A, pub B);
+
+#[async_trait]
+impl Patterns for Unit {
+    async fn parts(Pair(_, b): Pair<Flag<'_>, u8>, flag: &AtomicUsize) -> usize {
+        // `_` in a pattern drops that part when the pattern binds.
+        flag.load(Ordering::SeqCst) + usize::from(b)
+    }
+
+    async fn rest(Pair { 1: b, .. }: Pair<Flag<'_>, u8>, flag: &AtomicUsize) -> usize {
+        flag.load(Ordering::SeqCst) + usize::from(b)
+    }
+
+    async fn cfg_generic<#[cfg(all())] G: Send + 'static>(#[cfg(all())] g: G) -> usize {
+        size_of_val(&g)
+    }
+}
+
+/// `self` captured by a `select!`-like macro in the body.
+#[async_trait]
+pub trait Selects {
+    async fn pick(self: Arc<Self>) -> u8;
+}
+
+#[async_trait]
+impl Selects for Tuple {
+    async fn pick(self: Arc<Self>) -> u8 {
+        futures::select! {
+            value = futures::FutureExt::fuse(async { self.0 }) => value,
+        }
+    }
+}
+
 // ---- running it all -----------------------------------------------------------------
 
 /// Drives every shape above and logs the results; the caller runs it on an executor.
@@ -664,6 +826,25 @@ pub async fn run(log: Log) {
     note(&log, string.recurse(5).await.to_string());
     note(&log, string.impl_in_return().await.unwrap().as_ref());
     note(&log, string.nested_item().await.to_string());
+
+    note(&log, format!("{}", Unit::one().await));
+    note(&log, format!("{:?}", Unit::build(1).await));
+    note(&log, format!("{}", Tuple::build(4).await.consume().await));
+    note(&log, format!("{}", Unit.echo(5u8).await));
+    note(&log, format!("{}", Unit.id().await));
+    note(&log, <Unit as Misc>::label(&Unit).await);
+    let mut unit = Unit;
+    <Unit as Misc<u8>>::unit(&mut unit).await;
+    note(&log, format!("{}", <Unit as Misc>::module_path(&Unit).await));
+    note(&log, format!("{}", <Unit as Misc>::shape().await.sides()));
+    let flag = AtomicUsize::new(0);
+    let parts = Unit::parts(Pair(Flag(&flag), 2), &flag).await;
+    note(&log, format!("parts {parts} {}", flag.load(Ordering::SeqCst)));
+    let flag = AtomicUsize::new(0);
+    let rest = Unit::rest(Pair(Flag(&flag), 2), &flag).await;
+    note(&log, format!("rest {rest} {}", flag.load(Ordering::SeqCst)));
+    note(&log, format!("{}", Unit::cfg_generic(7u32).await));
+    note(&log, format!("{}", Arc::new(Tuple(3)).pick().await));
 
     let flag = AtomicUsize::new(0);
     Flag::consume(Flag(&flag), &flag).await;
