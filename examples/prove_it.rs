@@ -257,6 +257,8 @@ const VS: &[(&str, &[&str])] = &[
         "valuetask_async_dyn_cross_thread",
         &["task_box_dyn_async_cross_thread"],
     ),
+    ("valuetask_async_trait", &["async_trait"]),
+    ("valuetask_async_trait_async", &["async_trait_async"]),
 ];
 
 /// The targets: the case must allocate nothing
@@ -311,6 +313,16 @@ const TARGETS: &[Target] = &[
     Target {
         case: "valuetask_async_dyn_cross_thread",
         anchor: "task_box_dyn_async_cross_thread",
+        max_ratio: 0.8,
+    },
+    Target {
+        case: "valuetask_async_trait",
+        anchor: "async_trait",
+        max_ratio: 0.6,
+    },
+    Target {
+        case: "valuetask_async_trait_async",
+        anchor: "async_trait_async",
         max_ratio: 0.8,
     },
 ];

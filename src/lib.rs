@@ -16,6 +16,11 @@
 //! All tiers are one type, [`ValueTask`], so a `dyn` trait method can pick the cheapest
 //! tier on every call.
 //!
+//! [`macro@async_trait`] is a drop-in for the `async-trait` crate's attribute whose methods
+//! return a [`ValueTask`] built with [`ValueTask::from_future`]. A `ValueTask` is `Send`;
+//! futures that are not (an `Rc` held across an `.await`) and sources that are not `Sync`
+//! go in a [`LocalValueTask`], which `#[async_trait(?Send)]` methods return.
+//!
 //! # The rules of `ValueTask`, enforced by Rust
 //!
 //! .NET asks for discipline; here the compiler or a clear panic does the work:
@@ -52,6 +57,7 @@
 //!
 
 pub mod future_pool;
+mod local_task;
 mod pool;
 mod raw;
 mod reset_core;
@@ -67,6 +73,9 @@ pub use reset_core::ResetCore;
 pub use reset_core::reset::ResetRefused;
 pub use source::{Source, Status, Token};
 pub use task::ValueTask;
+
+pub use local_task::LocalValueTask;
+pub use valuetask_macros::async_trait;
 
 /// The README's examples, compiled and run as doc tests.
 #[doc = include_str!("../README.md")]

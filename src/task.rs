@@ -23,6 +23,11 @@ use crate::source::{Source, Status, Token};
 /// All are the same type, so a `dyn` trait method can return a ready value on one
 /// call and wait on a source on the next.
 ///
+/// Like a `Pin<Box<dyn Future<Output = T> + Send>>`, a `ValueTask` is `Send` whatever `T`
+/// is: what it holds is `Send` (a ready value must be), and the output is made where the
+/// task is polled. Futures that are not `Send` and sources that are not `Sync` go in a
+/// [`LocalValueTask`](crate::LocalValueTask).
+///
 /// # The rules of `ValueTask`, enforced by the type
 ///
 /// 1. *Never await twice*: `ValueTask` is not `Clone`, and `.await` consumes it.
@@ -136,6 +141,9 @@ enum Repr<'a, T> {
 impl<'a, T> ValueTask<'a, T> {
     /// A task whose result is already here. Allocates nothing.
     ///
+    /// The value must be `Send`, since a `ValueTask` is; a value that is not goes in a
+    /// [`LocalValueTask`](crate::LocalValueTask).
+    ///
     /// # Examples
     ///
     /// ```
@@ -144,7 +152,23 @@ impl<'a, T> ValueTask<'a, T> {
     /// assert_eq!(task.into_ready().ok(), Some(7));
     /// ```
     #[inline]
-    pub const fn ready(value: T) -> Self {
+    pub const fn ready(value: T) -> Self
+    where
+        T: Send,
+    {
+        Self {
+            repr: Repr::Ready(value),
+        }
+    }
+
+    /// [`ready`](Self::ready) without its `T: Send`, for
+    /// [`LocalValueTask`](crate::LocalValueTask).
+    ///
+    /// # Safety
+    ///
+    /// Unless `T: Send`, the task must never leave the calling thread.
+    #[inline]
+    pub(crate) const unsafe fn ready_unchecked(value: T) -> Self {
         Self {
             repr: Repr::Ready(value),
         }
@@ -372,6 +396,14 @@ impl<T> Future for ValueTask<'_, T> {
 
 // A ready value is moved out, never pinned in place, so the task is `Unpin` whatever `T` is.
 impl<T> Unpin for ValueTask<'_, T> {}
+
+// SAFETY: `Send` whatever `T` is, like `Pin<Box<dyn Future<Output = T> + Send>>`: a `T`
+// is only ever *made* by whatever polls the task, on the polling thread. The one stored
+// `T`, a `Ready` value, comes from `ready`, which requires `T: Send` (`ready_unchecked`'s
+// callers keep the task on its thread). Everything else a task holds is `Send` itself:
+// a boxed future (`F: Send`), a `Sync` source, a pooled future (`F: Send`, checked by
+// `from_future`) or a pool slot (`SourcePool::rent` requires `T: Send`).
+unsafe impl<T> Send for ValueTask<'_, T> {}
 
 impl<T> Drop for ValueTask<'_, T> {
     #[inline(always)]

@@ -22,7 +22,7 @@ impl<'a, T: Send + 'a> ValueTask<'a, T> {
     /// let later = ValueTask::from_future(async { 20 }).map(|n| n * 2);
     /// assert_eq!(futures::executor::block_on(later), 40);
     /// ```
-    pub fn map<U, F>(self, f: F) -> ValueTask<'a, U>
+    pub fn map<U: Send, F>(self, f: F) -> ValueTask<'a, U>
     where
         F: FnOnce(T) -> U + Send + 'a,
     {
@@ -35,7 +35,7 @@ impl<'a, T: Send + 'a> ValueTask<'a, T> {
 
 /// The ready value: `ValueTask::from(v)` is [`ValueTask::ready(v)`](ValueTask::ready),
 /// so `value.into()` returns a cache hit from a method whose return type is a task.
-impl<T> From<T> for ValueTask<'_, T> {
+impl<T: Send> From<T> for ValueTask<'_, T> {
     #[inline]
     fn from(value: T) -> Self {
         Self::ready(value)

@@ -2,7 +2,9 @@
 
 use std::mem::size_of;
 
-use valuetask::{Completer, PoolStats, ResetCore, SourcePool, Status, Token, ValueTask};
+use valuetask::{
+    Completer, LocalValueTask, PoolStats, ResetCore, SourcePool, Status, Token, ValueTask,
+};
 
 #[test]
 fn value_task_fits_in_three_words() {
@@ -13,6 +15,15 @@ fn value_task_fits_in_three_words() {
     assert_eq!(
         size_of::<ValueTask<'_, Result<u64, valuetask::Abandoned>>>(),
         24
+    );
+}
+
+#[test]
+fn local_value_task_is_a_value_task() {
+    assert!(size_of::<LocalValueTask<'_, u64>>() <= 24);
+    assert_eq!(
+        size_of::<LocalValueTask<'_, u64>>(),
+        size_of::<ValueTask<'_, u64>>()
     );
 }
 
@@ -40,6 +51,9 @@ fn core_is_state_word_value_and_waker() {
 fn auto_traits() {
     fn send_unpin<T: Send + Unpin>() {}
     send_unpin::<ValueTask<'static, u64>>();
+    // `Send` whatever the output, as `Pin<Box<dyn Future<Output = T> + Send>>` is.
+    send_unpin::<ValueTask<'static, std::rc::Rc<u64>>>();
+    unpin::<LocalValueTask<'static, std::rc::Rc<u64>>>();
     // Unpin whatever the output is: a ready value is moved out, never pinned.
     fn unpin<T: Unpin>() {}
     unpin::<ValueTask<'static, std::marker::PhantomPinned>>();

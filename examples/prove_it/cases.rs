@@ -73,6 +73,8 @@ macro_rules! for_each_case {
             valuetask_async_dyn: cases::ValueTaskAsyncDyn, Local;
             valuetask_async_dyn_cross_thread: cases::ValueTaskAsyncDynCrossThread, Cross;
             task_box_dyn_async_cross_thread: cases::TaskBoxDynAsyncCrossThread, Cross;
+            valuetask_async_trait: cases::ValueTaskAsyncTrait, Local;
+            valuetask_async_trait_async: cases::ValueTaskAsyncTraitAsync, Local;
         }
     };
 }
@@ -988,5 +990,72 @@ impl Case for TaskBoxDynAsyncCrossThread {
 
     fn op(&mut self) -> u64 {
         self.0.op(|service, reply| service.call_boxed(reply))
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// `#[valuetask::async_trait]`: the async-trait cases with only the attribute changed.
+// ---------------------------------------------------------------------------------------
+
+/// [`AsyncLookup`] under `#[valuetask::async_trait]`: the same body, returning a
+/// `ValueTask` built with `from_future`.
+#[valuetask::async_trait]
+trait ValueTaskLookup: Send + Sync {
+    async fn get(&self, key: u64) -> u64;
+}
+
+#[valuetask::async_trait]
+impl ValueTaskLookup for Cache {
+    async fn get(&self, key: u64) -> u64 {
+        match self.hit(key) {
+            Some(value) => value,
+            None => self.fetch(key).await,
+        }
+    }
+}
+
+/// A `dyn` method through `#[valuetask::async_trait]` whose body returns at once: the
+/// `async_trait` case with only the attribute changed.
+pub(crate) struct ValueTaskAsyncTrait(DynCall<dyn ValueTaskLookup>);
+
+impl Case for ValueTaskAsyncTrait {
+    fn new() -> Self {
+        Self(DynCall {
+            lookup: Box::new(Cache::new()),
+            key: 0,
+        })
+    }
+
+    fn op(&mut self) -> u64 {
+        let (lookup, key) = self.0.next();
+        expect_ready(lookup.get(key))
+    }
+}
+
+/// [`AsyncTraitService`] under `#[valuetask::async_trait]`.
+#[valuetask::async_trait]
+trait ValueTaskService: Send + Sync {
+    async fn call(&self, core: &ResetCore<u64>, token: Token) -> u64;
+}
+
+#[valuetask::async_trait]
+impl ValueTaskService for Service {
+    async fn call(&self, core: &ResetCore<u64>, token: Token) -> u64 {
+        ValueTask::from_source(core, token).await ^ self.offset
+    }
+}
+
+/// A `dyn` method through `#[valuetask::async_trait]` whose body suspends once: the
+/// `async_trait_async` case with only the attribute changed.
+pub(crate) struct ValueTaskAsyncTraitAsync(Suspending<dyn ValueTaskService>);
+
+impl Case for ValueTaskAsyncTraitAsync {
+    fn new() -> Self {
+        Self(Suspending::new(Box::new(Service::new())))
+    }
+
+    fn op(&mut self) -> u64 {
+        let (service, core, token, value) = self.0.start();
+        suspend_once(service.call(core, token), core, token, value)
     }
 }

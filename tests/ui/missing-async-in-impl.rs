@@ -1,0 +1,17 @@
+use valuetask::async_trait;
+
+#[async_trait]
+trait Store {
+    async fn get(&self) -> u8;
+}
+
+struct Memory;
+
+#[async_trait]
+impl Store for Memory {
+    fn get(&self) -> u8 {
+        1
+    }
+}
+
+fn main() {}
