@@ -35,6 +35,50 @@
 //! token, never reads another operation's result. Queries ([`ValueTask::is_ready`],
 //! [`ResetCore::try_status`], `Debug`) never panic.
 //!
+//! # Lifetimes
+//!
+//! The `'a` of `ValueTask<'a, T>` is how long whatever the task borrows must live: the source of
+//! [`from_source`](ValueTask::from_source), the captures of a future given to
+//! [`from_future`](ValueTask::from_future). A method whose async body uses `self` *and* a
+//! borrowed argument after an `.await` must tie both to the task, with one named
+//! lifetime; `ValueTask<'_, T>` alone means "borrows `self`", and the compiler rejects a
+//! body that also keeps `key` ("lifetime may not live long enough"):
+//!
+//! ```
+//! use std::collections::HashMap;
+//! use valuetask::ValueTask;
+//!
+//! trait Store: Sync {
+//!     fn get<'a>(&'a self, key: &'a str) -> ValueTask<'a, Option<String>>;
+//! }
+//!
+//! struct Cached {
+//!     hot: HashMap<String, String>,
+//!     prefix: String,
+//! }
+//!
+//! impl Store for Cached {
+//!     fn get<'a>(&'a self, key: &'a str) -> ValueTask<'a, Option<String>> {
+//!         if let Some(hit) = self.hot.get(key) {
+//!             return ValueTask::ready(Some(hit.clone()));
+//!         }
+//!         ValueTask::from_future(async move {
+//!             let fetched = ValueTask::from_future(async { 7 }).await; // a slow lookup
+//!             Some(format!("{}{key}={fetched}", self.prefix)) // `self` and `key` after it
+//!         })
+//!     }
+//! }
+//!
+//! let store: &dyn Store = &Cached { hot: HashMap::new(), prefix: "db:".into() };
+//! let key = String::from("answer");
+//! assert_eq!(futures::executor::block_on(store.get(&key)).as_deref(), Some("db:answer=7"));
+//! ```
+//!
+//! A task that must outlive its caller (spawned, or sent to another thread) is a
+//! `ValueTask<'static, T>`: move owned data into the future, or rent from a
+//! [`SourcePool`], whose tasks borrow nothing.
+//!
+//!
 //! # What is `Send`
 //!
 //! A [`ValueTask`] is `Send` when its result is: it accepts only `Send` futures and

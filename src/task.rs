@@ -65,46 +65,10 @@ use crate::source::{Source, Status, Token};
 ///
 /// # The lifetime `'a`
 ///
-/// `'a` is how long whatever the task borrows must live: the source of
-/// [`from_source`](Self::from_source), the captures of a future given to
-/// [`from_future`](Self::from_future). A method whose async body uses `self` *and* a
-/// borrowed argument after an `.await` must tie both to the task, with one named
-/// lifetime; `ValueTask<'_, T>` alone means "borrows `self`", and the compiler rejects a
-/// body that also keeps `key` ("lifetime may not live long enough"):
-///
-/// ```
-/// use std::collections::HashMap;
-/// use valuetask::ValueTask;
-///
-/// trait Store: Sync {
-///     fn get<'a>(&'a self, key: &'a str) -> ValueTask<'a, Option<String>>;
-/// }
-///
-/// struct Cached {
-///     hot: HashMap<String, String>,
-///     prefix: String,
-/// }
-///
-/// impl Store for Cached {
-///     fn get<'a>(&'a self, key: &'a str) -> ValueTask<'a, Option<String>> {
-///         if let Some(hit) = self.hot.get(key) {
-///             return ValueTask::ready(Some(hit.clone()));
-///         }
-///         ValueTask::from_future(async move {
-///             let fetched = ValueTask::from_future(async { 7 }).await; // a slow lookup
-///             Some(format!("{}{key}={fetched}", self.prefix)) // `self` and `key` after it
-///         })
-///     }
-/// }
-///
-/// let store: &dyn Store = &Cached { hot: HashMap::new(), prefix: "db:".into() };
-/// let key = String::from("answer");
-/// assert_eq!(futures::executor::block_on(store.get(&key)).as_deref(), Some("db:answer=7"));
-/// ```
-///
-/// A task that must outlive its caller (spawned, or sent to another thread) is a
-/// `ValueTask<'static, T>`: move owned data into the future, or rent from a
-/// [`SourcePool`](crate::SourcePool), whose tasks borrow nothing.
+/// `'a` is how long whatever the task borrows must live. A method whose async body uses
+/// `self` *and* a borrowed argument after an `.await` names one lifetime for both:
+/// `fn get<'a>(&'a self, key: &'a str) -> ValueTask<'a, Option<String>>` (the
+/// [crate docs](crate#lifetimes) show it whole).
 ///
 /// # `Send` and `Sync`
 ///
@@ -374,7 +338,7 @@ impl<'a, T> ValueTask<'a, T> {
     }
 
     /// Tells a source or a pooled slot that this task is gone without its result.
-    fn release(&mut self) {
+    fn leave(&mut self) {
         match &self.repr {
             Repr::Borrowed { source, token } => source.release(*token),
             // SAFETY: the pointer is still held: `poll` returning `Ready` turns the repr
@@ -409,7 +373,7 @@ impl<T> Drop for ValueTask<'_, T> {
     #[inline(always)]
     fn drop(&mut self) {
         if let Repr::Borrowed { .. } | Repr::Raw(_) = self.repr {
-            self.release();
+            self.leave();
         }
     }
 }

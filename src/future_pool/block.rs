@@ -117,7 +117,7 @@ impl<F: Future> Pooled<F> {
         // SAFETY: the caller passes a place for the output.
         unsafe { out.cast::<F::Output>().write(output) };
         // SAFETY: the future is gone and the task gives up the block: nobody holds it.
-        unsafe { recycle::release(Self::CLASS_INDEX, ptr.cast(), home) };
+        unsafe { recycle::give_back(Self::CLASS_INDEX, ptr.cast(), home) };
         true
     }
 
@@ -142,7 +142,7 @@ impl<F: Future> Pooled<F> {
             fn drop(&mut self) {
                 // SAFETY: made below for a block the task gave up, after which only the
                 // future's drop touches it; this runs after that drop, once.
-                unsafe { recycle::release(self.1, self.0, self.2) };
+                unsafe { recycle::give_back(self.1, self.0, self.2) };
             }
         }
         let block = ptr.cast::<Block<F>>().as_ptr();

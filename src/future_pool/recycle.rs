@@ -66,7 +66,7 @@ fn acquire_homeless(class: usize) -> NonNull<u8> {
 ///
 /// `block` is a block of `class`, free, and held by nobody else.
 #[inline]
-pub(super) unsafe fn release(class: usize, block: NonNull<u8>, home: Home) {
+pub(super) unsafe fn give_back(class: usize, block: NonNull<u8>, home: Home) {
     let block = block.cast::<FreeBlock>();
     match thread_cache::current() {
         Some(cache) if cache.is_home(home) => {
@@ -77,7 +77,7 @@ pub(super) unsafe fn release(class: usize, block: NonNull<u8>, home: Home) {
             }
         }
         // SAFETY: as this function's contract.
-        _ => unsafe { release_foreign(class, block, home) },
+        _ => unsafe { give_back_foreign(class, block, home) },
     }
 }
 
@@ -85,8 +85,8 @@ pub(super) unsafe fn release(class: usize, block: NonNull<u8>, home: Home) {
 ///
 /// # Safety
 ///
-/// As for [`release`].
-unsafe fn release_foreign(class: usize, block: NonNull<FreeBlock>, home: Home) {
+/// As for [`give_back`].
+unsafe fn give_back_foreign(class: usize, block: NonNull<FreeBlock>, home: Home) {
     let block = match home {
         // SAFETY: as this function's contract.
         Some(inbox) => match unsafe { inbox.push(class, block) } {

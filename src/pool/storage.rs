@@ -221,13 +221,13 @@ impl<T, E> Storage<T, E> {
         last: *const Slot<T, E>,
         count: usize,
     ) {
-        // SAFETY: the slots' counts keep the pool alive until `release` below.
+        // SAFETY: the slots' counts keep the pool alive until `drop_counts` below.
         let storage = unsafe { &*this };
         // SAFETY: slots of this pool: alive as long as it is.
         let (first, last) = unsafe { ((*first).index, &(*last).next_free) };
         storage.free.push_chain(first, last);
         // SAFETY: these counts are the ones we drop.
-        unsafe { Self::release(this, count) };
+        unsafe { Self::drop_counts(this, count) };
     }
 
     /// Adds a pool handle.
@@ -242,7 +242,7 @@ impl<T, E> Storage<T, E> {
     ///
     /// The caller holds a handle and gives it up.
     pub(super) unsafe fn drop_handle(this: *const Self) {
-        // SAFETY: the caller's handle keeps the pool alive until `release`.
+        // SAFETY: the caller's handle keeps the pool alive until `drop_counts`.
         if unsafe { &*this }.handles.fetch_sub(1, Ordering::Relaxed) == 1 {
             // The last handle: give back this thread's cached slots now rather than at
             // thread exit, so a single-threaded user sees the pool freed right here.
@@ -254,7 +254,7 @@ impl<T, E> Storage<T, E> {
             }
         }
         // SAFETY: the caller's handle's count is the one we drop.
-        unsafe { Self::release(this, 1) };
+        unsafe { Self::drop_counts(this, 1) };
     }
 
     /// Drops `count` counts; the last frees the pool.
@@ -262,7 +262,7 @@ impl<T, E> Storage<T, E> {
     /// # Safety
     ///
     /// The caller holds `count` counts of `this` and gives them up.
-    unsafe fn release(this: *const Self, count: usize) {
+    unsafe fn drop_counts(this: *const Self, count: usize) {
         // ORDERING: Release so that everything this holder did happens before the free;
         // pairs with the Acquire fence of whoever drops the last count.
         // SAFETY: the caller's counts keep the pool alive until this decrement.
