@@ -12,6 +12,11 @@ use super::recycle::{self, Home};
 use crate::raw::{RawTask, RawTaskVTable};
 
 /// Moves `future` into a pooled block, or hands it back when it fits no size class.
+///
+/// Inlined into the caller, so that the compiler can build the future in the block
+/// rather than on the stack and then copy it (a copy right after the future's own
+/// stores stalls on store forwarding).
+#[inline(always)]
 pub(crate) fn store<F>(future: F) -> Result<RawTask<F::Output>, F>
 where
     F: Future + Send,

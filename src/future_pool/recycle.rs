@@ -19,7 +19,7 @@ use super::{memory, shared};
 pub(super) type Home = Option<&'static Inbox>;
 
 /// Takes a free block of `class` for this thread; returns it and its home.
-#[inline]
+#[inline(always)]
 pub(super) fn acquire(class: usize) -> (NonNull<u8>, Home) {
     let taken = thread_cache::current().and_then(|cache| match cache.pop(class) {
         // A block in the cache means the inbox was adopted.
