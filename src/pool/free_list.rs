@@ -24,8 +24,10 @@ impl FreeList {
         }
     }
 
-    /// Pops the top index. `link(i)` is the `next_free` link of slot `i`.
-    pub(super) fn pop<'a>(&self, link: impl Fn(u32) -> &'a AtomicU32) -> Option<u32> {
+    /// Pops the top index. `next_of(i)` reads the `next_free` link of slot `i` (with
+    /// `Relaxed`: the slot may be popped by another thread meanwhile, and the tag makes
+    /// our exchange fail then).
+    pub(super) fn pop(&self, next_of: impl Fn(u32) -> u32) -> Option<u32> {
         // ORDERING: Acquire pairs with the Release exchange in `push_chain`: the popped
         // slot's link and its recycled state are visible.
         let mut head = self.head.load(Ordering::Acquire);
@@ -34,9 +36,7 @@ impl FreeList {
             if top == 0 {
                 return None;
             }
-            // The slot may be popped and rented by another thread meanwhile; its link is
-            // atomic, and the tag makes our exchange fail then.
-            let next = link(top - 1).load(Ordering::Relaxed);
+            let next = next_of(top - 1);
             let new = (head & !INDEX_MASK).wrapping_add(TAG_ONE) | u64::from(next);
             // ORDERING: Acquire on both outcomes, as the load above.
             match self
@@ -66,5 +66,47 @@ impl FreeList {
                 Err(actual) => head = actual,
             }
         }
+    }
+}
+
+/// Under loom the atomics work only inside a model: there `tests/loom.rs` races real
+/// threads through the list instead.
+#[cfg(all(test, not(valuetask_loom)))]
+mod tests {
+    use std::cell::Cell;
+
+    use super::FreeList;
+    use crate::sync::{AtomicU32, Ordering};
+
+    /// The ABA window, replayed on one thread: a pop reads the top slot's link, then
+    /// (inside that window) another user pops that slot and the next one and pushes the
+    /// first back, so the head names the same slot again with another link. The stale
+    /// exchange must fail, and every later pop must return a free slot, once.
+    #[test]
+    fn a_stale_pop_fails_after_pop_pop_push() {
+        // Slots 0 -> 1 -> 2; links hold the next index plus one, 0 for the end.
+        let links: Vec<AtomicU32> = [2, 3, 0].into_iter().map(AtomicU32::new).collect();
+        let list = FreeList::new();
+        list.push_chain(0, &links[2]);
+        let next_of = |i: u32| links[i as usize].load(Ordering::Relaxed);
+
+        let interfered = Cell::new(false);
+        let popped = list.pop(|i| {
+            let next = next_of(i);
+            if !interfered.replace(true) {
+                // Another user, between our read of the link and our exchange.
+                assert_eq!(list.pop(next_of), Some(0));
+                assert_eq!(list.pop(next_of), Some(1)); // stays rented
+                list.push_chain(0, &links[0]); // 0 is free again, now linked to 2
+            }
+            next
+        });
+        assert_eq!(popped, Some(0), "the retry pops the slot that is free");
+        assert_eq!(list.pop(next_of), Some(2));
+        assert_eq!(
+            list.pop(next_of),
+            None,
+            "slot 1 is rented, never on the list"
+        );
     }
 }

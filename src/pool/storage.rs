@@ -99,11 +99,12 @@ impl<T, E> Storage<T, E> {
         storage.refs.fetch_add(1, Ordering::Relaxed);
         let mut chunk = 0;
         loop {
-            let link = |index| {
+            let next_of = |index| {
                 // SAFETY: indices on the free list belong to installed chunks.
-                unsafe { &(*storage.slot(index)).next_free }
+                let link = unsafe { &(*storage.slot(index)).next_free };
+                link.load(Ordering::Relaxed)
             };
-            if let Some(index) = storage.free.pop(link) {
+            if let Some(index) = storage.free.pop(next_of) {
                 // SAFETY: as above.
                 return unsafe { storage.slot(index) };
             }
