@@ -215,11 +215,14 @@ impl Cache {
             if let Some(old) = self.take_list() {
                 pushed = Pushed::Spilled(old);
             }
-            self.pool.set(pool);
             self.flush.set(Some(flush));
         } else if self.len.get() == THREAD_CACHE_SLOTS {
             pushed = Pushed::Spilled(self.split_half());
         }
+        // Always the caller's pointer: an empty cache may still hold the address of a
+        // pool that was freed, which a new pool can reuse; only the new pointer may be
+        // dereferenced (its provenance is the live pool's).
+        self.pool.set(pool);
         // SAFETY: the caller gives us the free slot.
         unsafe { (*holder(slot)).next_cached = self.head.get() };
         self.head.set(slot);
@@ -272,7 +275,8 @@ impl Cache {
         if self.pool.get() != pool {
             return None;
         }
-        self.take_list()
+        // The caller's pointer, not the cached one (see `push`).
+        self.take_list().map(|list| List { pool, ..list })
     }
 }
 
