@@ -9,11 +9,16 @@
 
 use std::future::Future;
 use std::hint::black_box;
-use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::task::Poll;
 use std::time::Instant;
 
 use valuetask::{ResetCore, Token, ValueTask};
+
+#[path = "../tests/support/poll.rs"]
+#[allow(dead_code)] // the example uses one of the shared helpers
+mod poll;
+
+use poll::poll_noop;
 
 /// The methods under `#[valuetask::async_trait]`.
 #[valuetask::async_trait]
@@ -66,10 +71,6 @@ impl Theirs for Cache {
     async fn call(&self, core: &ResetCore<u64>, token: Token) -> u64 {
         ValueTask::from_source(core, token).await ^ self.value
     }
-}
-
-fn poll_noop<F: Future + Unpin>(future: &mut F) -> Poll<F::Output> {
-    Pin::new(future).poll(&mut Context::from_waker(Waker::noop()))
 }
 
 #[inline(always)]
