@@ -196,6 +196,11 @@ struct DynCall<L: ?Sized> {
 }
 
 impl<L: ?Sized> DynCall<L> {
+    /// The object and the first key.
+    fn new(lookup: Box<L>) -> Self {
+        Self { lookup, key: 0 }
+    }
+
     /// The object, hidden from the optimiser so the call stays virtual, and the next key.
     #[inline(always)]
     fn next(&mut self) -> (&L, u64) {
@@ -209,10 +214,7 @@ pub(crate) struct DynSyncCall(DynCall<dyn Lookup>);
 
 impl Case for DynSyncCall {
     fn new() -> Self {
-        Self(DynCall {
-            lookup: Cache::dyn_lookup(),
-            key: 0,
-        })
+        Self(DynCall::new(Cache::dyn_lookup()))
     }
 
     fn op(&mut self) -> u64 {
@@ -226,10 +228,7 @@ pub(crate) struct TaskBoxDyn(DynCall<dyn Lookup>);
 
 impl Case for TaskBoxDyn {
     fn new() -> Self {
-        Self(DynCall {
-            lookup: Cache::dyn_lookup(),
-            key: 0,
-        })
+        Self(DynCall::new(Cache::dyn_lookup()))
     }
 
     fn op(&mut self) -> u64 {
@@ -243,10 +242,7 @@ pub(crate) struct AsyncTraitCall(DynCall<dyn AsyncLookup>);
 
 impl Case for AsyncTraitCall {
     fn new() -> Self {
-        Self(DynCall {
-            lookup: Box::new(Cache::new()),
-            key: 0,
-        })
+        Self(DynCall::new(Box::new(Cache::new())))
     }
 
     fn op(&mut self) -> u64 {
@@ -261,10 +257,7 @@ pub(crate) struct EitherReady(DynCall<dyn Lookup>);
 
 impl Case for EitherReady {
     fn new() -> Self {
-        Self(DynCall {
-            lookup: Cache::dyn_lookup(),
-            key: 0,
-        })
+        Self(DynCall::new(Cache::dyn_lookup()))
     }
 
     fn op(&mut self) -> u64 {
@@ -278,10 +271,7 @@ pub(crate) struct ValueTaskReady(DynCall<dyn Lookup>);
 
 impl Case for ValueTaskReady {
     fn new() -> Self {
-        Self(DynCall {
-            lookup: Cache::dyn_lookup(),
-            key: 0,
-        })
+        Self(DynCall::new(Cache::dyn_lookup()))
     }
 
     fn op(&mut self) -> u64 {
@@ -1020,10 +1010,7 @@ pub(crate) struct ValueTaskAsyncTrait(DynCall<dyn ValueTaskLookup>);
 
 impl Case for ValueTaskAsyncTrait {
     fn new() -> Self {
-        Self(DynCall {
-            lookup: Box::new(Cache::new()),
-            key: 0,
-        })
+        Self(DynCall::new(Box::new(Cache::new())))
     }
 
     fn op(&mut self) -> u64 {
