@@ -313,9 +313,11 @@ impl<'a, T> ValueTask<'a, T> {
         }
     }
 
+    /// The tiers `poll_inner` does not inline: a boxed future, a borrowed source, and
+    /// the misuse of polling a finished task.
     fn poll_waiting(&mut self, cx: &mut Context<'_>) -> Poll<T> {
         let ready = match &mut self.repr {
-            Repr::Ready(_) => return Poll::Ready(self.take_ready()),
+            Repr::Ready(_) | Repr::Raw(_) => unreachable!("poll_inner polls these inline"),
             Repr::Boxed(future) => future.as_mut().poll(cx),
             Repr::Borrowed { source, token } => {
                 let ready = source.poll_result(*token, cx);
@@ -324,14 +326,11 @@ impl<'a, T> ValueTask<'a, T> {
                 }
                 ready
             }
-            // SAFETY: the pointer is held (the repr is not `Done`); on `Ready` the vtable
-            // released it, and the repr becomes `Done` below so it is not used again.
-            Repr::Raw(raw) => unsafe { raw.poll(cx) },
             Repr::Done => panic!("ValueTask polled after it returned its result"),
         };
         if ready.is_ready() {
-            // The old repr needs no release: a source was released above, a raw task
-            // released itself, and a boxed future is dropped here.
+            // The old repr needs no release: the source was released above, and a boxed
+            // future is dropped here.
             self.repr = Repr::Done;
         }
         ready
