@@ -1,0 +1,97 @@
+//! Loom models of the future pool: shared stacks and home inboxes.
+//!
+//! Part of `tests/loom.rs` (see the matrix there); shares its support code.
+
+use super::*;
+
+// Under loom the per-thread caches are off and the shared stacks hold at most
+// `SHARED_BLOCKS` (2) blocks per class, so every block taken or freed goes through the
+// locked stack and the cap is reached. Loom's leak check sees every block: the stacks are
+// a loom static, dropped (and their blocks freed) at the end of each execution.
+
+/// A pooled task whose future owns a [`Counted`] and suspends once before returning 1.
+fn counted_future_task(drops: &Arc<AtomicUsize>) -> ValueTask<'static, u64> {
+    let state = Counted::new(drops);
+    let mut yielded = false;
+    ValueTask::from_future(std::future::poll_fn(move |cx| {
+        let _ = &state;
+        if std::mem::replace(&mut yielded, true) {
+            Poll::Ready(1)
+        } else {
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }))
+}
+
+/// Blocks taken on one thread are freed on others, while a third thread takes one: no
+/// block is lost or freed twice, each future is dropped once, and what is not in use sits
+/// on the shared stack, within its cap.
+#[test]
+fn future_blocks_freed_on_other_threads() {
+    model(|| {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let finished = counted_future_task(&drops);
+        let dropped = counted_future_task(&drops);
+        let finisher = thread::spawn(move || block_on(finished));
+        let dropper = thread::spawn(move || drop(dropped));
+        // Meanwhile this thread takes a block: a freed one or a new one.
+        assert_eq!(block_on(counted_future_task(&drops)), 1);
+        assert_eq!(finisher.join().unwrap(), 1);
+        dropper.join().unwrap();
+        assert_eq!(drops.load(SeqCst), 3);
+        let stats = valuetask::future_pool::stats();
+        assert!(stats.shared_blocks <= valuetask::future_pool::SHARED_BLOCKS);
+        assert_eq!(stats.allocated_blocks, stats.shared_blocks);
+    });
+}
+
+/// Three blocks freed at once on three threads, with room for two on the shared stack:
+/// the one that does not fit goes back to the allocator.
+#[test]
+fn future_blocks_over_the_shared_cap_are_freed() {
+    model(|| {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let tasks = [
+            counted_future_task(&drops),
+            counted_future_task(&drops),
+            counted_future_task(&drops),
+        ];
+        assert_eq!(valuetask::future_pool::stats().allocated_blocks, 3);
+        let [a, b, c] = tasks;
+        let a = thread::spawn(move || drop(a));
+        let b = thread::spawn(move || drop(b));
+        drop(c);
+        a.join().unwrap();
+        b.join().unwrap();
+        assert_eq!(drops.load(SeqCst), 3);
+        let stats = valuetask::future_pool::stats();
+        assert_eq!(stats.shared_blocks, valuetask::future_pool::SHARED_BLOCKS);
+        assert_eq!(stats.allocated_blocks, stats.shared_blocks);
+    });
+}
+
+/// `trim` races a block being freed and another being taken: whatever the order, every
+/// block ends on the stack or back with the allocator, never both.
+#[test]
+fn future_pool_trim_races_free_and_take() {
+    model(|| {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let task = counted_future_task(&drops);
+        drop(counted_future_task(&drops)); // one block waits on the stack
+        let dropper = thread::spawn(move || drop(task));
+        let taker = {
+            let drops = Arc::clone(&drops);
+            thread::spawn(move || block_on(counted_future_task(&drops)))
+        };
+        let trimmed = valuetask::future_pool::trim();
+        dropper.join().unwrap();
+        assert_eq!(taker.join().unwrap(), 1);
+        assert!(trimmed <= 2);
+        assert_eq!(drops.load(SeqCst), 3);
+        let stats = valuetask::future_pool::stats();
+        assert_eq!(stats.allocated_blocks, stats.shared_blocks);
+        assert_eq!(valuetask::future_pool::trim(), stats.shared_blocks);
+        assert_eq!(valuetask::future_pool::stats().allocated_blocks, 0);
+    });
+}

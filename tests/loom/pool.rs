@@ -1,0 +1,300 @@
+//! Loom models of the pool slot and its free list.
+//!
+//! Part of `tests/loom.rs` (see the matrix there); shares its support code.
+
+use super::*;
+
+/// The completer completes while the task is dropped: the value comes back from
+/// `complete` or is dropped with the slot, exactly once, and the slot is returned.
+#[test]
+fn pool_complete_vs_task_drop() {
+    model(|| {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let pool: SourcePool<Counted> = SourcePool::with_capacity(1);
+        let (task, completer) = pool.rent();
+        let producer = {
+            let drops = Arc::clone(&drops);
+            thread::spawn(move || match completer.succeed(Counted::new(&drops)) {
+                Ok(()) => true,
+                Err(value) => {
+                    assert_eq!(drops.load(SeqCst), 0, "a value given back was also dropped");
+                    drop(value);
+                    false
+                }
+            })
+        };
+        drop(task);
+        let _ = producer.join().unwrap();
+        assert_eq!(drops.load(SeqCst), 1);
+        assert_eq!(pool.stats().in_use, 0);
+    });
+}
+
+/// The completer is dropped while the task waits: the task wakes with `Err(Abandoned)`.
+#[test]
+fn pool_abandon_vs_poll() {
+    model(|| {
+        let pool: SourcePool<usize> = SourcePool::with_capacity(1);
+        let (task, completer) = pool.rent();
+        let producer = thread::spawn(move || drop(completer));
+        assert_eq!(block_on(task), Err(Abandoned));
+        producer.join().unwrap();
+        assert_eq!(pool.stats().in_use, 0);
+    });
+}
+
+/// What the completer's side of `last_one_out` does.
+#[derive(Clone, Copy)]
+enum Producer {
+    Succeed,
+    Abandon,
+}
+
+/// Both halves live on their own threads: the task polls once and is dropped, the
+/// completer completes (or is dropped). Whichever leaves last returns the slot: no slot
+/// stays rented, no waker is kept, the value is dropped exactly once, and the slot rents
+/// again.
+fn last_one_out(kind: Producer) {
+    model(move || {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let pool: SourcePool<Counted> = SourcePool::with_capacity(1);
+        let (mut task, completer) = pool.rent();
+        let waker = CountingWaker::new();
+        let consumer = {
+            let waker = CountingWaker::waker(&waker);
+            thread::spawn(move || {
+                let polled = poll_once(&mut task, &waker);
+                let parked = polled.is_pending();
+                drop(polled);
+                drop(task);
+                parked
+            })
+        };
+        let producer = {
+            let drops = Arc::clone(&drops);
+            thread::spawn(move || match kind {
+                Producer::Succeed => drop(completer.succeed(Counted::new(&drops))),
+                Producer::Abandon => drop(completer),
+            })
+        };
+        let parked = consumer.join().unwrap();
+        producer.join().unwrap();
+        let expected_drops = match kind {
+            Producer::Succeed => 1,
+            Producer::Abandon => 0,
+        };
+        assert_eq!(drops.load(SeqCst), expected_drops);
+        assert!(waker.wakes() <= usize::from(parked));
+        assert!(!held_elsewhere(&waker), "a waker outlived both halves");
+        assert_eq!(pool.stats().in_use, 0, "the slot was not returned");
+
+        let (task, completer) = pool.rent();
+        assert_eq!(pool.stats().in_use, 1);
+        completer.succeed(Counted::new(&drops)).unwrap();
+        drop(task.into_ready().ok().unwrap());
+        assert_eq!(pool.stats().in_use, 0);
+        assert_eq!(drops.load(SeqCst), expected_drops + 1);
+    });
+}
+
+#[test]
+fn pool_last_one_out_complete() {
+    last_one_out(Producer::Succeed);
+}
+
+#[test]
+fn pool_last_one_out_abandon() {
+    last_one_out(Producer::Abandon);
+}
+
+/// Two threads each rent, complete and await on one pool. `preallocated`
+/// says whether the pool starts with slots (no growth) or empty (both threads may race
+/// to install the first chunk; the loser frees its chunk and takes a slot from the
+/// winner's).
+fn rent_and_return(preallocated: bool) {
+    model(move || {
+        let pool: SourcePool<usize> = if preallocated {
+            SourcePool::with_capacity(1)
+        } else {
+            SourcePool::new()
+        };
+        let workers: Vec<_> = [1, 2]
+            .into_iter()
+            .map(|value| {
+                let pool = pool.clone();
+                thread::spawn(move || {
+                    let (task, completer) = pool.rent();
+                    completer.succeed(value).unwrap();
+                    assert_eq!(block_on(task), Ok(value));
+                })
+            })
+            .collect();
+        for worker in workers {
+            worker.join().unwrap();
+        }
+        let stats = pool.stats();
+        assert_eq!(stats.in_use, 0);
+        if preallocated {
+            assert_eq!(
+                (stats.chunks, stats.capacity),
+                (1, 16),
+                "grew with free slots"
+            );
+        } else {
+            // A thread that finds the free list empty while the first chunk is installed
+            // but its slots not yet pushed grows a second chunk: wasteful, not wrong.
+            // A thread that loses the race to install the same chunk frees its own.
+            assert!(stats.chunks == 1 || stats.chunks == 2);
+            assert_eq!(stats.capacity, 16 * ((1 << stats.chunks) - 1));
+        }
+    });
+}
+
+#[test]
+fn pool_rent_and_return_no_growth() {
+    rent_and_return(true);
+}
+
+#[test]
+fn pool_rent_and_return_with_growth() {
+    rent_and_return(false);
+}
+
+/// The pool handle is dropped first while its halves live on other threads: the pool's
+/// memory must stay valid until the last half leaves, and the value arrives.
+#[test]
+fn pool_handle_dropped_first() {
+    model(|| {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let pool: SourcePool<Counted> = SourcePool::with_capacity(1);
+        let (task, completer) = pool.rent();
+        let consumer = thread::spawn(move || block_on(task).is_ok());
+        let producer = {
+            let drops = Arc::clone(&drops);
+            thread::spawn(move || completer.succeed(Counted::new(&drops)).is_ok())
+        };
+        drop(pool);
+        assert!(consumer.join().unwrap(), "the task did not get the value");
+        assert!(producer.join().unwrap());
+        assert_eq!(drops.load(SeqCst), 1);
+    });
+}
+
+/// The task, parked with a waker, takes its value while the completer is still leaving
+/// (between publishing `COMPLETE` and setting `COMPLETER_GONE`): the value is dropped
+/// exactly once, by the task's owner, the waker is woken at most once and not kept, and
+/// the slot comes back once.
+#[test]
+fn pool_task_takes_while_the_completer_leaves() {
+    model(|| {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let pool: SourcePool<Counted> = SourcePool::with_capacity(1);
+        let (mut task, completer) = pool.rent();
+        let waker = CountingWaker::new();
+        assert!(poll_once(&mut task, &CountingWaker::waker(&waker)).is_pending());
+        let producer = {
+            let drops = Arc::clone(&drops);
+            thread::spawn(move || completer.succeed(Counted::new(&drops)).is_ok())
+        };
+        let spin_waker = CountingWaker::waker(&waker);
+        let value = loop {
+            if let Poll::Ready(value) = poll_once(&mut task, &spin_waker) {
+                break value;
+            }
+            thread::yield_now();
+        };
+        assert!(producer.join().unwrap());
+        assert_eq!(
+            drops.load(SeqCst),
+            0,
+            "the value is the task's, not dropped by the pool"
+        );
+        drop(value.ok().unwrap());
+        assert_eq!(drops.load(SeqCst), 1);
+        drop(spin_waker);
+        drop(task);
+        assert!(waker.wakes() <= 1);
+        assert!(!held_elsewhere(&waker), "a waker outlived both halves");
+        assert_eq!(pool.stats().in_use, 0);
+    });
+}
+
+/// The completer waits on `cancelled` while the task is dropped on another thread: the
+/// producer is woken exactly once, no waker is kept, and whoever leaves last returns
+/// the slot (the task's `CANCEL_WAKING` step keeps the completer from recycling under
+/// it).
+#[test]
+fn pool_cancelled_vs_task_drop() {
+    model(|| {
+        let pool: SourcePool<usize> = SourcePool::with_capacity(1);
+        let (task, completer) = pool.rent();
+        let dropper = thread::spawn(move || drop(task));
+        block_on(completer.cancelled());
+        assert!(completer.is_cancelled());
+        assert_eq!(completer.succeed(1), Err(1));
+        dropper.join().unwrap();
+        assert_eq!(pool.stats().in_use, 0);
+    });
+}
+
+/// The completer registers a `cancelled` waker and then completes while the task is
+/// dropped: the completer either takes its waker back or the task wakes it; either
+/// way it is dropped once and nothing is left rented.
+#[test]
+fn pool_cancel_waker_vs_complete_vs_task_drop() {
+    model(|| {
+        let pool: SourcePool<usize> = SourcePool::with_capacity(1);
+        let (task, completer) = pool.rent();
+        let waker = CountingWaker::new();
+        let dropper = thread::spawn(move || drop(task));
+        let mut cancelled = completer.cancelled();
+        let first = poll_once(&mut cancelled, &CountingWaker::waker(&waker));
+        drop(cancelled);
+        let sent = completer.succeed(5);
+        dropper.join().unwrap();
+        // The value came back only if the task was already gone.
+        if sent.is_ok() {
+            assert!(first.is_pending());
+        }
+        assert!(waker.wakes() <= 1);
+        assert!(
+            !held_elsewhere(&waker),
+            "the cancel waker outlived both halves"
+        );
+        assert_eq!(pool.stats().in_use, 0);
+    });
+}
+
+/// The free list's ABA window: one thread pops a slot (reading its link), while the
+/// other pops that slot and the next one and pushes the first back, so the head is the
+/// same slot again with another link. The head's tag makes the stale exchange fail (the
+/// thread caches are off under loom, so every rental goes through the list): no slot is
+/// rented twice (loom would flag two completers in one cell), each task gets its own
+/// value, and all slots come back.
+#[test]
+fn pool_free_list_pop_push_pop() {
+    model(|| {
+        let pool: SourcePool<usize> = SourcePool::with_capacity(2);
+        let single = {
+            let pool = pool.clone();
+            thread::spawn(move || {
+                let (task, completer) = pool.rent();
+                completer.succeed(1).unwrap();
+                task.into_ready().ok().unwrap()
+            })
+        };
+        let (first, first_completer) = pool.rent();
+        let (second, second_completer) = pool.rent();
+        first_completer.succeed(2).unwrap();
+        assert_eq!(first.into_ready().ok().unwrap(), Ok(2)); // pushed back first
+        second_completer.succeed(3).unwrap();
+        assert_eq!(second.into_ready().ok().unwrap(), Ok(3));
+        assert_eq!(single.join().unwrap(), Ok(1));
+        let stats = pool.stats();
+        assert_eq!(stats.in_use, 0);
+        assert_eq!(
+            stats.available, stats.capacity,
+            "every slot is back on the list"
+        );
+    });
+}
