@@ -120,6 +120,9 @@ pub use task::ValueTask;
 
 pub use local_task::LocalValueTask;
 pub use valuetask_macros::async_trait;
+/// Not public API: the second step of `#[async_trait]` on a method with other attributes.
+#[doc(hidden)]
+pub use valuetask_macros::async_trait_method as __async_trait_method;
 
 /// The README's examples, compiled and run as doc tests.
 #[doc = include_str!("../README.md")]

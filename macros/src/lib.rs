@@ -1,15 +1,143 @@
 //! The `#[async_trait]` attribute of [`valuetask`](https://docs.rs/valuetask), re-exported
 //! there as `valuetask::async_trait`. Depend on `valuetask`, not on this crate: the
 //! expansion names `::valuetask::ValueTask`.
+//!
+//! # What the attribute does
+//!
+//! This is the contract the code in this crate implements; the tests that hold it to
+//! that contract are named at the end.
+//!
+//! ## The input
+//!
+//! The input language is the `async-trait` crate's (0.1), so that switching is one `use`
+//! line. The attribute goes on a trait or on an impl of a trait, as `#[async_trait]` or
+//! `#[async_trait(?Send)]`, and the trait and every impl of it carry the same form. Inside,
+//! any method may be an `async fn`, with:
+//!
+//! - any receiver: `self`, `mut self`, `&self`, `&mut self`, `&'a self`, or a typed one
+//!   (`self: Box<Self>`, `self: Arc<Self>`, `self: Pin<&mut Self>`, `mut self: &Self`), or
+//!   none (an associated function);
+//! - generic parameters (lifetimes, types, consts; `#[cfg]` on them), and the trait's or
+//!   impl's own parameters in its argument types;
+//! - lifetimes written out, elided (`&str`) or anonymous (`Text<'_>`);
+//! - `impl Trait` arguments, also behind a reference (`&(impl Display + Sync)`);
+//! - patterns as arguments (`(a, mut b): (u8, u8)`, `Point { x, .. }: Point`, `_: T`),
+//!   with `#[cfg]` on arguments;
+//! - a default body in the trait, which may call other methods through `self`, `Self`
+//!   and `<Self>`, name associated types and consts, and hold macros that use `self`;
+//! - `where` clauses, on the method and on the trait; `unsafe` traits and impls; any
+//!   visibility, docs and attributes.
+//!
+//! Methods that are not `async`, associated types and consts pass through unchanged.
+//!
+//! ## The output
+//!
+//! Each `async fn` becomes a plain `fn` returning one named type:
+//! `::valuetask::ValueTask<'async_trait, T>` under `#[async_trait]`, or
+//! `::valuetask::LocalValueTask<'async_trait, T>` under `?Send`, where `T` is the return
+//! type as written (`()` when none is written). `'async_trait` is a lifetime parameter
+//! added to the method: the task borrows its arguments for at most that long, and the
+//! caller's borrows only need to last that long. The name is the one `async-trait`
+//! documents, so bounds users already write (`T: 'async_trait`) keep working.
+//!
+//! A trait method without a body keeps its arguments and gets the new signature. A body
+//! (in an impl, or a default body in the trait) becomes
+//! `ValueTask::from_future(async move { .. })`: an async block that first moves every
+//! argument into itself, binding each pattern as the `async fn` would, then runs the body
+//! as written. The arguments are therefore dropped when the task finishes or is dropped,
+//! never when the method returns, and in the order an `async fn` drops them: the body's
+//! locals, then the arguments from last to first, `self` last. An argument bound to `_`
+//! is kept alive to the end, as in an `async fn`. `return` inside the body returns from
+//! the async block, so early returns and `?` mean what they meant.
+//!
+//! For example, under `#[async_trait]`,
+//!
+//! ```text
+//! async fn get(&self, key: &str) -> Option<u64>;
+//! ```
+//!
+//! becomes
+//!
+//! ```text
+//! fn get<'life0: 'async_trait, 'life1: 'async_trait, 'async_trait>(
+//!     &'life0 self,
+//!     key: &'life1 str,
+//! ) -> ::valuetask::ValueTask<'async_trait, Option<u64>>
+//! where
+//!     Self: 'async_trait;
+//! ```
+//!
+//! ## The lifetimes and bounds it adds, and why
+//!
+//! The task holds every argument, so every argument must outlive `'async_trait`:
+//!
+//! 1. Every elided or anonymous lifetime in an argument type (`&self`, `&str`,
+//!    `Text<'_>`) is given a name, `'life0`, `'life1`, ... in the order they appear, so it
+//!    can be bounded. Lifetimes inside `Fn(&str)` sugar, `fn(&str)` pointers and `for<..>`
+//!    binders are higher-ranked, not the caller's, and are left alone. A lifetime hidden
+//!    in a path (`Text` for `Text<'_>`) cannot be seen by a macro: write `Text<'_>`.
+//! 2. Each lifetime parameter of the method, named by the user or by step 1, gets the
+//!    bound `'l: 'async_trait`; so does each outer lifetime (a trait's or impl's `'a`)
+//!    that appears in an argument type.
+//! 3. Each type parameter of the method gets `T: 'async_trait`, and each `impl Trait`
+//!    argument gets `+ 'async_trait`, since the task holds values of those types.
+//! 4. `Self: 'async_trait`, since the task may hold `self` or values of `Self`'s types.
+//!
+//! Bounds on parameters are written on the parameter itself (`<'life0: 'async_trait>`),
+//! so a `#[cfg]` on the parameter covers its bound too. A lifetime with a bound is early
+//! bound: the trait and the impl go through the same rules, so they agree.
+//!
+//! Under `#[async_trait]` the task is `Send`, so its future must be. In an impl, `Self`
+//! is a known type and the compiler checks that. In a trait's default body, `Self` is any
+//! implementor, so the attribute adds the bound that makes the captured receiver `Send`:
+//! `Self: Sync` for `&self` and `self: &Self`; `Self: Send` for `self`, `&mut self`,
+//! `Box<Self>` and `Pin<&mut Self>`; both for other smart pointers (`Arc<Self>`). A bound
+//! the trait already has (as a supertrait or in its `where` clause) is not repeated.
+//! An impl of the method does not need these bounds; it may leave them out. `?Send`
+//! adds none of them.
+//!
+//! ## Other attributes on a method
+//!
+//! Attributes the compiler keeps as they are (`doc`, `inline`, `allow`, `cfg`, `must_use`
+//! and such) stay on the generated `fn`. Any other attribute may be a macro that expects
+//! the `async fn` it was written on, such as `#[tracing::instrument]`. For such a method
+//! the attribute only adds `#[::valuetask::__async_trait_method]` below the user's
+//! attributes and leaves the method an `async fn`: the compiler expands the user's
+//! attributes first, on the `async fn` they were written for, and then this crate's
+//! helper turns the result into the `ValueTask` method, as above. So
+//! `#[tracing::instrument(skip(self), err)]` sees the real arguments and return type and
+//! instruments the polls of the body, and the span is made when the task is first polled.
+//! If an attribute turns the method into something other than an `async fn`, the helper
+//! refuses it with an error that says so, rather than wrapping the wrong thing.
+//!
+//! ## What it rejects
+//!
+//! Anything but a trait or an impl of a trait, an argument other than `?Send`, and a
+//! `const async fn`, each with a message saying what to write instead.
+//!
+//! ## Mixing attributes
+//!
+//! The trait decides what its methods return, so a trait and all of its impls switch
+//! together. An impl under `valuetask::async_trait` of a trait under
+//! `async_trait::async_trait` (or the reverse) fails with E0053, "method has an
+//! incompatible type for trait", one side returning `Pin<Box<dyn Future>>` and the other
+//! `ValueTask`. A trait defined in another crate with `async-trait` must be implemented
+//! with `async-trait`.
+//!
+//! ## Tests
+//!
+//! `tests/async_trait_compat.rs` compiles one file of input shapes under both attributes
+//! and compares what they do; `tests/async_trait.rs` runs the tasks on tokio, a `LocalSet`
+//! and by hand; `tests/async_trait_tracing.rs` counts span entries around the polls;
+//! `tests/zero_alloc_async_trait.rs` counts allocations; `tests/ui` holds the errors.
 
-mod args;
-mod expand;
-mod lifetimes;
-mod parse;
-mod receiver;
+mod attribute;
+mod body;
+mod method;
+mod mode;
+mod signature;
 
 use proc_macro::TokenStream;
-use quote::ToTokens;
 
 /// Async methods in traits, `dyn`-compatible, without a heap allocation per call: the
 /// `async-trait` crate's attribute, returning a [`ValueTask`] instead of a
@@ -30,23 +158,9 @@ use quote::ToTokens;
 /// suspends. A future larger than the largest block (1 KiB) is boxed, as `async-trait`
 /// boxes every one; `valuetask::future_pool::stats()` shows whether blocks are in use.
 ///
-/// # Expansion
-///
-/// As with `async-trait`, elided lifetimes get names (`'life0`, `'life1`, ...), all of
-/// which, with the type parameters and `Self`, must outlive the hidden `'async_trait`,
-/// which user code may name in bounds:
-///
-/// ```text
-/// async fn get(&self, key: &str) -> Option<u64>;
-/// // becomes
-/// fn get<'life0, 'life1, 'async_trait>(&'life0 self, key: &'life1 str)
-///     -> ::valuetask::ValueTask<'async_trait, Option<u64>>
-/// where 'life0: 'async_trait, 'life1: 'async_trait, Self: 'async_trait;
-/// ```
-///
-/// A default body with `&self` also requires `Self: Sync` (and with `self`, `&mut self` or
-/// `Box<Self>`, `Self: Send`), unless the trait has that supertrait, so that the future
-/// is `Send`.
+/// The crate docs of `valuetask-macros` describe the expansion: the lifetimes
+/// (`'life0`, ..., `'async_trait`) and bounds it adds and why, and how other attributes
+/// on a method, such as `#[tracing::instrument]`, are kept working.
 ///
 /// # Examples
 ///
@@ -81,18 +195,14 @@ use quote::ToTokens;
 /// [`ValueTask::from_future`]: https://docs.rs/valuetask/latest/valuetask/struct.ValueTask.html#method.from_future
 #[proc_macro_attribute]
 pub fn async_trait(args: TokenStream, input: TokenStream) -> TokenStream {
-    let args = match syn::parse::<args::Args>(args) {
-        Ok(args) => args,
-        Err(error) => return error.to_compile_error().into(),
-    };
-    let mut item = match syn::parse::<parse::Item>(input) {
-        Ok(item) => item,
-        Err(error) => return error.to_compile_error().into(),
-    };
-    let errors = expand::expand(&mut item, args.local);
-    let mut out = item.into_token_stream();
-    for error in errors {
-        out.extend(error.to_compile_error());
-    }
-    out.into()
+    attribute::expand(args.into(), input.into()).into()
+}
+
+/// Not public API: what `#[async_trait]` leaves on a method that carries other
+/// attributes, so that they expand first. It turns the `async fn` they produce into the
+/// `ValueTask` method. Its argument is empty or `?Send`, as the outer attribute's was.
+#[doc(hidden)]
+#[proc_macro_attribute]
+pub fn async_trait_method(args: TokenStream, input: TokenStream) -> TokenStream {
+    method::expand_deferred(args.into(), input.into()).into()
 }

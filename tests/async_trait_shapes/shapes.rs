@@ -709,8 +709,7 @@ pub trait Misc<T = ()> {
 #[async_trait]
 impl<T> Misc<T> for Unit {}
 
-/// Patterns that drop parts at once (`_`) or keep them (`..`); `#[cfg]` on generic
-/// parameters and arguments.
+/// Patterns with `_` and `..` parts; `#[cfg]` on generic parameters and arguments.
 #[async_trait]
 pub trait Patterns {
     async fn parts(pair: Pair<Flag<'_>, u8>, flag: &AtomicUsize) -> usize;
@@ -722,13 +721,17 @@ pub struct Pair<A, B>(pub A, pub B);
 
 #[async_trait]
 impl Patterns for Unit {
+    // When the `_` and `..` parts are dropped differs: async-trait drops them as the
+    // pattern binds, valuetask when the body ends, as an `async fn` does (pinned in
+    // tests/async_trait.rs). Here only the bindings are compared.
     async fn parts(Pair(_, b): Pair<Flag<'_>, u8>, flag: &AtomicUsize) -> usize {
-        // `_` in a pattern drops that part when the pattern binds.
-        flag.load(Ordering::SeqCst) + usize::from(b)
+        let _ = flag;
+        usize::from(b)
     }
 
     async fn rest(Pair { 1: b, .. }: Pair<Flag<'_>, u8>, flag: &AtomicUsize) -> usize {
-        flag.load(Ordering::SeqCst) + usize::from(b)
+        let _ = flag;
+        usize::from(b)
     }
 
     async fn cfg_generic<#[cfg(all())] G: Send + 'static>(#[cfg(all())] g: G) -> usize {

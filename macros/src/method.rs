@@ -1,0 +1,102 @@
+//! One `async fn` of a trait or an impl, turned into a method returning a task; and the
+//! helper attribute that does it later, after the method's other attributes expanded.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+use syn::{Attribute, Block, Error, FnArg, ImplItemFn, Pat, Signature, WherePredicate};
+
+use crate::mode::Mode;
+use crate::{body, signature};
+
+/// Rewrites one `async fn`: its body, if it has one, then its signature. `extra` are
+/// `where` predicates to add (a default body's receiver bounds).
+pub(crate) fn rewrite(
+    signature: &mut Signature,
+    block: Option<&mut Block>,
+    mode: Mode,
+    extra: Vec<WherePredicate>,
+) {
+    match block {
+        Some(block) => body::rewrite(signature, block, mode),
+        None => unbind_declaration(signature),
+    }
+    signature::rewrite(signature, mode, extra);
+}
+
+/// A declaration without a body may not bind `mut` names: `mut self` and `mut name`
+/// lose their `mut` there (it belongs to the impl's body).
+fn unbind_declaration(signature: &mut Signature) {
+    for input in &mut signature.inputs {
+        match input {
+            FnArg::Receiver(receiver) if receiver.reference.is_none() => {
+                receiver.mutability = None;
+            }
+            FnArg::Receiver(_) => {}
+            FnArg::Typed(argument) => {
+                if let Pat::Ident(ident) = &mut *argument.pat {
+                    ident.mutability = None;
+                }
+            }
+        }
+    }
+}
+
+/// Whether the compiler keeps `attribute` as it is. Any other attribute may be a macro
+/// written for an `async fn` (such as `#[tracing::instrument]`), so a method carrying one
+/// is left an `async fn` until that macro has expanded: see [`defer`].
+pub(crate) fn is_inert(attribute: &Attribute) -> bool {
+    const INERT: &[&str] = &[
+        "allow",
+        "cfg",
+        "cold",
+        "deny",
+        "deprecated",
+        "doc",
+        "expect",
+        "forbid",
+        "inline",
+        "must_use",
+        "track_caller",
+        "warn",
+    ];
+    let path = attribute.path();
+    if let Some(ident) = path.get_ident() {
+        return INERT.iter().any(|inert| ident == inert);
+    }
+    let tool = path
+        .segments
+        .first()
+        .map(|segment| segment.ident.to_string());
+    matches!(tool.as_deref(), Some("clippy" | "rustfmt"))
+}
+
+/// Leaves the method an `async fn` with the helper attribute below the user's own, so
+/// theirs expand first, on the `async fn` they were written for.
+pub(crate) fn defer(attributes: &mut Vec<Attribute>, mode: Mode) {
+    let args = mode.as_args();
+    attributes.push(syn::parse_quote!(#[::valuetask::__async_trait_method(#args)]));
+}
+
+/// The helper attribute: the same rewrite, on a method the outer attribute deferred.
+pub(crate) fn expand_deferred(args: TokenStream, input: TokenStream) -> TokenStream {
+    let mode = match Mode::from_args(args) {
+        Ok(mode) => mode,
+        Err(error) => return error.to_compile_error(),
+    };
+    let mut method: ImplItemFn = match syn::parse2(input) {
+        Ok(method) => method,
+        Err(error) => return error.to_compile_error(),
+    };
+    if method.sig.asyncness.is_none() {
+        let error = Error::new_spanned(
+            &method.sig,
+            "#[async_trait] expected an `async fn` here, but an attribute on this method \
+             rewrote it into something else before it could expand; an attribute used with \
+             #[async_trait] must keep the method an `async fn` (as #[tracing::instrument] does)",
+        );
+        let error = error.to_compile_error();
+        return quote!(#method #error);
+    }
+    rewrite(&mut method.sig, Some(&mut method.block), mode, Vec::new());
+    quote!(#method)
+}
