@@ -4,6 +4,7 @@
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
+use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -56,9 +57,16 @@ pub struct LocalValueTask<'a, T> {
     /// Holds futures wrapped in [`StayLocal`] and sources wrapped in [`LocalSource`],
     /// whose `Send` and `Sync` claims hold only because this task is neither.
     task: ValueTask<'a, T>,
-    /// Makes the task `!Send` and `!Sync`, whatever `T` is.
-    _not_send: PhantomData<*const ()>,
+    /// Makes the task `!Send` and `!Sync`, whatever `T` is; an error about a missing
+    /// `Send` names the marker, so it says why.
+    _not_send: PhantomData<dyn LocalValueTaskIsNotSend>,
 }
+
+/// Only named by `LocalValueTask`'s marker field: a trait object is neither `Send` nor
+/// `Sync`, and spawning a `LocalValueTask` on a multi-thread runtime then fails with
+/// "`(dyn LocalValueTaskIsNotSend + 'static)` cannot be sent between threads safely".
+/// The supertraits keep the auto traits the task has otherwise.
+trait LocalValueTaskIsNotSend: Unpin + UnwindSafe + RefUnwindSafe {}
 
 impl<'a, T> LocalValueTask<'a, T> {
     #[inline(always)]

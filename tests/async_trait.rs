@@ -21,9 +21,9 @@ fn poll_noop<F: Future + Unpin>(future: &mut F) -> Poll<F::Output> {
 trait Lookup: Send + Sync {
     async fn get(&self, key: &str) -> Option<u64>;
     async fn wait(&self, core: &ResetCore<u64>, token: Token) -> u64;
-    async fn generic<'a, T: AsRef<str> + Send + 'a>(&self, value: T) -> usize
+    async fn generic<'a, T>(&self, value: T) -> usize
     where
-        T: 'async_trait,
+        T: AsRef<str> + Send + 'a + 'async_trait,
         Self: Sized,
     {
         value.as_ref().len()

@@ -10,6 +10,7 @@ use syn::{
 
 use crate::method;
 use crate::mode::Mode;
+use crate::scope::Scope;
 
 const WHERE_IT_GOES: &str = "#[async_trait] goes on a trait or on an impl of a trait \
      (`impl Trait for Type`); an inherent impl or a free function can use `async fn` as it is";
@@ -47,6 +48,7 @@ fn refuse(item: TokenStream, what: &str) -> TokenStream {
 
 fn rewrite_trait(item: &mut ItemTrait, mode: Mode) -> Vec<TokenStream> {
     let has = TraitBounds::of(item);
+    let scope = Scope::new(mode, &item.generics, true);
     let mut errors = Vec::new();
     for entry in &mut item.items {
         let TraitItem::Fn(function) = entry else {
@@ -56,7 +58,7 @@ fn rewrite_trait(item: &mut ItemTrait, mode: Mode) -> Vec<TokenStream> {
             continue;
         }
         let Some(block) = &mut function.default else {
-            method::rewrite(&mut function.sig, None, mode, Vec::new());
+            method::rewrite(&mut function.sig, None, &scope, Vec::new());
             continue;
         };
         let bounds = match mode {
@@ -64,7 +66,7 @@ fn rewrite_trait(item: &mut ItemTrait, mode: Mode) -> Vec<TokenStream> {
             Mode::Local => Vec::new(),
         };
         if function.attrs.iter().all(method::is_inert) {
-            method::rewrite(&mut function.sig, Some(block), mode, bounds);
+            method::rewrite(&mut function.sig, Some(block), &scope, bounds);
         } else {
             function
                 .sig
@@ -72,13 +74,14 @@ fn rewrite_trait(item: &mut ItemTrait, mode: Mode) -> Vec<TokenStream> {
                 .make_where_clause()
                 .predicates
                 .extend(bounds);
-            method::defer(&mut function.attrs, mode);
+            method::defer(&mut function.attrs, &scope);
         }
     }
     errors
 }
 
 fn rewrite_impl(item: &mut ItemImpl, mode: Mode) -> Vec<TokenStream> {
+    let scope = Scope::new(mode, &item.generics, false);
     let mut errors = Vec::new();
     for entry in &mut item.items {
         let ImplItem::Fn(function) = entry else {
@@ -91,11 +94,11 @@ fn rewrite_impl(item: &mut ItemImpl, mode: Mode) -> Vec<TokenStream> {
             method::rewrite(
                 &mut function.sig,
                 Some(&mut function.block),
-                mode,
+                &scope,
                 Vec::new(),
             );
         } else {
-            method::defer(&mut function.attrs, mode);
+            method::defer(&mut function.attrs, &scope);
         }
     }
     errors

@@ -15,14 +15,13 @@ use syn::{
 };
 
 use crate::mode::Mode;
+use crate::signature;
 
 /// Rewrites `block`, and the argument patterns of `signature` it takes over. Call it
 /// before the signature loses its `async`, whose span the async block gets, so that
 /// errors about the future point at the `async` the user wrote.
 pub(crate) fn rewrite(signature: &mut Signature, block: &mut Block, mode: Mode) {
-    let span = signature
-        .asyncness
-        .map_or_else(|| signature.fn_token.span, |token| token.span);
+    let span = signature::generated_span(signature);
     let mut moves = TokenStream::new();
     for (index, input) in signature.inputs.iter_mut().enumerate() {
         match input {
@@ -45,7 +44,7 @@ pub(crate) fn rewrite(signature: &mut Signature, block: &mut Block, mode: Mode) 
             }
         }
     }
-    let task = mode.task_path();
+    let task = mode.task_path(span);
     // An async block's output type is inferred from its first `return` or its tail, with
     // no expected type, so `return &value` could not coerce to `&dyn Trait`. A `return`
     // of the declared type that never runs, placed first, fixes the type for the rest.
@@ -97,7 +96,12 @@ fn take_argument(index: usize, pattern: &mut Pat, cfgs: &TokenStream) -> TokenSt
     });
     let written = std::mem::replace(pattern, plain);
     // Moved into a local first, so a `_` (or `..`) keeps its value to the end.
-    let mut moves = quote!(#cfgs let #incoming = #incoming;);
+    // `mut`, for patterns that bind `ref mut`.
+    let mut moves = quote! {
+        #cfgs
+        #[allow(unused_mut)]
+        let mut #incoming = #incoming;
+    };
     if !matches!(written, Pat::Wild(_)) {
         moves.extend(quote!(#cfgs let #written = #incoming;));
     }

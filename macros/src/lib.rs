@@ -135,6 +135,7 @@ mod attribute;
 mod body;
 mod method;
 mod mode;
+mod scope;
 mod signature;
 
 use proc_macro::TokenStream;

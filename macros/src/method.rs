@@ -5,7 +5,7 @@ use proc_macro2::TokenStream;
 use quote::quote;
 use syn::{Attribute, Block, Error, FnArg, ImplItemFn, Pat, Signature, WherePredicate};
 
-use crate::mode::Mode;
+use crate::scope::Scope;
 use crate::{body, signature};
 
 /// Rewrites one `async fn`: its body, if it has one, then its signature. `extra` are
@@ -13,18 +13,18 @@ use crate::{body, signature};
 pub(crate) fn rewrite(
     signature: &mut Signature,
     block: Option<&mut Block>,
-    mode: Mode,
+    scope: &Scope,
     extra: Vec<WherePredicate>,
 ) {
     match block {
-        Some(block) => body::rewrite(signature, block, mode),
+        Some(block) => body::rewrite(signature, block, scope.mode),
         None => unbind_declaration(signature),
     }
-    signature::rewrite(signature, mode, extra);
+    signature::rewrite(signature, scope, extra);
 }
 
-/// A declaration without a body may not bind `mut` names: `mut self` and `mut name`
-/// lose their `mut` there (it belongs to the impl's body).
+/// A declaration without a body may not bind patterns: `mut self` and `mut name` lose
+/// their `mut`, and any other pattern becomes `_` (they belong to the impl's body).
 fn unbind_declaration(signature: &mut Signature) {
     for input in &mut signature.inputs {
         match input {
@@ -32,11 +32,13 @@ fn unbind_declaration(signature: &mut Signature) {
                 receiver.mutability = None;
             }
             FnArg::Receiver(_) => {}
-            FnArg::Typed(argument) => {
-                if let Pat::Ident(ident) = &mut *argument.pat {
+            FnArg::Typed(argument) => match &mut *argument.pat {
+                Pat::Ident(ident) if ident.by_ref.is_none() && ident.subpat.is_none() => {
                     ident.mutability = None;
                 }
-            }
+                Pat::Wild(_) => {}
+                pattern => *pattern = syn::parse_quote!(_),
+            },
         }
     }
 }
@@ -72,15 +74,15 @@ pub(crate) fn is_inert(attribute: &Attribute) -> bool {
 
 /// Leaves the method an `async fn` with the helper attribute below the user's own, so
 /// theirs expand first, on the `async fn` they were written for.
-pub(crate) fn defer(attributes: &mut Vec<Attribute>, mode: Mode) {
-    let args = mode.as_args();
+pub(crate) fn defer(attributes: &mut Vec<Attribute>, scope: &Scope) {
+    let args = scope.to_args();
     attributes.push(syn::parse_quote!(#[::valuetask::__async_trait_method(#args)]));
 }
 
 /// The helper attribute: the same rewrite, on a method the outer attribute deferred.
 pub(crate) fn expand_deferred(args: TokenStream, input: TokenStream) -> TokenStream {
-    let mode = match Mode::from_args(args) {
-        Ok(mode) => mode,
+    let scope: Scope = match syn::parse2(args) {
+        Ok(scope) => scope,
         Err(error) => return error.to_compile_error(),
     };
     let mut method: ImplItemFn = match syn::parse2(input) {
@@ -97,6 +99,6 @@ pub(crate) fn expand_deferred(args: TokenStream, input: TokenStream) -> TokenStr
         let error = error.to_compile_error();
         return quote!(#method #error);
     }
-    rewrite(&mut method.sig, Some(&mut method.block), mode, Vec::new());
+    rewrite(&mut method.sig, Some(&mut method.block), &scope, Vec::new());
     quote!(#method)
 }

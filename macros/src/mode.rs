@@ -1,7 +1,7 @@
 //! The attribute's argument: nothing, or `?Send`.
 
 use proc_macro2::{Span, TokenStream};
-use quote::quote;
+use quote::{quote, quote_spanned};
 use syn::parse::{Parse, ParseStream};
 use syn::{Error, Token};
 
@@ -21,7 +21,15 @@ mod keyword {
 impl Mode {
     /// Reads the attribute's argument tokens.
     pub(crate) fn from_args(args: TokenStream) -> syn::Result<Self> {
-        syn::parse2(args).map_err(|_| {
+        let whole = |input: ParseStream<'_>| {
+            let mode: Mode = input.parse()?;
+            if input.is_empty() {
+                Ok(mode)
+            } else {
+                Err(input.error("unexpected tokens"))
+            }
+        };
+        syn::parse::Parser::parse2(whole, args).map_err(|_| {
             Error::new(
                 Span::call_site(),
                 "expected #[async_trait] or #[async_trait(?Send)]",
@@ -29,11 +37,11 @@ impl Mode {
         })
     }
 
-    /// The task type's path, with no generic arguments.
-    pub(crate) fn task_path(self) -> TokenStream {
+    /// The task type's path, with no generic arguments, reported at `span`.
+    pub(crate) fn task_path(self, span: Span) -> TokenStream {
         match self {
-            Mode::Send => quote!(::valuetask::ValueTask),
-            Mode::Local => quote!(::valuetask::LocalValueTask),
+            Mode::Send => quote_spanned!(span=> ::valuetask::ValueTask),
+            Mode::Local => quote_spanned!(span=> ::valuetask::LocalValueTask),
         }
     }
 
@@ -46,17 +54,14 @@ impl Mode {
     }
 }
 
+/// Nothing, or `?Send`; what follows is the caller's business.
 impl Parse for Mode {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
-        if input.is_empty() {
+        if !input.peek(Token![?]) {
             return Ok(Mode::Send);
         }
         input.parse::<Token![?]>()?;
         input.parse::<keyword::Send>()?;
-        if input.is_empty() {
-            Ok(Mode::Local)
-        } else {
-            Err(input.error("unexpected tokens after ?Send"))
-        }
+        Ok(Mode::Local)
     }
 }

@@ -2,26 +2,34 @@
 //! `fn name<.., 'async_trait>(args) -> Task<'async_trait, T>`, with the lifetimes and
 //! bounds the crate docs list under "The lifetimes and bounds it adds".
 
-use proc_macro2::Span;
-use quote::quote;
+use proc_macro2::{Ident, Span};
+use quote::{ToTokens, quote};
+use syn::punctuated::Punctuated;
+use syn::visit::{self, Visit};
 use syn::visit_mut::{self, VisitMut};
 use syn::{
-    BoundLifetimes, FnArg, GenericParam, Lifetime, LifetimeParam, ParenthesizedGenericArguments,
-    Receiver, ReturnType, Signature, Type, TypeBareFn, TypeImplTrait, TypeParamBound,
-    TypeReference, WherePredicate, parse_quote,
+    BoundLifetimes, FnArg, GenericParam, Generics, Lifetime, LifetimeParam,
+    ParenthesizedGenericArguments, Path, Receiver, ReturnType, Signature, Token, Type, TypeBareFn,
+    TypeImplTrait, TypeParamBound, TypeReference, WherePredicate, parse_quote,
 };
 
 use crate::mode::Mode;
+use crate::scope::Scope;
 
-/// The lifetime every task of the method lives for.
-pub(crate) fn task_lifetime() -> Lifetime {
-    Lifetime::new("'async_trait", Span::call_site())
+/// Where the generated parts of a method are reported: at its `async`, which they
+/// replace, while resolving names as the attribute's own tokens do.
+pub(crate) fn generated_span(signature: &Signature) -> Span {
+    let written = signature
+        .asyncness
+        .map_or(signature.fn_token.span, |token| token.span);
+    Span::call_site().located_at(written)
 }
 
 /// Rewrites `signature` in place; `extra` are further `where` predicates (the receiver
 /// bounds of a default body). The arguments' patterns are the body's business.
-pub(crate) fn rewrite(signature: &mut Signature, mode: Mode, extra: Vec<WherePredicate>) {
-    let task_lifetime = task_lifetime();
+pub(crate) fn rewrite(signature: &mut Signature, scope: &Scope, extra: Vec<WherePredicate>) {
+    let span = generated_span(signature);
+    let task_lifetime = Lifetime::new("'async_trait", span);
     let mut arguments = ArgumentLifetimes::new(task_lifetime.clone());
     for input in &mut signature.inputs {
         match input {
@@ -30,21 +38,30 @@ pub(crate) fn rewrite(signature: &mut Signature, mode: Mode, extra: Vec<WherePre
         }
     }
 
-    let generics = &mut signature.generics;
     let mut declared = Vec::new();
-    for param in generics.params.iter_mut() {
+    let mut type_bounds: Vec<(Type, TypeParamBound)> = Vec::new();
+    let mut generic_types = scope.generic_types.clone();
+    for param in &signature.generics.params {
         match param {
-            GenericParam::Lifetime(param) => {
-                declared.push(param.lifetime.ident.to_string());
-                param.bounds.push(task_lifetime.clone());
-            }
+            GenericParam::Lifetime(param) => declared.push(param.lifetime.clone()),
             GenericParam::Type(param) => {
-                param
-                    .bounds
-                    .push(TypeParamBound::Lifetime(task_lifetime.clone()));
+                let ident = &param.ident;
+                let bound = TypeParamBound::Lifetime(task_lifetime.clone());
+                type_bounds.push((parse_quote!(#ident), bound));
+                generic_types.push(ident.clone());
             }
             GenericParam::Const(_) => {}
         }
+    }
+    if scope.mode == Mode::Send {
+        type_bounds.extend(borrowed_auto_traits(&signature.inputs, &generic_types));
+    }
+    let generics = &mut signature.generics;
+    for lifetime in &declared {
+        place_lifetime_bound(generics, lifetime, &task_lifetime);
+    }
+    for (ty, bound) in type_bounds {
+        place_type_bound(generics, ty, bound);
     }
     // Lifetime parameters come first: the named ones go after the user's.
     let position = generics
@@ -68,7 +85,13 @@ pub(crate) fn rewrite(signature: &mut Signature, mode: Mode, extra: Vec<WherePre
         generics.params.insert(position + offset, param);
     }
 
+    generics.lt_token.get_or_insert(Token![<](span));
+    generics.gt_token.get_or_insert(Token![>](span));
     let predicates = &mut generics.make_where_clause().predicates;
+    let declared: Vec<String> = declared
+        .iter()
+        .map(|lifetime| lifetime.ident.to_string())
+        .collect();
     for outer in arguments.outer_lifetimes(&declared) {
         predicates.push(parse_quote!(#outer: #task_lifetime));
     }
@@ -87,7 +110,7 @@ pub(crate) fn rewrite(signature: &mut Signature, mode: Mode, extra: Vec<WherePre
         ReturnType::Default => quote!(()),
         ReturnType::Type(_, ty) => quote!(#ty),
     };
-    let task = mode.task_path();
+    let task = scope.mode.task_path(span);
     signature.output = parse_quote!(-> #task<#task_lifetime, #output>);
     signature.asyncness = None;
 }
@@ -126,6 +149,7 @@ impl ArgumentLifetimes {
     /// `&self` and `&mut self` spell their type twice (the shorthand and `ty`, which
     /// syn fills in as `&Self`); both must get the same name.
     fn visit_receiver(&mut self, receiver: &mut Receiver) {
+        shorten_receiver(receiver);
         if receiver.colon_token.is_some() {
             self.visit_type_mut(&mut receiver.ty);
             if let Type::Reference(ty) = &*receiver.ty {
@@ -151,6 +175,12 @@ impl ArgumentLifetimes {
             ty.lifetime = Some(lifetime.clone());
         }
         self.receiver = Some(lifetime);
+    }
+
+    fn bound_impl_trait(&mut self, ty: &mut TypeImplTrait) {
+        visit_mut::visit_type_impl_trait_mut(self, ty);
+        let bound = TypeParamBound::Lifetime(self.task_lifetime.clone());
+        ty.bounds.push(bound);
     }
 
     /// Where the output's elided lifetimes come from: the receiver's reference, else the
@@ -205,10 +235,20 @@ impl VisitMut for ArgumentLifetimes {
         }
     }
 
-    fn visit_type_impl_trait_mut(&mut self, ty: &mut TypeImplTrait) {
-        visit_mut::visit_type_impl_trait_mut(self, ty);
-        ty.bounds
-            .push(TypeParamBound::Lifetime(self.task_lifetime.clone()));
+    /// `impl Trait` becomes `(impl Trait + 'async_trait)`: in parentheses, since
+    /// `&impl A + 'b` would not parse, unless it had them already.
+    fn visit_type_mut(&mut self, ty: &mut Type) {
+        if let Type::Paren(paren) = ty {
+            if let Type::ImplTrait(inner) = &mut *paren.elem {
+                self.bound_impl_trait(inner);
+                return;
+            }
+        }
+        let Type::ImplTrait(inner) = ty else {
+            return visit_mut::visit_type_mut(self, ty);
+        };
+        self.bound_impl_trait(inner);
+        *ty = parse_quote!((#inner));
     }
 
     // `Fn(&str) -> T` and `fn(&str)`: their elided lifetimes are higher-ranked.
@@ -247,4 +287,157 @@ impl VisitMut for ElidedInOutput {
     }
 
     fn visit_type_bare_fn_mut(&mut self, _: &mut TypeBareFn) {}
+}
+
+/// Under `Send`, an argument that borrows a type whose auto traits are unknown here (it
+/// mentions a generic type, or `Self` in a trait) needs them for the task to be `Send`:
+/// `&T` needs `T: Sync`, `&mut T` needs `T: Send`. Both trait and impl state the bound,
+/// so a generic impl need not.
+fn borrowed_auto_traits(
+    inputs: &Punctuated<FnArg, Token![,]>,
+    generic_types: &[Ident],
+) -> Vec<(Type, TypeParamBound)> {
+    let mut bounds = Vec::new();
+    for input in inputs {
+        let FnArg::Typed(argument) = input else {
+            continue;
+        };
+        let mut ty = &*argument.ty;
+        while let Type::Paren(inner) = ty {
+            ty = &inner.elem;
+        }
+        let Type::Reference(reference) = ty else {
+            continue;
+        };
+        let borrowed = &*reference.elem;
+        if !mentions(borrowed, generic_types) {
+            continue;
+        }
+        let bound = match reference.mutability {
+            Some(_) => parse_quote!(::core::marker::Send),
+            None => parse_quote!(::core::marker::Sync),
+        };
+        bounds.push((borrowed.clone(), bound));
+    }
+    bounds
+}
+
+/// Whether `ty` names one of `generic_types`, and no `impl Trait` (which cannot be
+/// named in a bound).
+fn mentions(ty: &Type, generic_types: &[Ident]) -> bool {
+    struct Finder<'a> {
+        generic_types: &'a [Ident],
+        generic: bool,
+        impl_trait: bool,
+    }
+    impl Visit<'_> for Finder<'_> {
+        fn visit_path(&mut self, path: &Path) {
+            if let Some(first) = path.segments.first() {
+                self.generic |= self.generic_types.contains(&first.ident);
+            }
+            visit::visit_path(self, path);
+        }
+        fn visit_type_impl_trait(&mut self, _: &TypeImplTrait) {
+            self.impl_trait = true;
+        }
+    }
+    let mut finder = Finder {
+        generic_types,
+        generic: false,
+        impl_trait: false,
+    };
+    finder.visit_type(ty);
+    finder.generic && !finder.impl_trait
+}
+
+// A bound goes where the user bounds that parameter already, on it or in the `where`
+// clause, so that it is never stated in two places (clippy's
+// `multiple_bound_locations` would point at the user's code).
+
+/// Adds `lifetime: bound` for a lifetime parameter of the method.
+fn place_lifetime_bound(generics: &mut Generics, lifetime: &Lifetime, bound: &Lifetime) {
+    let in_where = generics.where_clause.as_mut().and_then(|clause| {
+        clause
+            .predicates
+            .iter_mut()
+            .find_map(|predicate| match predicate {
+                WherePredicate::Lifetime(predicate) if predicate.lifetime == *lifetime => {
+                    Some(predicate)
+                }
+                _ => None,
+            })
+    });
+    if let Some(predicate) = in_where {
+        predicate.bounds.push(bound.clone());
+        return;
+    }
+    for param in generics.params.iter_mut() {
+        if let GenericParam::Lifetime(param) = param {
+            if param.lifetime == *lifetime {
+                param.bounds.push(bound.clone());
+            }
+        }
+    }
+}
+
+/// Adds `ty: bound`: on the type parameter `ty` names, or in the `where` clause.
+fn place_type_bound(generics: &mut Generics, ty: Type, bound: TypeParamBound) {
+    let written = ty.to_token_stream().to_string();
+    let in_where = generics.where_clause.as_mut().and_then(|clause| {
+        clause
+            .predicates
+            .iter_mut()
+            .find_map(|predicate| match predicate {
+                WherePredicate::Type(predicate)
+                    if predicate.lifetimes.is_none()
+                        && predicate.bounded_ty.to_token_stream().to_string() == written =>
+                {
+                    Some(predicate)
+                }
+                _ => None,
+            })
+    });
+    if let Some(predicate) = in_where {
+        predicate.bounds.push(bound);
+        return;
+    }
+    let param = generics
+        .params
+        .iter_mut()
+        .find_map(|param| match (param, &ty) {
+            (GenericParam::Type(param), Type::Path(path))
+                if path.qself.is_none() && path.path.is_ident(&param.ident) =>
+            {
+                Some(param)
+            }
+            _ => None,
+        });
+    match param {
+        Some(param) => param.bounds.push(bound),
+        None => generics
+            .make_where_clause()
+            .predicates
+            .push(parse_quote!(#ty: #bound)),
+    }
+}
+
+/// `self: &Self` and `self: &mut Self` become `&self` and `&mut self`, which mean the
+/// same; clippy's `needless_arbitrary_self_type` would otherwise point at them, once
+/// the lifetime is named, in the user's code. A `mut` binding is left alone.
+fn shorten_receiver(receiver: &mut Receiver) {
+    if receiver.colon_token.is_none() || receiver.mutability.is_some() {
+        return;
+    }
+    let Type::Reference(reference) = &*receiver.ty else {
+        return;
+    };
+    let Type::Path(path) = &*reference.elem else {
+        return;
+    };
+    if path.qself.is_some() || !path.path.is_ident("Self") {
+        return;
+    }
+    receiver.reference = Some((reference.and_token, reference.lifetime.clone()));
+    receiver.mutability = reference.mutability;
+    receiver.colon_token = None;
 }
