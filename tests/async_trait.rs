@@ -118,6 +118,121 @@ fn a_future_over_the_largest_block_is_boxed_and_still_runs() {
     assert_eq!(futures::executor::block_on(task), 7 * 4096);
 }
 
+// ---- arguments are dropped where an `async fn` drops them ---------------------------
+
+/// Logs its name when dropped.
+struct Noisy(&'static str, Arc<std::sync::Mutex<Vec<&'static str>>>);
+
+impl Drop for Noisy {
+    fn drop(&mut self) {
+        self.1.lock().unwrap().push(self.0);
+    }
+}
+
+struct Pair<A, B>(A, B);
+
+#[async_trait]
+trait Consume {
+    async fn consume(self, pair: Pair<Noisy, Noisy>, ignored: Noisy, last: Noisy)
+    where
+        Self: Sized;
+}
+
+/// `self`, a pattern with a `_` part, a `_` argument and a plain one, and a body that
+/// suspends once: the same as an inherent `async fn` and as a method of our trait.
+struct Holder(Noisy);
+
+impl Holder {
+    async fn consume_inherent(self, Pair(_, second): Pair<Noisy, Noisy>, _: Noisy, last: Noisy) {
+        self.0.1.lock().unwrap().push("body starts");
+        yield_once().await;
+        let _ = (&second, &last);
+        self.0.1.lock().unwrap().push("body ends");
+    }
+}
+
+#[async_trait]
+impl Consume for Holder {
+    async fn consume(self, Pair(_, second): Pair<Noisy, Noisy>, _: Noisy, last: Noisy) {
+        self.0.1.lock().unwrap().push("body starts");
+        yield_once().await;
+        let _ = (&second, &last);
+        self.0.1.lock().unwrap().push("body ends");
+    }
+}
+
+/// Makes the arguments, runs `call` on them for `polls` polls at most, drops what is
+/// left, and returns the log.
+fn drop_log<F: Future<Output = ()>>(
+    polls: usize,
+    call: impl FnOnce(Holder, Pair<Noisy, Noisy>, Noisy, Noisy) -> F,
+) -> Vec<&'static str> {
+    let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let noisy = |name| Noisy(name, Arc::clone(&log));
+    let mut task = Box::pin(call(
+        Holder(noisy("self")),
+        Pair(noisy("pair.0"), noisy("pair.1")),
+        noisy("wildcard"),
+        noisy("last"),
+    ));
+    log.lock().unwrap().push("called");
+    for _ in 0..polls {
+        if poll_noop(&mut task).is_ready() {
+            log.lock().unwrap().push("ready");
+            break;
+        }
+    }
+    drop(task);
+    let entries = log.lock().unwrap().clone();
+    entries
+}
+
+fn yield_once() -> impl Future<Output = ()> + Send {
+    let mut yielded = false;
+    std::future::poll_fn(move |cx| {
+        if std::mem::replace(&mut yielded, true) {
+            return Poll::Ready(());
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    })
+}
+
+#[test]
+fn arguments_drop_as_in_an_async_fn() {
+    let expected = [
+        "called",
+        "body starts",
+        "body ends",
+        "last",
+        "wildcard",
+        "pair.1",
+        "pair.0",
+        "self",
+        "ready",
+    ];
+    let inherent = drop_log(2, Holder::consume_inherent);
+    assert_eq!(inherent, expected);
+    let ours = drop_log(2, |holder, pair, wildcard, last| {
+        holder.consume(pair, wildcard, last)
+    });
+    assert_eq!(ours, expected);
+
+    // Dropped while suspended, and before the first poll: still all at once, in order.
+    let inherent = drop_log(1, Holder::consume_inherent);
+    let ours = drop_log(1, |holder, pair, wildcard, last| {
+        holder.consume(pair, wildcard, last)
+    });
+    assert_eq!(ours, inherent);
+    assert_eq!(ours[..2], ["called", "body starts"]);
+    let inherent = drop_log(0, Holder::consume_inherent);
+    let ours = drop_log(0, |holder, pair, wildcard, last| {
+        holder.consume(pair, wildcard, last)
+    });
+    assert_eq!(ours, inherent);
+    assert_eq!(ours[0], "called");
+}
+
 #[test]
 #[cfg_attr(miri, ignore = "tokio's multi-thread runtime is too slow under Miri")]
 fn send_methods_run_on_tokio_workers() {

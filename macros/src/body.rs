@@ -5,7 +5,7 @@
 //! own, `__self`, declared `mut` (as async-trait's input language allows `&mut self` on
 //! any receiver), and the body's uses of `self` are renamed to it.
 
-use proc_macro2::{Group, Ident, Span, TokenStream, TokenTree};
+use proc_macro2::{Group, Ident, Spacing, Span, TokenStream, TokenTree};
 use quote::{format_ident, quote, quote_spanned};
 use syn::visit::{self, Visit};
 use syn::visit_mut::{self, VisitMut};
@@ -129,14 +129,29 @@ impl SelfRenamer {
         Ident::new("__self", span)
     }
 
+    /// Whether the `self` before `next` is not the receiver's value: a path (`self::`),
+    /// or a name followed by a lone `=`, as in the field list of a span or an event
+    /// (`self = ?value`, which `#[tracing::instrument]` writes for the receiver). An
+    /// assignment `self = ..` in a macro call stays on the receiver's binding too, which
+    /// is not `mut`, so it fails to compile rather than assign the wrong thing.
+    fn names_not_the_value(next: Option<&TokenTree>) -> bool {
+        let Some(TokenTree::Punct(punct)) = next else {
+            return false;
+        };
+        match punct.as_char() {
+            ':' => true,
+            '=' => punct.spacing() == Spacing::Alone,
+            _ => false,
+        }
+    }
+
     fn rename_tokens(tokens: TokenStream) -> TokenStream {
         let mut renamed = Vec::new();
         let mut tokens = tokens.into_iter().peekable();
         while let Some(token) = tokens.next() {
             let token = match token {
                 TokenTree::Ident(ident) if ident == "self" => {
-                    let is_path = matches!(tokens.peek(), Some(TokenTree::Punct(punct)) if punct.as_char() == ':');
-                    if is_path {
+                    if Self::names_not_the_value(tokens.peek()) {
                         TokenTree::Ident(ident)
                     } else {
                         TokenTree::Ident(Self::local(ident.span()))
