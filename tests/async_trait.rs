@@ -183,8 +183,7 @@ fn drop_log<F: Future<Output = ()>>(
         }
     }
     drop(task);
-    let entries = log.lock().unwrap().clone();
-    entries
+    log.lock().unwrap().clone()
 }
 
 fn yield_once() -> impl Future<Output = ()> + Send {
