@@ -40,15 +40,31 @@
 //! caller's borrows only need to last that long. The name is the one `async-trait`
 //! documents, so bounds users already write (`T: 'async_trait`) keep working.
 //!
-//! A trait method without a body keeps its arguments and gets the new signature. A body
+//! A trait method without a body keeps its arguments (a pattern there becomes `_`, and
+//! `mut` is dropped, since only a body binds names) and gets the new signature. A body
 //! (in an impl, or a default body in the trait) becomes
-//! `ValueTask::from_future(async move { .. })`: an async block that first moves every
-//! argument into itself, binding each pattern as the `async fn` would, then runs the body
-//! as written. The arguments are therefore dropped when the task finishes or is dropped,
-//! never when the method returns, and in the order an `async fn` drops them: the body's
-//! locals, then the arguments from last to first, `self` last. An argument bound to `_`
-//! is kept alive to the end, as in an `async fn`. `return` inside the body returns from
-//! the async block, so early returns and `?` mean what they meant.
+//! `Task::from_future(async move { .. })`, where the async block holds, in order:
+//!
+//! 1. A `return` of the declared output type that never runs. An async block has no
+//!    declared output type: without it, the type would be inferred from the first
+//!    `return` or the tail, and `return &value` could not coerce to `&dyn Trait`. (An
+//!    output with `impl Trait` in it cannot be written there, and goes without.)
+//! 2. The receiver, moved into a `mut` local named `__self`. `self` cannot be rebound by
+//!    a `let`, so the body's uses of `self` are renamed to the local: in expressions and
+//!    in the tokens of macro calls and `macro_rules!` definitions, but not in nested
+//!    items (whose `self` is their own), in paths (`self::item`) or before a lone `=`
+//!    (a field name, as in `span!(.., self = ?value)`). The local is `mut` because
+//!    async-trait's input language allows `&mut self` in a body on any receiver.
+//! 3. Each argument, moved into a local: a plain name keeps its name (and its `mut`),
+//!    any other pattern is bound from a hidden local, with the argument's `#[cfg]`.
+//! 4. The body's statements, as written.
+//!
+//! Every argument is therefore dropped when the task finishes or is dropped, never when
+//! the method returns, and in the order an `async fn` drops them: the body's locals, then
+//! the arguments from last to first, `self` last. An argument bound to `_`, and the `_`
+//! and `..` parts of a pattern, live to the end, as in an `async fn` (async-trait drops
+//! the parts of a pattern as it binds). `return` inside the body returns from the async
+//! block, so early returns and `?` mean what they meant.
 //!
 //! For example, under `#[async_trait]`,
 //!
@@ -80,29 +96,44 @@
 //!    bound `'l: 'async_trait`; so does each outer lifetime (a trait's or impl's `'a`)
 //!    that appears in an argument type.
 //! 3. Each type parameter of the method gets `T: 'async_trait`, and each `impl Trait`
-//!    argument gets `+ 'async_trait`, since the task holds values of those types.
+//!    argument becomes `(impl Trait + 'async_trait)`, since the task holds values of
+//!    those types.
 //! 4. `Self: 'async_trait`, since the task may hold `self` or values of `Self`'s types.
 //!
-//! Bounds on parameters are written on the parameter itself (`<'life0: 'async_trait>`),
-//! so a `#[cfg]` on the parameter covers its bound too. A lifetime with a bound is early
-//! bound: the trait and the impl go through the same rules, so they agree.
+//! The output's elided lifetimes are written out as the compiler would resolve them (the
+//! receiver's, else the arguments' only one), since eliding a lifetime that is now named
+//! draws a warning. `self: &Self` and `self: &mut Self` are written `&self` and
+//! `&mut self`, which mean the same.
 //!
-//! Under `#[async_trait]` the task is `Send`, so its future must be. In an impl, `Self`
-//! is a known type and the compiler checks that. In a trait's default body, `Self` is any
-//! implementor, so the attribute adds the bound that makes the captured receiver `Send`:
-//! `Self: Sync` for `&self` and `self: &Self`; `Self: Send` for `self`, `&mut self`,
-//! `Box<Self>` and `Pin<&mut Self>`; both for other smart pointers (`Arc<Self>`). A bound
-//! the trait already has (as a supertrait or in its `where` clause) is not repeated.
-//! An impl of the method does not need these bounds; it may leave them out. `?Send`
-//! adds none of them.
+//! A bound on a parameter of the method goes where the user bounds that parameter
+//! already (on the parameter, so a `#[cfg]` on it covers its bound too, or in the `where`
+//! clause), so that no parameter is bounded in two places. A lifetime with a bound is
+//! early bound: the trait and the impl go through the same rules, so they agree.
+//!
+//! Under `#[async_trait]` the task is `Send`, so its future must be, which asks two more
+//! things of types the method cannot see:
+//!
+//! - An argument that borrows a type naming a type parameter (of the method, trait or
+//!   impl) or, in a trait, `Self` gets `T: Sync` for `&T` and `T: Send` for `&mut T`,
+//!   in the trait and in the impl alike, so that a generic impl
+//!   (`impl<T> Trait<T> for Type`) compiles without restating them.
+//! - In a trait's default body, `Self` is any implementor, so the method gets the bound
+//!   that makes the captured receiver `Send`: `Self: Sync` for `&self`; `Self: Send` for
+//!   `self`, `&mut self`, `Box<Self>` and `Pin<&mut Self>`; both for other smart
+//!   pointers (`Arc<Self>`). A bound the trait already has (as a supertrait or in its
+//!   `where` clause) is not repeated. An impl of the method does not need it.
+//!
+//! `?Send` adds neither.
 //!
 //! ## Other attributes on a method
 //!
 //! Attributes the compiler keeps as they are (`doc`, `inline`, `allow`, `cfg`, `must_use`
 //! and such) stay on the generated `fn`. Any other attribute may be a macro that expects
 //! the `async fn` it was written on, such as `#[tracing::instrument]`. For such a method
-//! the attribute only adds `#[::valuetask::__async_trait_method]` below the user's
-//! attributes and leaves the method an `async fn`: the compiler expands the user's
+//! the attribute only adds `#[::valuetask::__async_trait_method(..)]` below the user's
+//! attributes (with the bounds above that need the trait already in the method's
+//! `where` clause, and, as its argument, `?Send` or not and the trait's or impl's type
+//! parameters) and leaves the method an `async fn`: the compiler expands the user's
 //! attributes first, on the `async fn` they were written for, and then this crate's
 //! helper turns the result into the `ValueTask` method, as above. So
 //! `#[tracing::instrument(skip(self), err)]` sees the real arguments and return type and
@@ -119,10 +150,11 @@
 //!
 //! The trait decides what its methods return, so a trait and all of its impls switch
 //! together. An impl under `valuetask::async_trait` of a trait under
-//! `async_trait::async_trait` (or the reverse) fails with E0053, "method has an
+//! `async_trait::async_trait` (or the reverse) fails with E0053, "method `..` has an
 //! incompatible type for trait", one side returning `Pin<Box<dyn Future>>` and the other
-//! `ValueTask`. A trait defined in another crate with `async-trait` must be implemented
-//! with `async-trait`.
+//! `ValueTask`; its "help" suggests changing the output type, which is not the fix. A
+//! trait defined in another crate with `async-trait` must be implemented with
+//! `async-trait`.
 //!
 //! ## Tests
 //!

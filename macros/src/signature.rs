@@ -10,7 +10,7 @@ use syn::visit_mut::{self, VisitMut};
 use syn::{
     BoundLifetimes, FnArg, GenericParam, Generics, Lifetime, LifetimeParam,
     ParenthesizedGenericArguments, Path, Receiver, ReturnType, Signature, Token, Type, TypeBareFn,
-    TypeImplTrait, TypeParamBound, TypeReference, WherePredicate, parse_quote,
+    TypeImplTrait, TypeParamBound, TypeReference, WherePredicate, parse_quote, parse_quote_spanned,
 };
 
 use crate::mode::Mode;
@@ -111,7 +111,7 @@ pub(crate) fn rewrite(signature: &mut Signature, scope: &Scope, extra: Vec<Where
         ReturnType::Type(_, ty) => quote!(#ty),
     };
     let task = scope.mode.task_path(span);
-    signature.output = parse_quote!(-> #task<#task_lifetime, #output>);
+    signature.output = parse_quote_spanned!(span=> -> #task<#task_lifetime, #output>);
     signature.asyncness = None;
 }
 
