@@ -1,5 +1,7 @@
-//! A method's body: `{ body }` becomes `{ Task::from_future(async move { moves; { body } }) }`,
-//! where the moves take every argument into the async block as an `async fn` would.
+//! A method's body: `{ statements }` becomes
+//! `{ Task::from_future(async move { output type; moves; statements }) }`, where the
+//! moves take every argument into the async block as an `async fn` would (the crate docs
+//! list the parts and why each is there).
 //!
 //! `self` cannot be rebound by a `let`, so the block binds the receiver to a local of its
 //! own, `__self`, declared `mut` (as async-trait's input language allows `&mut self` on
