@@ -65,17 +65,13 @@ fn rewrite_trait(item: &mut ItemTrait, mode: Mode) -> Vec<TokenStream> {
             Mode::Send => has.missing_for(&function.sig),
             Mode::Local => Vec::new(),
         };
-        if function.attrs.iter().all(method::is_inert) {
-            method::rewrite(&mut function.sig, Some(block), &scope, bounds);
-        } else {
-            function
-                .sig
-                .generics
-                .make_where_clause()
-                .predicates
-                .extend(bounds);
-            method::defer(&mut function.attrs, &scope);
-        }
+        method::rewrite_body(
+            &mut function.attrs,
+            &mut function.sig,
+            block,
+            &scope,
+            bounds,
+        );
     }
     errors
 }
@@ -90,16 +86,14 @@ fn rewrite_impl(item: &mut ItemImpl, mode: Mode) -> Vec<TokenStream> {
         if !accept(&function.sig, &mut errors) {
             continue;
         }
-        if function.attrs.iter().all(method::is_inert) {
-            method::rewrite(
-                &mut function.sig,
-                Some(&mut function.block),
-                &scope,
-                Vec::new(),
-            );
-        } else {
-            method::defer(&mut function.attrs, &scope);
-        }
+        let block = &mut function.block;
+        method::rewrite_body(
+            &mut function.attrs,
+            &mut function.sig,
+            block,
+            &scope,
+            Vec::new(),
+        );
     }
     errors
 }

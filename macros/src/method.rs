@@ -43,10 +43,32 @@ fn unbind_declaration(signature: &mut Signature) {
     }
 }
 
+/// Rewrites a method with a body now, or, when it carries an attribute that may be a
+/// macro, leaves that for the helper attribute (see [`defer`]); `extra` goes into its
+/// `where` clause either way.
+pub(crate) fn rewrite_body(
+    attributes: &mut Vec<Attribute>,
+    signature: &mut Signature,
+    block: &mut Block,
+    scope: &Scope,
+    extra: Vec<WherePredicate>,
+) {
+    if attributes.iter().all(is_inert) {
+        rewrite(signature, Some(block), scope, extra);
+    } else {
+        signature
+            .generics
+            .make_where_clause()
+            .predicates
+            .extend(extra);
+        defer(attributes, scope);
+    }
+}
+
 /// Whether the compiler keeps `attribute` as it is. Any other attribute may be a macro
 /// written for an `async fn` (such as `#[tracing::instrument]`), so a method carrying one
 /// is left an `async fn` until that macro has expanded: see [`defer`].
-pub(crate) fn is_inert(attribute: &Attribute) -> bool {
+fn is_inert(attribute: &Attribute) -> bool {
     const INERT: &[&str] = &[
         "allow",
         "cfg",
@@ -74,7 +96,7 @@ pub(crate) fn is_inert(attribute: &Attribute) -> bool {
 
 /// Leaves the method an `async fn` with the helper attribute below the user's own, so
 /// theirs expand first, on the `async fn` they were written for.
-pub(crate) fn defer(attributes: &mut Vec<Attribute>, scope: &Scope) {
+fn defer(attributes: &mut Vec<Attribute>, scope: &Scope) {
     let args = scope.to_args();
     attributes.push(syn::parse_quote!(#[::valuetask::__async_trait_method(#args)]));
 }
