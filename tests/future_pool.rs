@@ -414,6 +414,65 @@ fn an_exiting_thread_returns_its_blocks_to_the_shared_stack() {
     assert_eq!(future_pool::trim(), 4);
 }
 
+/// A thread makes tasks, hands them to this thread and exits; they are dropped here after
+/// it is gone. Their blocks are homed on the exited thread, whose exit closed its inbox:
+/// they come to the shared stacks, where another thread takes them instead of allocating.
+/// (An exit that left the inbox open would strand them there, in nobody's reach.)
+#[test]
+fn blocks_freed_after_their_thread_exited_reach_the_shared_stack() {
+    let _serial = serial();
+    future_pool::trim();
+    let before = future_pool::stats();
+    let tasks = std::thread::spawn(|| {
+        let mut tasks: Vec<_> = (0..4u64)
+            .map(|i| {
+                ValueTask::from_future(async move {
+                    yield_once().await;
+                    i
+                })
+            })
+            .collect();
+        for task in &mut tasks {
+            assert!(poll_noop(task).is_pending());
+        }
+        tasks
+    })
+    .join()
+    .unwrap();
+    assert_eq!(
+        future_pool::stats().allocated_blocks,
+        before.allocated_blocks + 4
+    );
+    // Two finish here, two are dropped unfinished: both paths give the block back.
+    for (i, task) in tasks.into_iter().enumerate() {
+        if i % 2 == 0 {
+            assert_eq!(block_on(task), i as u64);
+        } else {
+            drop(task);
+        }
+    }
+    let after = future_pool::stats();
+    assert_eq!(
+        after.shared_blocks,
+        before.shared_blocks + 4,
+        "blocks of an exited thread are stranded in its inbox"
+    );
+    assert_eq!(after.thread_cached_blocks, 0, "blocks homed elsewhere");
+    // Another thread takes them from there instead of allocating.
+    std::thread::spawn(|| {
+        block_on(ValueTask::from_future(async {
+            yield_once().await;
+        }));
+    })
+    .join()
+    .unwrap();
+    assert_eq!(
+        future_pool::stats().allocated_blocks,
+        after.allocated_blocks
+    );
+    assert_eq!(future_pool::trim(), 4);
+}
+
 #[test]
 fn caches_are_bounded_whatever_the_burst() {
     let _serial = serial();
