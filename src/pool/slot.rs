@@ -890,12 +890,11 @@ impl<T, E> CompleterHalf<T, E> {
         // SAFETY: we hold the claim; the cell holds a waker if `CANCEL_WAKER` was set.
         let keep = state.has_cancel_waker()
             && unsafe { Slot::cancel_waker_wakes(self.slot(), cx.waker()) };
+        let mut replaced = None;
         if !keep {
             if state.has_cancel_waker() {
-                // A replaced waker is dropped, not woken: one `cancelled` future waits at a
-                // time, the one polled last.
                 // SAFETY: we hold the claim and the cell holds a waker.
-                drop(unsafe { Slot::take_cancel_waker(self.slot()) });
+                replaced = Some(unsafe { Slot::take_cancel_waker(self.slot()) });
             }
             // SAFETY: we hold the claim and the cell is empty.
             unsafe { Slot::write_cancel_waker(self.slot(), cx.waker().clone()) };
@@ -912,6 +911,11 @@ impl<T, E> CompleterHalf<T, E> {
                 // SAFETY: we held the claim until just now, and the task never touches the
                 // cell after leaving without `CANCEL_WAKING`; polls find the task gone.
                 drop(unsafe { Slot::take_cancel_waker(self.slot()) });
+                // The future we replaced waits for the departure it would have been woken
+                // for, had we not taken its waker: wake it.
+                if let Some(replaced) = replaced {
+                    replaced.wake();
+                }
                 return Poll::Ready(());
             }
             // register_cancel_waker: from the checked state, our claim still set (only we
@@ -925,7 +929,12 @@ impl<T, E> CompleterHalf<T, E> {
                 Ordering::Release,
                 Ordering::Acquire,
             ) {
-                Ok(_) => return Poll::Pending,
+                Ok(_) => {
+                    // One `cancelled` future waits at a time, the one polled last: the
+                    // waker it replaced is dropped, not woken.
+                    drop(replaced);
+                    return Poll::Pending;
+                }
                 Err(now) => state = State::from_bits(now),
             }
         }
