@@ -135,6 +135,10 @@ impl<T, E> Completer<T, E> {
     ///
     /// Dropping the future is always fine; its waker stays registered until the
     /// completer completes or is dropped, or another `cancelled` future replaces it.
+    ///
+    /// One `cancelled` future waits at a time, the one polled last: several may be
+    /// polled at once, on several threads (the completer is `Sync`), but a future whose
+    /// waker another one replaced is not woken when the task goes. Await one.
     pub fn cancelled(&self) -> Cancelled<'_, T, E> {
         Cancelled { completer: self }
     }

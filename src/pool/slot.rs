@@ -10,11 +10,11 @@
 //! pool, so no reference into a slot outlives the step that gives a half up: the halves
 //! hold a raw pointer and each step borrows one field for one expression.
 //!
-//! Safe code can run these at the same moment on one rental: the task's poll, drop,
-//! `into_ready` or `is_ready` (one task, so one of them at a time, but `is_ready` from
-//! several threads); the completer's `complete` or drop (one at a time), or, while it
-//! lives, `is_cancelled` and any number of `cancelled()` futures polled on any number of
-//! threads (they borrow it); and `stats` reading every slot's word.
+//! Safe code can run these at the same moment on one rental: one of the task's poll,
+//! drop, `into_ready` or `is_ready` (a task is not `Sync`: one at a time); the
+//! completer's `complete` or drop (they consume it), or, while it lives, `is_cancelled`
+//! and any number of `cancelled()` futures polled on any number of threads (they borrow
+//! it); and `stats` loading every slot's word.
 //!
 //! # The state word
 //!
@@ -49,8 +49,9 @@
 //!
 //!  The task leaving without its result (drop), from any state without COMPLETE:
 //!
-//!   ── T: leave_unread (CAS +TASK_GONE) ──▶ +TASK_GONE: C's complete sees it (load), takes
-//!        its value back (Err(value)) and, alone, is last without an RMW
+//!   ── T: leave_unread (CAS +TASK_GONE) ──▶ +TASK_GONE: C's complete sees it (its load,
+//!        or its publish CAS failing on it), takes its value back (Err(value)) and,
+//!        alone, is last without an RMW
 //!   ── T: leave_unread when CANCEL_WAKER (CAS +TASK_GONE +CANCEL_WAKING) ──▶ T takes the
 //!        cancel waker; T: end_cancel_waking (RMW -CANCEL_WAKING), then wakes it; whoever
 //!        of T (finding COMPLETER_GONE) and C (C: leave_after_task, RMW +COMPLETER_GONE,
@@ -59,10 +60,12 @@
 //!  The completer's cancel waker (`cancelled()` polled), only while T is not gone:
 //!
 //!   ── R: claim_cancel_cell (CAS +CANCEL_REGISTERING -CANCEL_WAKER) ──▶ R alone with the
-//!        cell: drops the old waker, stores its own
-//!   ── R: register_cancel_waker (CAS -CANCEL_REGISTERING +CANCEL_WAKER) ──▶ T's drop takes it
+//!        cell: takes the old waker out, stores its own (another R finding the claim
+//!        held wakes its own task to poll again: Pending)
+//!   ── R: register_cancel_waker (CAS -CANCEL_REGISTERING +CANCEL_WAKER) ──▶ T's drop takes
+//!        it; the old waker is dropped (one `cancelled()` waits at a time)
 //!   ── R: finding TASK_GONE instead, release_cancel_cell (RMW -CANCEL_REGISTERING), takes
-//!        its waker back: Ready
+//!        its waker back, wakes the old one (its future waited for this): Ready
 //!   ── C: publish takes a registered cancel waker back (-CANCEL_WAKER in the same CAS)
 //! ```
 //!
@@ -581,6 +584,7 @@ impl<T, E> TaskHalf<T, E> {
             // it published meanwhile.
             let before =
                 State::from_bits(self.word().fetch_or(State::WAKER.bits(), Ordering::AcqRel));
+            debug_assert!(!before.has_waker(), "only the task sets WAKER");
             if !before.is_complete() {
                 return Polled::Pending(self);
             }
@@ -623,6 +627,7 @@ impl<T, E> TaskHalf<T, E> {
             self.word()
                 .fetch_or(State::LEFT_WITH_VALUE.bits(), Ordering::AcqRel),
         );
+        debug_assert!(!before.is_task_gone(), "only the task sets TASK_GONE");
         if before.is_completer_gone() {
             Departure::Last(Vacated {
                 slot: self.slot,
@@ -813,6 +818,10 @@ impl<T, E> CompleterHalf<T, E> {
             self.word()
                 .fetch_or(State::COMPLETER_GONE.bits(), Ordering::AcqRel),
         );
+        debug_assert!(
+            !before.is_completer_gone(),
+            "only the completer sets it, once"
+        );
         let departure = if before.is_task_gone() {
             Departure::Last(Vacated {
                 slot: self.slot,
@@ -845,6 +854,10 @@ impl<T, E> CompleterHalf<T, E> {
         let before = State::from_bits(
             self.word()
                 .fetch_or(State::COMPLETER_GONE.bits(), Ordering::AcqRel),
+        );
+        debug_assert!(
+            !before.is_completer_gone(),
+            "only the completer sets it, once"
         );
         if before.is_cancel_waking() {
             Departure::NotLast
@@ -920,6 +933,7 @@ impl<T, E> CompleterHalf<T, E> {
             }
             // register_cancel_waker: from the checked state, our claim still set (only we
             // clear it) and the task still here.
+            debug_assert!(state.is_cancel_registering(), "the claim is ours");
             // ORDERING: Release publishes the waker to the task's Acquire `leave_unread`
             // and to the next poll's Acquire `claim_cancel_cell`; Acquire pairs with the
             // task's Release `leave_unread`, seen on failure.
