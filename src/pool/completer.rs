@@ -171,8 +171,8 @@ impl<T, E> Drop for Completer<T, E> {
         // SAFETY: the completer is being dropped: the half is taken once, here.
         let half = unsafe { self.take_half() };
         // SAFETY: the half keeps the slot's pool, a `Storage<T, E>`, alive.
-        let abandoned = unsafe { (*half.pool().cast::<Storage<T, E>>()).abandoned };
-        let (_, departure) = half.complete(Err(abandoned()));
+        let abandoned = unsafe { (*half.pool().cast::<Storage<T, E>>()).abandoned() };
+        let (_, departure) = half.complete(Err(abandoned));
         Storage::after(departure);
     }
 }

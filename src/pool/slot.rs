@@ -138,6 +138,41 @@ impl State {
         Self::fresh(self.token().next())
     }
 
+    /// A free slot put on `shelf`: `CACHED` says whether a thread's cache keeps it.
+    const fn shelved(self, shelf: Shelf) -> Self {
+        match shelf {
+            Shelf::ThreadCache => self.with_cached(),
+            Shelf::FreeList => self.without(State::CACHED),
+        }
+    }
+
+    /// The word the task's `register_waker` left when it found `COMPLETE` in `before`.
+    const fn waker_registered_late(before: State) -> Self {
+        before.with_waker()
+    }
+
+    /// The last word of a rental the task left by `leave_with_value`, from the word it
+    /// saw or replaced.
+    const fn left_with_value(self) -> Self {
+        self.union(State::LEFT_WITH_VALUE)
+    }
+
+    /// The last word of a rental the completer left, from the word it saw or replaced.
+    const fn completer_left(self) -> Self {
+        self.with_completer_gone()
+    }
+
+    /// The last word of a rental the task left unread, with no cancel waker to wake.
+    const fn task_left(self) -> Self {
+        self.with_task_gone()
+    }
+
+    /// The last word of a rental whose task finished waking the cancel waker, from the
+    /// word its `end_cancel_waking` replaced.
+    const fn cancel_waking_ended(self) -> Self {
+        self.without(State::CANCEL_WAKING)
+    }
+
     /// The completer publishes its result and leaves in one step (no waker to wake);
     /// a cancel waker of its own comes back to it.
     const fn published(self) -> Self {
@@ -252,20 +287,17 @@ impl<T, E> Slot<T, E> {
     // A free slot: the storage's, alone
     // -----------------------------------------------------------------------------------
 
-    /// Whether a free slot is kept in a thread's cache.
+    /// Marks a free slot as put on `shelf`.
     ///
     /// # Safety
     ///
     /// The caller is alone with `slot`: it is free in the caller's hands (just popped,
     /// or in the caller's thread cache).
-    pub(super) unsafe fn set_cached(slot: *const Self, cached: Shelf) {
+    pub(super) unsafe fn shelve(slot: *const Self, shelf: Shelf) {
         // SAFETY: the caller is alone with the slot.
         let word = unsafe { &(*slot).state };
         let free = State::from_bits(word.load(Ordering::Relaxed));
-        let free = match cached {
-            Shelf::ThreadCache => free.with_cached(),
-            Shelf::FreeList => free.without(State::CACHED),
-        };
+        let free = free.shelved(shelf);
         // A plain store: a free slot is in one holder's hands (the cache's thread, or
         // whoever popped or is pushing it); `stats` only loads the word, and handing the
         // slot to another thread later (a free-list push, a rental's halves) synchronizes,
@@ -468,10 +500,7 @@ impl<T, E> Vacated<T, E> {
                 .has_waker()
                 .then(|| unsafe { Slot::take_task_waker(slot) }),
         };
-        let free = match shelf {
-            Shelf::ThreadCache => last.next_free().with_cached(),
-            Shelf::FreeList => last.next_free(),
-        };
+        let free = last.next_free().shelved(shelf);
         // A plain store: both halves left, they touch the word no more, no renter can
         // see the slot until it is pushed where it goes, and `stats` only loads.
         // SAFETY: we are alone with the slot.
@@ -590,7 +619,7 @@ impl<T, E> TaskHalf<T, E> {
             }
             // Completed while we stored the waker: the completer did not see it, so the
             // result is ours on the next turn; recycling drops the waker.
-            state = before.with_waker();
+            state = State::waker_registered_late(before);
         }
     }
 
@@ -617,7 +646,7 @@ impl<T, E> TaskHalf<T, E> {
             // writes it while the slot is rented (`stats` and `is_ready` only load).
             return Departure::Last(Vacated {
                 slot: self.slot,
-                last: state.union(State::LEFT_WITH_VALUE),
+                last: state.left_with_value(),
             });
         }
         // leave_with_value: only the task sets these flags, and both are clear.
@@ -631,7 +660,7 @@ impl<T, E> TaskHalf<T, E> {
         if before.is_completer_gone() {
             Departure::Last(Vacated {
                 slot: self.slot,
-                last: before.union(State::LEFT_WITH_VALUE),
+                last: before.left_with_value(),
             })
         } else {
             Departure::NotLast
@@ -650,7 +679,7 @@ impl<T, E> TaskHalf<T, E> {
                 // (they borrow it); nobody else writes the word of a rented slot.
                 return Departure::Last(Vacated {
                     slot: self.slot,
-                    last: state.with_task_gone(),
+                    last: state.task_left(),
                 });
             }
             // leave_unread: from the checked state, so a cancel waker registered after
@@ -687,7 +716,7 @@ impl<T, E> TaskHalf<T, E> {
         if before.is_completer_gone() {
             Departure::Last(Vacated {
                 slot: self.slot,
-                last: before.without(State::CANCEL_WAKING),
+                last: before.cancel_waking_ended(),
             })
         } else {
             Departure::NotLast
@@ -825,7 +854,7 @@ impl<T, E> CompleterHalf<T, E> {
         let departure = if before.is_task_gone() {
             Departure::Last(Vacated {
                 slot: self.slot,
-                last: before.with_completer_gone(),
+                last: before.completer_left(),
             })
         } else {
             Departure::NotLast
@@ -844,7 +873,7 @@ impl<T, E> CompleterHalf<T, E> {
             // word of a rented slot: we are alone.
             return Departure::Last(Vacated {
                 slot: self.slot,
-                last: seen.with_completer_gone(),
+                last: seen.completer_left(),
             });
         }
         // leave_after_task: the task is still waking our cancel waker; tell it we left.
@@ -864,7 +893,7 @@ impl<T, E> CompleterHalf<T, E> {
         } else {
             Departure::Last(Vacated {
                 slot: self.slot,
-                last: before.with_completer_gone(),
+                last: before.completer_left(),
             })
         }
     }

@@ -29,7 +29,7 @@ pub(super) struct Storage<T, E> {
     handles: AtomicUsize,
     /// Builds the error a dropped completer resolves its task to. Captured here, where
     /// `E: From<Abandoned>` holds, because `Completer`'s `Drop` cannot ask for it.
-    pub(super) abandoned: fn() -> E,
+    abandoned: fn() -> E,
 }
 
 impl<T, E> Storage<T, E> {
@@ -147,7 +147,7 @@ impl<T, E> Storage<T, E> {
                 // SAFETY: the cache refused the slot: it is still ours alone, and its
                 // count is given up here.
                 unsafe {
-                    Slot::set_cached(slot, Shelf::FreeList);
+                    Slot::shelve(slot, Shelf::FreeList);
                     Self::give_back(pool.cast(), slot, slot, 1);
                 }
             }
@@ -176,7 +176,7 @@ impl<T, E> Storage<T, E> {
         for i in 0..list.len {
             // SAFETY: cached slots are free and now ours; they stop being cached.
             unsafe {
-                Slot::set_cached(last, Shelf::FreeList);
+                Slot::shelve(last, Shelf::FreeList);
                 let next = (*Slot::holder(last)).next_cached.cast::<Slot<T, E>>();
                 if i + 1 < list.len {
                     (*last)
@@ -210,6 +210,11 @@ impl<T, E> Storage<T, E> {
         storage.free.push_chain(first, last);
         // SAFETY: these counts are the ones we drop.
         unsafe { Self::drop_counts(this, count) };
+    }
+
+    /// The error a dropped completer resolves its task to.
+    pub(super) fn abandoned(&self) -> E {
+        (self.abandoned)()
     }
 
     /// Adds a pool handle.
