@@ -820,25 +820,24 @@ impl<T, E> CompleterHalf<T, E> {
                 Ordering::AcqRel,
                 Ordering::Acquire,
             ) {
-                Ok(_) => return (Ok(()), self.leave_after_waking(cancel_waker)),
+                Ok(_) => {
+                    // SAFETY: we cleared `CANCEL_WAKER` before the task left: ours.
+                    let cancel =
+                        cancel_waker.then(|| unsafe { Slot::take_cancel_waker(self.slot()) });
+                    return (Ok(()), self.leave_after_waking(cancel));
+                }
                 Err(now) => state = State::from_bits(now),
             }
         }
     }
 
-    /// The completer published, taking the task's waker (and its own cancel waker if
-    /// `cancel_waker`): leaves, then wakes the task.
+    /// The completer published, taking the task's waker (and its own `cancel` waker,
+    /// dropped here): leaves, then wakes the task.
     #[inline(always)]
-    fn leave_after_waking(self, cancel_waker: bool) -> Departure<T, E> {
+    fn leave_after_waking(self, cancel: Option<Waker>) -> Departure<T, E> {
         // SAFETY: we cleared `WAKER` while it was set: its waker is ours, and the task
-        // writes the cell no more now that `COMPLETE` is set; we cleared `CANCEL_WAKER`
-        // before the task left, if it was set: that waker is ours too.
-        let (waker, cancel) = unsafe {
-            (
-                Slot::take_task_waker(self.slot()),
-                cancel_waker.then(|| Slot::take_cancel_waker(self.slot())),
-            )
-        };
+        // writes the cell no more now that `COMPLETE` is set.
+        let waker = unsafe { Slot::take_task_waker(self.slot()) };
         // leave_after_waking: only the completer sets this flag, and it is clear.
         // ORDERING: Release hands the slot (our reads of the cells) to the task, whose
         // Acquire load in `leave_with_value` may then find it last; Acquire pairs with the
