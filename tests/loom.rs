@@ -35,7 +35,9 @@
 //!   handle dropped (clones, on several threads); **S**: `stats`.
 //!
 //! `—`: the pair cannot run at once on one instance (one owner, or a borrow that a
-//! consuming call cannot outlive).
+//! consuming call cannot outlive). Under loom the thread caches are off, so every rent
+//! and every recycling goes through the shared free list; a thread's cache is touched
+//! by that thread alone.
 //!
 //! |   | P | D | R | C | X | I | W | N | H | S |
 //! |---|---|---|---|---|---|---|---|---|---|---|
@@ -48,7 +50,7 @@
 //! | **W** | | | | | | | `pool_two_cancelled_polls_vs_task` | `pool_rent_vs_halves_leaving_and_stats` | `pool_handles_dropped_while_rentals_run` | `pool_rent_vs_halves_leaving_and_stats` |
 //! | **N** | | | | | | | | `pool_rent_and_return_with_growth`, `pool_free_list_pop_push_pop` | `pool_handles_dropped_while_rentals_run` | `pool_rent_vs_halves_leaving_and_stats` |
 //! | **H** | | | | | | | | | `pool_handles_dropped_while_rentals_run` | `pool_handles_dropped_while_rentals_run` |
-//! | **S** | | | | | | | | | | `pool_handles_dropped_while_rentals_run` |
+//! | **S** | | | | | | | | | | `pool_rent_vs_halves_leaving_and_stats` |
 //!
 //! Every pool and future-pool model runs through `pool::bounded_model`, which fails a
 //! model that explores more than about three times its usual number of interleavings,
