@@ -560,9 +560,9 @@ impl<T, E> TaskHalf<T, E> {
 
     /// Whether the result is there.
     pub(super) fn is_ready(&self) -> bool {
-        // ORDERING: Acquire, though only a flag is read: `COMPLETE` pairs with the
-        // completer's Release `publish`, as for a poll that follows.
-        State::from_bits(self.word().load(Ordering::Acquire)).is_complete()
+        // Relaxed: a flag, no cell is read after it; the poll that takes the value loads
+        // the word again with Acquire.
+        State::from_bits(self.word().load(Ordering::Relaxed)).is_complete()
     }
 
     /// Polls for the result. On `Ready` the task half is given up, and the departure says
@@ -901,9 +901,9 @@ impl<T, E> CompleterHalf<T, E> {
     /// context's waker stored for the task's drop to wake. Polls of several `cancelled`
     /// futures may run at once on several threads: the cell is claimed first.
     pub(super) fn poll_cancelled(&self, cx: &mut Context<'_>) -> Poll<()> {
-        // ORDERING: Acquire pairs with the task's Release `leave_unread`; nothing of the
-        // task is read after it, but a poll that finds it gone is its `cancelled`
-        // future's return, which should see what the task did.
+        // ORDERING: Acquire pairs with the task's Release `leave_unread`: what the task's
+        // owner did before dropping it happens before the `cancelled` future's return,
+        // as a channel's close does.
         let mut state = State::from_bits(self.word().load(Ordering::Acquire));
         loop {
             if state.is_task_gone() {
