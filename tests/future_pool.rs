@@ -345,17 +345,7 @@ fn trim_gives_back_this_threads_cache_and_the_shared_stacks() {
     assert_eq!(before.shared_blocks, 0);
 
     // Three tasks at once take three blocks; finished, they wait in this thread's cache.
-    let mut tasks: Vec<_> = (0..3u64)
-        .map(|i| {
-            ValueTask::from_future(async move {
-                yield_once().await;
-                i
-            })
-        })
-        .collect();
-    for task in &mut tasks {
-        assert!(poll_noop(task).is_pending());
-    }
+    let tasks = suspended_tasks(3);
     let held = future_pool::stats();
     assert_eq!(held.allocated_blocks, before.allocated_blocks + 3);
     for (i, task) in tasks.into_iter().enumerate() {
@@ -372,24 +362,30 @@ fn trim_gives_back_this_threads_cache_and_the_shared_stacks() {
     assert_eq!(trimmed.allocated_blocks, before.allocated_blocks);
 }
 
+/// `count` pooled tasks, each suspended once (its block taken on this thread); task `i`
+/// returns `i` when polled again.
+fn suspended_tasks(count: usize) -> Vec<ValueTask<'static, u64>> {
+    let mut tasks: Vec<_> = (0..count as u64)
+        .map(|i| {
+            ValueTask::from_future(async move {
+                yield_once().await;
+                i
+            })
+        })
+        .collect();
+    for task in &mut tasks {
+        assert!(poll_noop(task).is_pending());
+    }
+    tasks
+}
+
 #[test]
 fn an_exiting_thread_returns_its_blocks_to_the_shared_stack() {
     let _serial = serial();
     future_pool::trim();
     let before = future_pool::stats();
     std::thread::spawn(|| {
-        let mut tasks: Vec<_> = (0..4u64)
-            .map(|i| {
-                ValueTask::from_future(async move {
-                    yield_once().await;
-                    i
-                })
-            })
-            .collect();
-        for task in &mut tasks {
-            assert!(poll_noop(task).is_pending());
-        }
-        drop(tasks);
+        drop(suspended_tasks(4));
         assert_eq!(future_pool::stats().thread_cached_blocks, 4);
     })
     .join()
@@ -414,6 +410,50 @@ fn an_exiting_thread_returns_its_blocks_to_the_shared_stack() {
     assert_eq!(future_pool::trim(), 4);
 }
 
+/// A thread makes tasks, hands them to this thread and exits; they are dropped here after
+/// it is gone. Their blocks are homed on the exited thread, whose exit closed its inbox:
+/// they come to the shared stacks, where another thread takes them instead of allocating.
+/// (An exit that left the inbox open would strand them there, in nobody's reach.)
+#[test]
+fn blocks_freed_after_their_thread_exited_reach_the_shared_stack() {
+    let _serial = serial();
+    future_pool::trim();
+    let before = future_pool::stats();
+    let tasks = std::thread::spawn(|| suspended_tasks(4)).join().unwrap();
+    assert_eq!(
+        future_pool::stats().allocated_blocks,
+        before.allocated_blocks + 4
+    );
+    // Two finish here, two are dropped unfinished: both paths give the block back.
+    for (i, task) in tasks.into_iter().enumerate() {
+        if i % 2 == 0 {
+            assert_eq!(block_on(task), i as u64);
+        } else {
+            drop(task);
+        }
+    }
+    let after = future_pool::stats();
+    assert_eq!(
+        after.shared_blocks,
+        before.shared_blocks + 4,
+        "blocks of an exited thread are stranded in its inbox"
+    );
+    assert_eq!(after.thread_cached_blocks, 0, "blocks homed elsewhere");
+    // Another thread takes them from there instead of allocating.
+    std::thread::spawn(|| {
+        block_on(ValueTask::from_future(async {
+            yield_once().await;
+        }));
+    })
+    .join()
+    .unwrap();
+    assert_eq!(
+        future_pool::stats().allocated_blocks,
+        after.allocated_blocks
+    );
+    assert_eq!(future_pool::trim(), 4);
+}
+
 #[test]
 fn caches_are_bounded_whatever_the_burst() {
     let _serial = serial();
@@ -424,17 +464,7 @@ fn caches_are_bounded_whatever_the_burst() {
     } else {
         10_000
     };
-    let mut tasks: Vec<_> = (0..burst)
-        .map(|i| {
-            ValueTask::from_future(async move {
-                yield_once().await;
-                i
-            })
-        })
-        .collect();
-    for task in &mut tasks {
-        assert!(poll_noop(task).is_pending());
-    }
+    let mut tasks = suspended_tasks(burst);
     assert_eq!(
         future_pool::stats().allocated_blocks,
         before.allocated_blocks + burst

@@ -22,11 +22,63 @@
 //!
 //! ## Pool slot
 //!
-//! (see `tests/loom/pool.rs`)
+//! One pool and its rentals (`tests/loom/pool.rs`, so a cell names `pool::` models
+//! without the prefix). The operations:
+//!
+//! - **P**: the task polled (awaited); **D**: the task dropped; **R**: `into_ready` or
+//!   `is_ready`. One task, not `Sync`: never two of these at once.
+//! - **C**: `complete`, `succeed` or `fail`; **X**: the completer dropped. They consume
+//!   the completer, so they never run with another completer operation.
+//! - **I**: `is_cancelled`; **W**: a `cancelled()` future polled. They borrow the
+//!   completer (`Sync`): any number at once, on any threads.
+//! - **N**: `rent` (on clones of the handle, from several threads); **H**: a pool
+//!   handle dropped (clones, on several threads); **S**: `stats`.
+//!
+//! `—`: the pair cannot run at once on one instance (one owner, or a borrow that a
+//! consuming call cannot outlive). Under loom the thread caches are off, so every rent
+//! and every recycling goes through the shared free list; a thread's cache is touched
+//! by that thread alone.
+//!
+//! |   | P | D | R | C | X | I | W | N | H | S |
+//! |---|---|---|---|---|---|---|---|---|---|---|
+//! | **P** | — | — | — | `pool_last_one_out_complete`, `pool_task_takes_while_the_completer_leaves` | `pool_abandon_vs_poll`, `pool_last_one_out_abandon` | `pool_two_cancelled_polls_vs_task` | `pool_two_cancelled_polls_vs_task` | `pool_rent_and_return_no_growth` | `pool_handle_dropped_first` | `pool_rent_vs_halves_leaving_and_stats` |
+//! | **D** | | — | — | `pool_complete_vs_task_drop`, `pool_last_one_out_complete` | `pool_last_one_out_abandon` | `pool_two_cancelled_polls_vs_task` | `pool_cancelled_vs_task_drop`, `pool_two_cancelled_polls_vs_task`, `pool_cancel_waker_vs_complete_vs_task_drop` | `pool_rent_vs_halves_leaving_and_stats` | `pool_handles_dropped_while_rentals_run` | `pool_rent_vs_halves_leaving_and_stats` |
+//! | **R** | | | — | `pool_into_ready_vs_complete` | `pool_into_ready_vs_abandon` | `pool_two_cancelled_polls_vs_task` | `pool_two_cancelled_polls_vs_task` | `pool_free_list_pop_push_pop` | `pool_handles_dropped_while_rentals_run` | `pool_handles_dropped_while_rentals_run` |
+//! | **C** | | | | — | — | — | — | `pool_rent_and_return_no_growth`, `pool_rent_and_return_with_growth` | `pool_handle_dropped_first` | `pool_rent_vs_halves_leaving_and_stats` |
+//! | **X** | | | | | — | — | — | `pool_rent_vs_halves_leaving_and_stats` | `pool_handles_dropped_while_rentals_run` | `pool_handles_dropped_while_rentals_run` |
+//! | **I** | | | | | | `pool_two_cancelled_polls_vs_task` | `pool_two_cancelled_polls_vs_task` | `pool_handles_dropped_while_rentals_run` | `pool_handles_dropped_while_rentals_run` | `pool_handles_dropped_while_rentals_run` |
+//! | **W** | | | | | | | `pool_two_cancelled_polls_vs_task` | `pool_rent_vs_halves_leaving_and_stats` | `pool_handles_dropped_while_rentals_run` | `pool_rent_vs_halves_leaving_and_stats` |
+//! | **N** | | | | | | | | `pool_rent_and_return_with_growth`, `pool_free_list_pop_push_pop` | `pool_handles_dropped_while_rentals_run` | `pool_rent_vs_halves_leaving_and_stats` |
+//! | **H** | | | | | | | | | `pool_handles_dropped_while_rentals_run` | `pool_handles_dropped_while_rentals_run` |
+//! | **S** | | | | | | | | | | `pool_rent_vs_halves_leaving_and_stats` |
+//!
+//! Every pool and future-pool model runs through `pool::bounded_model`, which fails a
+//! model that explores more than about three times its usual number of interleavings,
+//! so a bug that makes a model grow fails it instead of filling memory.
 //!
 //! ## Future pool
 //!
-//! (see `tests/loom/future_pool.rs`)
+//! The blocks of `ValueTask::from_future` (`tests/loom/future_pool.rs`, `future_pool::`
+//! left out). Under loom the thread caches are off, so every take and free goes through
+//! the shared stacks; the inbox, which a thread's cache owns, has its own model in the
+//! library (`src/future_pool/inbox.rs`, `inbox::loom_models`, run by `.ci/loom.sh` as
+//! a `--lib` test). The operations:
+//!
+//! - **T**: a block taken (`from_future`), on several threads; **F**: a block freed
+//!   (its task finished or dropped), on any thread, into its home's inbox or the shared
+//!   stacks; **E**: a thread exiting, closing its inbox (and giving its blocks to the
+//!   shared stacks); **Tr**: `trim`.
+//!
+//! `—`: one inbox has one owner thread, which cannot take from it, or exit, twice at
+//! once. A take from another thread never touches this inbox, only the shared stacks,
+//! where the exit's blocks go: that is the T ∥ F race on the shared stacks.
+//!
+//! |    | T | F | E | Tr |
+//! |----|---|---|---|----|
+//! | **T**  | `future_pool_two_takers_trim_at_once`, `future_blocks_freed_on_other_threads` | `future_blocks_freed_on_other_threads`, `future_pool_trim_races_free_and_take` | — (owner), `future_blocks_freed_on_other_threads` (shared stacks) | `future_pool_trim_races_free_and_take` |
+//! | **F**  | | `future_blocks_over_the_shared_cap_are_freed`, `inbox::loom_models::two_frees_race_collection_and_exit` | `inbox::loom_models::two_frees_race_collection_and_exit` | `future_pool_trim_races_free_and_take`, `future_pool_two_takers_trim_at_once` |
+//! | **E**  | | | — | `future_pool_trim_races_free_and_take` (shared stacks) |
+//! | **Tr** | | | | `future_pool_two_takers_trim_at_once` |
 #![cfg(valuetask_loom)]
 
 use std::future::Future;

@@ -18,7 +18,7 @@ use valuetask::{Abandoned, Completer, PoolStats, SourcePool, ValueTask};
 mod support;
 
 // Every wait for a wake-up fails by name ("lost wake-up?") instead of hanging.
-use support::poll::block_on_deadline as block_on;
+use support::poll::{block_on_deadline as block_on, poll_once};
 use support::waker::CountingWaker;
 
 // ---------------------------------------------------------------------------------------
@@ -341,6 +341,42 @@ fn task_dropped_on_another_thread_is_seen_as_cancelled() {
     thread::spawn(move || drop(task)).join().unwrap();
     assert!(completer.is_cancelled());
     assert_eq!(completer.succeed(1), Err(1));
+}
+
+/// `cancelled()` borrows the completer, which is `Sync`: two threads poll their own
+/// `cancelled()` futures at once, over and over, each with its own waker, while the task
+/// is dropped. They take turns in the completer's waker cell (Miri's race detector
+/// checks it), both see the departure, and no waker is kept once the completer is gone.
+#[test]
+fn cancelled_polled_on_two_threads_at_once() {
+    let pool: SourcePool<u32> = SourcePool::new();
+    for _ in 0..if cfg!(miri) { 4 } else { 200 } {
+        let (task, completer) = pool.rent();
+        let wakers = [CountingWaker::new(), CountingWaker::new()];
+        thread::scope(|scope| {
+            for (_, waker) in &wakers {
+                let completer = &completer;
+                scope.spawn(move || {
+                    let mut polls = 0;
+                    while poll_once(&mut completer.cancelled(), waker).is_pending() {
+                        polls += 1;
+                        if polls % 8 == 0 {
+                            thread::yield_now();
+                        }
+                    }
+                    assert!(completer.is_cancelled());
+                });
+            }
+            thread::yield_now();
+            drop(task);
+        });
+        assert_eq!(completer.succeed(1), Err(1));
+        for (counter, waker) in wakers {
+            drop(waker);
+            assert_eq!(Arc::strong_count(&counter), 1, "a cancel waker was kept");
+        }
+    }
+    assert_eq!(pool.stats().in_use, 0);
 }
 
 #[test]

@@ -202,9 +202,22 @@ mod loom_models {
         freed
     }
 
+    /// The most interleavings the model may explore: about three times what it does at
+    /// `LOOM_MAX_PREEMPTIONS=3`, so that a bug that makes it grow fails it.
+    const MAX_INTERLEAVINGS: usize = 1_200;
+
     #[test]
     fn two_frees_race_collection_and_exit() {
-        loom::model(|| {
+        let explored = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = std::sync::Arc::clone(&explored);
+        let mut builder = loom::model::Builder::new();
+        builder.preemption_bound.get_or_insert(3);
+        builder.check(move || {
+            let explored = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            assert!(
+                explored <= MAX_INTERLEAVINGS,
+                "the inbox model grew past {MAX_INTERLEAVINGS} interleavings"
+            );
             let inbox = Arc::new(Inbox::new());
             let pushers: Vec<_> = (0..2)
                 .map(|_| {
@@ -227,5 +240,10 @@ mod loom_models {
             let refused: usize = pushers.into_iter().map(|p| p.join().unwrap()).sum();
             assert_eq!(collected + at_exit + refused, 2);
         });
+        // Shown with `--nocapture`: how much of the model loom explored.
+        eprintln!(
+            "inbox model: {} interleavings (bound {MAX_INTERLEAVINGS})",
+            explored.load(std::sync::atomic::Ordering::Relaxed)
+        );
     }
 }

@@ -72,12 +72,12 @@ impl<T, E> Storage<T, E> {
             for offset in 1..len - 1 {
                 // SAFETY: unpublished slots of the chunk we own.
                 unsafe { &*base.add(offset) }
-                    .next_free
+                    .free_link()
                     .store(start as u32 + offset as u32 + 2, Ordering::Relaxed);
             }
             // SAFETY: as above.
             let last = unsafe { &*base.add(len - 1) };
-            storage.free.push_chain(start as u32 + 1, &last.next_free);
+            storage.free.push_chain(start as u32 + 1, last.free_link());
         }
         Some(start as u32)
     }

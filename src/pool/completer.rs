@@ -7,10 +7,9 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::pin::Pin;
-use std::ptr::NonNull;
 use std::task::{Context, Poll};
 
-use super::slot::Slot;
+use super::slot::CompleterHalf;
 use super::storage::Storage;
 
 /// Makes the type that holds it invariant in `R`.
@@ -34,7 +33,8 @@ type Invariant<R> = PhantomData<fn(R) -> R>;
 /// ```
 #[must_use = "dropping a Completer resolves its task to Err(Abandoned)"]
 pub struct Completer<T, E = Abandoned> {
-    slot: NonNull<Slot<T, E>>,
+    /// Taken out once, by `complete` or the drop.
+    half: ManuallyDrop<CompleterHalf<T, E>>,
     /// Invariant in `T` and `E`, whatever `Slot` is: a completer writes a result that its
     /// task reads with the rental's types, so neither may shrink nor grow a lifetime.
     _owns: Invariant<Result<T, E>>,
@@ -47,17 +47,22 @@ unsafe impl<T: Send, E: Send> Send for Completer<T, E> {}
 unsafe impl<T: Send, E: Send> Sync for Completer<T, E> {}
 
 impl<T, E> Completer<T, E> {
-    /// The completer half of a freshly rented `slot`.
+    /// The completer of a freshly rented slot.
+    pub(super) fn new(half: CompleterHalf<T, E>) -> Self {
+        Self {
+            half: ManuallyDrop::new(half),
+            _owns: PhantomData,
+        }
+    }
+
+    /// Takes the half out, to give it up.
     ///
     /// # Safety
     ///
-    /// `slot` is rented, its completer half is given to this value.
-    pub(super) unsafe fn new(slot: *const Slot<T, E>) -> Self {
-        Self {
-            // SAFETY: a slot pointer is never null.
-            slot: unsafe { NonNull::new_unchecked(slot.cast_mut()) },
-            _owns: PhantomData,
-        }
+    /// Called once, and `self` is not used after (it is being dropped, or will not be).
+    unsafe fn take_half(&mut self) -> CompleterHalf<T, E> {
+        // SAFETY: as this function's contract: the half is taken once.
+        unsafe { ManuallyDrop::take(&mut self.half) }
     }
 
     /// Completes the task with `result` and wakes it.
@@ -76,13 +81,10 @@ impl<T, E> Completer<T, E> {
     /// ```
     #[inline(always)]
     pub fn complete(self, result: Result<T, E>) -> Result<(), Result<T, E>> {
-        let this = ManuallyDrop::new(self);
-        let slot = this.slot.as_ptr().cast_const();
-        // SAFETY: we hold the completer half and give it up here, once: `this` is not
-        // dropped.
-        let (outcome, departure) = unsafe { Slot::complete(slot, result) };
-        // SAFETY: the half was given up; the departure says whether we were last.
-        unsafe { Storage::after(slot, departure) };
+        let mut this = ManuallyDrop::new(self);
+        // SAFETY: `this` is never dropped or used again.
+        let (outcome, departure) = unsafe { this.take_half() }.complete(result);
+        Storage::after(departure);
         outcome
     }
 
@@ -107,8 +109,7 @@ impl<T, E> Completer<T, E> {
     /// Whether the task is gone without its result: nobody will read the result, and the
     /// work may be skipped.
     pub fn is_cancelled(&self) -> bool {
-        // SAFETY: we hold the completer half.
-        unsafe { Slot::is_task_gone(self.slot.as_ptr()) }
+        self.half.is_task_gone()
     }
 
     /// A future that resolves when the task is dropped (at once if it already was): a
@@ -134,6 +135,10 @@ impl<T, E> Completer<T, E> {
     ///
     /// Dropping the future is always fine; its waker stays registered until the
     /// completer completes or is dropped, or another `cancelled` future replaces it.
+    ///
+    /// One `cancelled` future waits at a time, the one polled last: several may be
+    /// polled at once, on several threads (the completer is `Sync`), but a future whose
+    /// waker another one replaced is not woken when the task goes. Await one.
     pub fn cancelled(&self) -> Cancelled<'_, T, E> {
         Cancelled { completer: self }
     }
@@ -149,8 +154,7 @@ impl<T, E> Future for Cancelled<'_, T, E> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        // SAFETY: the borrowed completer holds its half for as long as we live.
-        unsafe { Slot::poll_cancelled(self.completer.slot.as_ptr(), cx) }
+        self.completer.half.poll_cancelled(cx)
     }
 }
 
@@ -164,23 +168,19 @@ impl<T, E> fmt::Debug for Cancelled<'_, T, E> {
 
 impl<T, E> Drop for Completer<T, E> {
     fn drop(&mut self) {
-        let slot = self.slot.as_ptr().cast_const();
-        // SAFETY: we hold the completer half, which keeps the slot and its pool alive.
-        let abandoned = unsafe { (*(*slot).pool.cast::<Storage<T, E>>()).abandoned };
-        // SAFETY: we hold the completer half and give it up here, once.
-        let (_, departure) = unsafe { Slot::complete(slot, Err(abandoned())) };
-        // SAFETY: the half was given up; the departure says whether we were last.
-        unsafe { Storage::after(slot, departure) };
+        // SAFETY: the completer is being dropped: the half is taken once, here.
+        let half = unsafe { self.take_half() };
+        // SAFETY: the half keeps the slot's pool, a `Storage<T, E>`, alive.
+        let abandoned = unsafe { (*half.pool().cast::<Storage<T, E>>()).abandoned() };
+        let (_, departure) = half.complete(Err(abandoned));
+        Storage::after(departure);
     }
 }
 
 impl<T, E> fmt::Debug for Completer<T, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Completer")
-            // SAFETY: we hold the completer half.
-            .field("generation", &unsafe {
-                Slot::generation(self.slot.as_ptr())
-            })
+            .field("generation", &self.half.generation())
             .field("cancelled", &self.is_cancelled())
             .finish()
     }

@@ -1,12 +1,9 @@
 //! [`SourcePool`]: recycled completion slots for operations completed elsewhere.
 
-mod awaiting;
 mod chunks;
 mod completer;
-mod completion;
 mod free_list;
 mod slot;
-mod state;
 mod storage;
 mod task_half;
 mod thread_cache;
@@ -114,10 +111,9 @@ impl<T: Send, E: Send + From<Abandoned>> SourcePool<T, E> {
         E: 't,
     {
         // SAFETY: `self` is a handle, which keeps the pool alive.
-        let slot = unsafe { Storage::rent(self.storage.as_ptr()) };
-        // SAFETY: a freshly rented slot is held by these two halves alone, and its pool
-        // outlives it.
-        unsafe { (task_half::task(slot), Completer::new(slot)) }
+        let (task, completer) = unsafe { Storage::rent(self.storage.as_ptr()) };
+        // SAFETY: `T: Send` and `E: Send`, so the task may move between threads.
+        (unsafe { task_half::task(task) }, Completer::new(completer))
     }
 }
 

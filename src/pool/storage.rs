@@ -9,8 +9,7 @@
 use std::ptr;
 
 use super::free_list::FreeList;
-use super::slot::{Departure, Slot};
-use super::state::State;
+use super::slot::{CompleterHalf, Departure, Shelf, Slot, TaskHalf, Vacated};
 use super::thread_cache::{self, List, Pushed};
 use crate::sync::{AtomicPtr, AtomicUsize, Ordering, fence};
 
@@ -30,7 +29,7 @@ pub(super) struct Storage<T, E> {
     handles: AtomicUsize,
     /// Builds the error a dropped completer resolves its task to. Captured here, where
     /// `E: From<Abandoned>` holds, because `Completer`'s `Drop` cannot ask for it.
-    pub(super) abandoned: fn() -> E,
+    abandoned: fn() -> E,
 }
 
 impl<T, E> Storage<T, E> {
@@ -56,19 +55,19 @@ impl<T, E> Storage<T, E> {
             let storage = unsafe { &*storage };
             // SAFETY: `grow` installed the chunk holding `first`.
             let slot = unsafe { &*storage.slot(first) };
-            storage.free.push_chain(first, &slot.next_free);
+            storage.free.push_chain(first, slot.free_link());
         }
         storage
     }
 
-    /// Takes a free slot, growing the pool when none is free, and marks it rented by
-    /// this thread.
+    /// Takes a free slot, growing the pool when none is free, and rents it out to this
+    /// thread: its two halves.
     ///
     /// # Safety
     ///
     /// `this` is alive: the caller holds a pool handle.
     #[inline(always)]
-    pub(super) unsafe fn rent(this: *const Self) -> *const Slot<T, E> {
+    pub(super) unsafe fn rent(this: *const Self) -> (TaskHalf<T, E>, CompleterHalf<T, E>) {
         let cache = thread_cache::current();
         let home = cache.map_or(ptr::null(), |cache| cache.id());
         let slot = match cache.and_then(|cache| cache.pop(this.cast())) {
@@ -77,14 +76,9 @@ impl<T, E> Storage<T, E> {
             // SAFETY: the caller's handle keeps the pool alive.
             None => unsafe { Self::rent_shared(this) },
         };
-        // SAFETY: the slot came off the cache or the free list: we are alone with it
-        // until its halves are handed out.
-        unsafe {
-            (*(*slot).holder.get()).home = home;
-            let free = Slot::exclusive_state(slot);
-            Slot::set_state(slot, free.without(State::CACHED).with_rented());
-        }
-        slot
+        // SAFETY: the slot came off the cache or the free list: we are alone with it, and
+        // it holds a count on the pool, which the halves take over.
+        unsafe { Slot::lease(slot, home) }
     }
 
     /// Takes a slot off the free list, or grows the pool, and counts it.
@@ -101,7 +95,7 @@ impl<T, E> Storage<T, E> {
         loop {
             let next_of = |index| {
                 // SAFETY: indices on the free list belong to installed chunks.
-                let link = unsafe { &(*storage.slot(index)).next_free };
+                let link = unsafe { (*storage.slot(index)).free_link() };
                 link.load(Ordering::Relaxed)
             };
             if let Some(index) = storage.free.pop(next_of) {
@@ -124,60 +118,48 @@ impl<T, E> Storage<T, E> {
         }
     }
 
-    /// Recycles a slot whose last half just left it in `last`: empties it, moves it to
-    /// its next generation and returns it to this thread's cache (if this thread rented
-    /// it) or the shared free list, then drops what the rental left in it.
-    ///
-    /// # Safety
-    ///
-    /// `slot` is a slot of a live pool, both its halves are gone and the caller was the
-    /// last, leaving it in `last`; the slot's count is given up.
+    /// Recycles a slot both halves left: empties it, moves it to its next generation
+    /// and returns it to this thread's cache (if this thread rented it) or the shared
+    /// free list, then drops what the rental left in it. Gives up the slot's count.
     #[inline(always)]
-    pub(super) unsafe fn recycle(slot: *const Slot<T, E>, last: State) {
-        // SAFETY: we are alone with the slot.
-        let leftovers = unsafe { Slot::take_leftovers(slot, last) };
-        // SAFETY: as above; the slot's count keeps its pool alive until given up below.
-        let pool = unsafe { (*slot).pool };
-        let next = last.next_free();
-        let cached = match thread_cache::current() {
-            // SAFETY: we are alone with the slot.
-            Some(cache) if unsafe { (*(*slot).holder.get()).home } == cache.id() => {
-                // SAFETY: as above.
-                unsafe { Slot::set_state(slot, next.with_cached()) };
-                // SAFETY: the slot is free, ours, of `pool`, and holds a count, which the
-                // cache takes over unless it refuses.
-                match unsafe { cache.push(pool, slot.cast(), Self::flush) } {
-                    Pushed::Kept => true,
-                    Pushed::Spilled(list) => {
-                        // SAFETY: the list came out of the cache, once.
-                        unsafe { list.flush() };
-                        true
-                    }
-                    Pushed::Refused => false,
+    fn recycle(vacated: Vacated<T, E>) {
+        let pool = vacated.pool();
+        let cache = thread_cache::current().filter(|cache| vacated.home() == cache.id());
+        let Some(cache) = cache else {
+            let (slot, leftovers) = vacated.empty(Shelf::FreeList);
+            // SAFETY: the slot is free, ours, of `pool` (which its count keeps alive); its
+            // count is given up here.
+            unsafe { Self::give_back(pool.cast(), slot, slot, 1) };
+            // User code runs last, on values we own, after the slot is back in the pool.
+            drop(leftovers);
+            return;
+        };
+        let (slot, leftovers) = vacated.empty(Shelf::ThreadCache);
+        // SAFETY: the slot is free, ours, of `pool`, and holds a count, which the cache
+        // takes over unless it refuses.
+        match unsafe { cache.push(pool, slot.cast(), Self::flush) } {
+            Pushed::Kept => {}
+            Pushed::Spilled(list) => {
+                // SAFETY: the list came out of the cache, once.
+                unsafe { list.flush() };
+            }
+            Pushed::Refused => {
+                // SAFETY: the cache refused the slot: it is still ours alone, and its
+                // count is given up here.
+                unsafe {
+                    Slot::shelve(slot, Shelf::FreeList);
+                    Self::give_back(pool.cast(), slot, slot, 1);
                 }
             }
-            _ => false,
-        };
-        if !cached {
-            // SAFETY: we are alone with the slot.
-            unsafe { Slot::set_state(slot, next) };
-            // SAFETY: the slot is free and ours; its count is given up here.
-            unsafe { Self::give_back(pool.cast(), slot, slot, 1) };
         }
-        // User code runs last, on values we own, after the slot is back in the pool.
         drop(leftovers);
     }
 
-    /// The recycling of a slot whose half just left, if it was the last.
-    ///
-    /// # Safety
-    ///
-    /// As for [`recycle`](Self::recycle), when `departure` is `Last`.
+    /// Recycles the slot of a half that just left, if it was the last.
     #[inline(always)]
-    pub(super) unsafe fn after(slot: *const Slot<T, E>, departure: Departure) {
-        if let Departure::Last(last) = departure {
-            // SAFETY: as this function's contract.
-            unsafe { Self::recycle(slot, last) };
+    pub(super) fn after(departure: Departure<T, E>) {
+        if let Departure::Last(vacated) = departure {
+            Self::recycle(vacated);
         }
     }
 
@@ -194,13 +176,12 @@ impl<T, E> Storage<T, E> {
         for i in 0..list.len {
             // SAFETY: cached slots are free and now ours; they stop being cached.
             unsafe {
-                let state = Slot::exclusive_state(last);
-                Slot::set_state(last, state.without(State::CACHED));
-                let next = (*(*last).holder.get()).next_cached.cast::<Slot<T, E>>();
+                Slot::shelve(last, Shelf::FreeList);
+                let next = (*Slot::holder(last)).next_cached.cast::<Slot<T, E>>();
                 if i + 1 < list.len {
                     (*last)
-                        .next_free
-                        .store((*next).index + 1, Ordering::Relaxed);
+                        .free_link()
+                        .store((*next).index() + 1, Ordering::Relaxed);
                     last = next;
                 }
             }
@@ -225,10 +206,15 @@ impl<T, E> Storage<T, E> {
         // SAFETY: the slots' counts keep the pool alive until `drop_counts` below.
         let storage = unsafe { &*this };
         // SAFETY: slots of this pool: alive as long as it is.
-        let (first, last) = unsafe { ((*first).index, &(*last).next_free) };
+        let (first, last) = unsafe { ((*first).index(), (*last).free_link()) };
         storage.free.push_chain(first, last);
         // SAFETY: these counts are the ones we drop.
         unsafe { Self::drop_counts(this, count) };
+    }
+
+    /// The error a dropped completer resolves its task to.
+    pub(super) fn abandoned(&self) -> E {
+        (self.abandoned)()
     }
 
     /// Adds a pool handle.

@@ -4,35 +4,31 @@
 
 use std::marker::PhantomData;
 use std::ptr::NonNull;
-use std::task::{Context, Poll};
+use std::task::Context;
 
-use super::slot::Slot;
+use super::slot::{Polled, TaskHalf};
 use super::storage::Storage;
 use crate::raw::{RawTask, RawTaskVTable};
 use crate::task::ValueTask;
 
-/// The task half of a freshly rented `slot`.
+/// The task of a freshly rented slot.
 ///
 /// # Safety
 ///
-/// `slot` is rented and its task half is given to the returned task; `T` and `E` are
-/// `Send` when the task may move between threads (the vtable's functions are sound
-/// from any thread then).
+/// `T` and `E` are `Send` when the task may move between threads (the vtable's
+/// functions are sound from any thread then).
 #[inline(always)]
-pub(super) unsafe fn task<'t, T, E>(slot: *const Slot<T, E>) -> ValueTask<'t, Result<T, E>> {
-    // SAFETY: as this function's contract; a slot pointer is never null.
-    let raw = unsafe {
-        RawTask::new(
-            NonNull::new_unchecked(slot.cast_mut()).cast(),
-            TaskHalf::<T, E>::VTABLE,
-        )
-    };
+pub(super) unsafe fn task<'t, T, E>(half: TaskHalf<T, E>) -> ValueTask<'t, Result<T, E>> {
+    // SAFETY: the half keeps its slot alive until a `Ready` poll or the discard gives it
+    // up, after which the raw task does not use the pointer; `poll` writes the result
+    // when it returns `true`; thread-safety as this function's contract.
+    let raw = unsafe { RawTask::new(half.into_raw(), TaskVTable::<T, E>::VTABLE) };
     ValueTask::from_raw(raw)
 }
 
-struct TaskHalf<T, E>(PhantomData<(T, E)>);
+struct TaskVTable<T, E>(PhantomData<(T, E)>);
 
-impl<T, E> TaskHalf<T, E> {
+impl<T, E> TaskVTable<T, E> {
     const VTABLE: &'static RawTaskVTable = &RawTaskVTable {
         poll: Self::poll,
         is_ready: Self::is_ready,
@@ -42,41 +38,39 @@ impl<T, E> TaskHalf<T, E> {
 
     /// # Safety
     ///
-    /// `ptr` is a `Slot<T, E>` whose task half the caller holds and `out` points to a
-    /// `MaybeUninit<Result<T, E>>`; on `true` the result was written there and the
-    /// caller gave the task half up.
+    /// `ptr` carries the task half of a `Slot<T, E>`, still held by the caller, and `out`
+    /// points to a `MaybeUninit<Result<T, E>>`; on `true` the result was written there
+    /// and the half was given up.
     #[inline(always)]
     unsafe fn poll(ptr: NonNull<()>, cx: &mut Context<'_>, out: *mut ()) -> bool {
-        let slot = ptr.as_ptr().cast_const().cast::<Slot<T, E>>();
-        // SAFETY: the caller holds the task half of this slot.
-        match unsafe { Slot::poll_task(slot, cx) } {
-            Poll::Ready((result, departure)) => {
+        // SAFETY: as this function's contract.
+        let half = unsafe { TaskHalf::<T, E>::from_raw(ptr) };
+        match half.poll(cx) {
+            Polled::Ready(result, departure) => {
                 // SAFETY: the caller passes a place for the result.
                 unsafe { out.cast::<Result<T, E>>().write(result) };
-                // SAFETY: the half was given up; the departure says whether we were last.
-                unsafe { Storage::after(slot, departure) };
+                Storage::after(departure);
                 true
             }
-            Poll::Pending => false,
+            // The caller keeps the half, carried as `ptr`.
+            Polled::Pending(_half) => false,
         }
     }
 
     /// # Safety
     ///
-    /// `ptr` is a `Slot<T, E>` whose task half the caller holds.
+    /// `ptr` carries the task half of a `Slot<T, E>`, still held by the caller.
     unsafe fn is_ready(ptr: NonNull<()>) -> bool {
-        // SAFETY: as this function's contract.
-        unsafe { Slot::<T, E>::is_ready(ptr.as_ptr().cast_const().cast()) }
+        // SAFETY: as this function's contract; the caller keeps the half.
+        unsafe { TaskHalf::<T, E>::from_raw(ptr) }.is_ready()
     }
 
     /// # Safety
     ///
-    /// `ptr` is a `Slot<T, E>` whose task half the caller holds and gives up.
+    /// `ptr` carries the task half of a `Slot<T, E>`, held by the caller, who gives it up.
     unsafe fn discard(ptr: NonNull<()>) {
-        let slot = ptr.as_ptr().cast_const().cast::<Slot<T, E>>();
         // SAFETY: as this function's contract.
-        let departure = unsafe { Slot::discard_task(slot) };
-        // SAFETY: the half was given up; the departure says whether we were last.
-        unsafe { Storage::after(slot, departure) };
+        let half = unsafe { TaskHalf::<T, E>::from_raw(ptr) };
+        Storage::after(half.discard());
     }
 }

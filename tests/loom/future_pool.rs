@@ -2,6 +2,7 @@
 //!
 //! Part of `tests/loom.rs` (see the matrix there); shares its support code.
 
+use super::pool::bounded_model;
 use super::*;
 
 // Under loom the per-thread caches are off and the shared stacks hold at most
@@ -29,7 +30,7 @@ fn counted_future_task(drops: &Arc<AtomicUsize>) -> ValueTask<'static, u64> {
 /// on the shared stack, within its cap.
 #[test]
 fn future_blocks_freed_on_other_threads() {
-    model(|| {
+    bounded_model(30_000, || {
         let drops = Arc::new(AtomicUsize::new(0));
         let finished = counted_future_task(&drops);
         let dropped = counted_future_task(&drops);
@@ -50,7 +51,7 @@ fn future_blocks_freed_on_other_threads() {
 /// the one that does not fit goes back to the allocator.
 #[test]
 fn future_blocks_over_the_shared_cap_are_freed() {
-    model(|| {
+    bounded_model(3_000, || {
         let drops = Arc::new(AtomicUsize::new(0));
         let tasks = [
             counted_future_task(&drops),
@@ -75,7 +76,7 @@ fn future_blocks_over_the_shared_cap_are_freed() {
 /// block ends on the stack or back with the allocator, never both.
 #[test]
 fn future_pool_trim_races_free_and_take() {
-    model(|| {
+    bounded_model(4_000, || {
         let drops = Arc::new(AtomicUsize::new(0));
         let task = counted_future_task(&drops);
         drop(counted_future_task(&drops)); // one block waits on the stack
@@ -88,6 +89,35 @@ fn future_pool_trim_races_free_and_take() {
         dropper.join().unwrap();
         assert_eq!(taker.join().unwrap(), 1);
         assert!(trimmed <= 2);
+        assert_eq!(drops.load(SeqCst), 3);
+        let stats = valuetask::future_pool::stats();
+        assert_eq!(stats.allocated_blocks, stats.shared_blocks);
+        assert_eq!(valuetask::future_pool::trim(), stats.shared_blocks);
+        assert_eq!(valuetask::future_pool::stats().allocated_blocks, 0);
+    });
+}
+
+/// Two threads each take a block, finish their task and trim, while a third frees a
+/// block it did not take: two takes, two trims and frees at once. No block is lost or
+/// freed twice (loom's leak check sees every block), each future is dropped once, and
+/// what is left sits on the shared stack, which one more trim empties.
+#[test]
+fn future_pool_two_takers_trim_at_once() {
+    bounded_model(100_000, || {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let dropped = counted_future_task(&drops);
+        let takers: Vec<_> = (0..2)
+            .map(|_| {
+                let drops = Arc::clone(&drops);
+                thread::spawn(move || {
+                    assert_eq!(block_on(counted_future_task(&drops)), 1);
+                    valuetask::future_pool::trim()
+                })
+            })
+            .collect();
+        drop(dropped);
+        let trimmed: usize = takers.into_iter().map(|t| t.join().unwrap()).sum();
+        assert!(trimmed <= 3);
         assert_eq!(drops.load(SeqCst), 3);
         let stats = valuetask::future_pool::stats();
         assert_eq!(stats.allocated_blocks, stats.shared_blocks);

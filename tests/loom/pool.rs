@@ -2,13 +2,54 @@
 //!
 //! Part of `tests/loom.rs` (see the matrix there); shares its support code.
 
+use std::time::Instant;
+
 use super::*;
+
+/// Runs `f` under loom, like [`model`], with bounds that fail the model rather than
+/// let it grow: at most `max_interleavings` interleavings (each model's bound is about
+/// three times what it explores at `LOOM_MAX_PREEMPTIONS=3`), and loom's own bound on
+/// the branches of one interleaving (`LOOM_MAX_BRANCHES`, 1,000), which fails a spin
+/// that never ends. A bug that makes a model grow (a weakened ordering that opens new
+/// interleavings) fails it once it passes the bound, instead of running for as long as
+/// memory lasts. The bound counts interleavings, not time, so a loaded machine only
+/// makes a model slower, never failing.
+pub(super) fn bounded_model<F>(max_interleavings: usize, f: F)
+where
+    F: Fn() + Sync + Send + 'static,
+{
+    let mut builder = loom::model::Builder::new();
+    if builder.preemption_bound.is_none() {
+        builder.preemption_bound = Some(3);
+    }
+    let name = std::thread::current().name().unwrap_or("model").to_owned();
+    let iterations = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = std::sync::Arc::clone(&iterations);
+    let start = Instant::now();
+    let model_name = name.clone();
+    builder.check(move || {
+        let explored = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        assert!(
+            explored <= max_interleavings,
+            "{model_name} grew past its bound of {max_interleavings} interleavings: a bug, \
+             or a model that needs a new bound"
+        );
+        f();
+    });
+    // Shown with `--nocapture`: how much of the model loom explored.
+    eprintln!(
+        "{name}: {} interleavings in {:.1?} (bound {max_interleavings}, preemption bound {:?})",
+        iterations.load(std::sync::atomic::Ordering::Relaxed),
+        start.elapsed(),
+        builder.preemption_bound,
+    );
+}
 
 /// The completer completes while the task is dropped: the value comes back from
 /// `complete` or is dropped with the slot, exactly once, and the slot is returned.
 #[test]
 fn pool_complete_vs_task_drop() {
-    model(|| {
+    bounded_model(100, || {
         let drops = Arc::new(AtomicUsize::new(0));
         let pool: SourcePool<Counted> = SourcePool::with_capacity(1);
         let (task, completer) = pool.rent();
@@ -33,7 +74,7 @@ fn pool_complete_vs_task_drop() {
 /// The completer is dropped while the task waits: the task wakes with `Err(Abandoned)`.
 #[test]
 fn pool_abandon_vs_poll() {
-    model(|| {
+    bounded_model(500, || {
         let pool: SourcePool<usize> = SourcePool::with_capacity(1);
         let (task, completer) = pool.rent();
         let producer = thread::spawn(move || drop(completer));
@@ -55,7 +96,7 @@ enum Producer {
 /// stays rented, no waker is kept, the value is dropped exactly once, and the slot rents
 /// again.
 fn last_one_out(kind: Producer) {
-    model(move || {
+    bounded_model(500, move || {
         let drops = Arc::new(AtomicUsize::new(0));
         let pool: SourcePool<Counted> = SourcePool::with_capacity(1);
         let (mut task, completer) = pool.rent();
@@ -112,7 +153,7 @@ fn pool_last_one_out_abandon() {
 /// to install the first chunk; the loser frees its chunk and takes a slot from the
 /// winner's).
 fn rent_and_return(preallocated: bool) {
-    model(move || {
+    bounded_model(30_000, move || {
         let pool: SourcePool<usize> = if preallocated {
             SourcePool::with_capacity(1)
         } else {
@@ -164,7 +205,7 @@ fn pool_rent_and_return_with_growth() {
 /// memory must stay valid until the last half leaves, and the value arrives.
 #[test]
 fn pool_handle_dropped_first() {
-    model(|| {
+    bounded_model(3_000, || {
         let drops = Arc::new(AtomicUsize::new(0));
         let pool: SourcePool<Counted> = SourcePool::with_capacity(1);
         let (task, completer) = pool.rent();
@@ -186,7 +227,7 @@ fn pool_handle_dropped_first() {
 /// the slot comes back once.
 #[test]
 fn pool_task_takes_while_the_completer_leaves() {
-    model(|| {
+    bounded_model(200, || {
         let drops = Arc::new(AtomicUsize::new(0));
         let pool: SourcePool<Counted> = SourcePool::with_capacity(1);
         let (mut task, completer) = pool.rent();
@@ -225,7 +266,7 @@ fn pool_task_takes_while_the_completer_leaves() {
 /// it).
 #[test]
 fn pool_cancelled_vs_task_drop() {
-    model(|| {
+    bounded_model(2_000, || {
         let pool: SourcePool<usize> = SourcePool::with_capacity(1);
         let (task, completer) = pool.rent();
         let dropper = thread::spawn(move || drop(task));
@@ -242,7 +283,7 @@ fn pool_cancelled_vs_task_drop() {
 /// way it is dropped once and nothing is left rented.
 #[test]
 fn pool_cancel_waker_vs_complete_vs_task_drop() {
-    model(|| {
+    bounded_model(500, || {
         let pool: SourcePool<usize> = SourcePool::with_capacity(1);
         let (task, completer) = pool.rent();
         let waker = CountingWaker::new();
@@ -273,7 +314,7 @@ fn pool_cancel_waker_vs_complete_vs_task_drop() {
 /// value, and all slots come back.
 #[test]
 fn pool_free_list_pop_push_pop() {
-    model(|| {
+    bounded_model(10_000, || {
         let pool: SourcePool<usize> = SourcePool::with_capacity(2);
         let single = {
             let pool = pool.clone();
@@ -296,5 +337,198 @@ fn pool_free_list_pop_push_pop() {
             stats.available, stats.capacity,
             "every slot is back on the list"
         );
+    });
+}
+
+/// The task asks `is_ready` and takes its result with `into_ready` while the completer
+/// completes (or is dropped) on another thread. `into_ready` hands the task back when
+/// the result is not there, and awaiting it then gets the value: it reaches the task
+/// whatever the order, is dropped exactly once, and the slot comes back.
+fn into_ready_vs(kind: Producer) {
+    bounded_model(500, move || {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let pool: SourcePool<Counted> = SourcePool::with_capacity(1);
+        let (task, completer) = pool.rent();
+        let producer = {
+            let drops = Arc::clone(&drops);
+            thread::spawn(move || match kind {
+                Producer::Succeed => assert!(completer.succeed(Counted::new(&drops)).is_ok()),
+                Producer::Abandon => drop(completer),
+            })
+        };
+        let ready = task.is_ready();
+        let result = match task.into_ready() {
+            Ok(result) => result,
+            Err(task) => {
+                assert!(!ready, "a ready task refused into_ready");
+                block_on(task)
+            }
+        };
+        producer.join().unwrap();
+        match kind {
+            Producer::Succeed => assert!(result.is_ok(), "the value did not reach the task"),
+            Producer::Abandon => assert_eq!(result.err(), Some(Abandoned)),
+        }
+        assert_eq!(drops.load(SeqCst), 0, "the pool dropped the task's value");
+        assert_eq!(pool.stats().in_use, 0, "the slot was not returned");
+    });
+}
+
+#[test]
+fn pool_into_ready_vs_complete() {
+    into_ready_vs(Producer::Succeed);
+}
+
+#[test]
+fn pool_into_ready_vs_abandon() {
+    into_ready_vs(Producer::Abandon);
+}
+
+/// Two threads poll `cancelled()` futures of one completer (and ask `is_cancelled`) while
+/// the task polls, asks `is_ready` and is dropped. The polls take turns in the cancel
+/// waker cell (loom flags two in it at once); one waker waits at a time, and when a poll
+/// left one waiting the task's drop wakes it: no lost wake-up. Afterwards every poll is
+/// `Ready`, the value comes back to the producer, and no waker is kept.
+#[test]
+fn pool_two_cancelled_polls_vs_task() {
+    bounded_model(60_000, || {
+        let pool: SourcePool<usize> = SourcePool::with_capacity(1);
+        let (mut task, completer) = pool.rent();
+        let completer = Arc::new(completer);
+        let wakers = [CountingWaker::new(), CountingWaker::new()];
+        let pollers: Vec<_> = wakers
+            .iter()
+            .map(|waker| {
+                let completer = Arc::clone(&completer);
+                let waker = CountingWaker::waker(waker);
+                thread::spawn(move || {
+                    let before = completer.is_cancelled();
+                    let polled = poll_once(&mut completer.cancelled(), &waker);
+                    assert!(!before || polled.is_ready(), "a cancellation was forgotten");
+                    polled.is_pending()
+                })
+            })
+            .collect();
+        let waker = CountingWaker::new();
+        assert!(poll_once(&mut task, &CountingWaker::waker(&waker)).is_pending());
+        assert!(!task.is_ready());
+        drop(task);
+        let pending = pollers
+            .into_iter()
+            .map(|p| p.join().unwrap())
+            .filter(|&pending| pending)
+            .count();
+        let woken: usize = wakers.iter().map(|w| w.wakes()).sum();
+        assert!(
+            pending == 0 || woken >= 1,
+            "a waiting cancelled() was never woken"
+        );
+        assert!(completer.is_cancelled());
+        assert_eq!(poll_noop_ready(&completer), Poll::Ready(()));
+        let completer = Arc::try_unwrap(completer).ok().unwrap();
+        assert_eq!(completer.succeed(7), Err(7));
+        assert_eq!(waker.wakes(), 0);
+        assert!(
+            !held_elsewhere(&waker),
+            "the task's waker outlived both halves"
+        );
+        for waker in &wakers {
+            assert!(
+                !held_elsewhere(waker),
+                "a cancel waker outlived both halves"
+            );
+        }
+        assert_eq!(pool.stats().in_use, 0);
+    });
+}
+
+/// Polls a `cancelled()` future of `completer` once with a waker that does nothing.
+fn poll_noop_ready(completer: &valuetask::Completer<usize>) -> Poll<()> {
+    poll_once(&mut completer.cancelled(), std::task::Waker::noop())
+}
+
+/// One thread rents, completes and awaits (so its slot is recycled) while the halves of
+/// another rental leave on two threads: its task is dropped, its completer polls
+/// `cancelled()`, asks `is_cancelled` and is dropped, and `stats` walks every slot on
+/// both of those threads meanwhile. Every value is dropped once, the counts stay within the two rentals, and
+/// every slot comes back.
+#[test]
+fn pool_rent_vs_halves_leaving_and_stats() {
+    bounded_model(360_000, || {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let pool: SourcePool<Counted> = SourcePool::with_capacity(1);
+        let (task, completer) = pool.rent();
+        let renter = {
+            let pool = pool.clone();
+            let drops = Arc::clone(&drops);
+            thread::spawn(move || {
+                let (task, completer) = pool.rent();
+                completer.succeed(Counted::new(&drops)).unwrap();
+                drop(block_on(task).unwrap());
+            })
+        };
+        let dropper = {
+            let pool = pool.clone();
+            thread::spawn(move || {
+                drop(task);
+                let stats = pool.stats();
+                assert!(stats.in_use <= 2 && stats.capacity == 16, "{stats:?}");
+            })
+        };
+        let cancelled = poll_once(&mut completer.cancelled(), std::task::Waker::noop());
+        if cancelled.is_ready() {
+            assert!(completer.is_cancelled());
+        }
+        let stats = pool.stats();
+        assert!(stats.in_use <= 2 && stats.capacity == 16, "{stats:?}");
+        drop(completer);
+        renter.join().unwrap();
+        dropper.join().unwrap();
+        assert_eq!(drops.load(SeqCst), 1);
+        let stats = pool.stats();
+        assert_eq!((stats.in_use, stats.available), (0, 16), "{stats:?}");
+    });
+}
+
+/// Every handle of a pool is dropped on its own thread while the halves of its rentals
+/// leave, another rental is made and completed, and `stats` walks the slots: the pool's memory stays until the last of them, the
+/// value left unread is dropped once (when its slot is recycled), and each half gets
+/// its answer.
+#[test]
+fn pool_handles_dropped_while_rentals_run() {
+    bounded_model(400_000, || {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let pool: SourcePool<Counted> = SourcePool::with_capacity(1);
+        let (task, completer) = pool.rent();
+        let renter = {
+            let pool = pool.clone();
+            let drops = Arc::clone(&drops);
+            thread::spawn(move || {
+                let (task, completer) = pool.rent();
+                drop(pool);
+                completer.succeed(Counted::new(&drops)).unwrap();
+                assert!(task.is_ready());
+                drop(task); // the value is dropped unread, with the slot
+            })
+        };
+        let leaver = {
+            let pool = pool.clone();
+            thread::spawn(move || {
+                drop(task);
+                assert!(pool.stats().in_use <= 2);
+                drop(pool);
+            })
+        };
+        let cancelled = completer.is_cancelled();
+        let polled = poll_once(&mut completer.cancelled(), std::task::Waker::noop());
+        assert!(
+            !cancelled || polled.is_ready(),
+            "a cancellation was forgotten"
+        );
+        drop(pool);
+        drop(completer);
+        renter.join().unwrap();
+        leaver.join().unwrap();
+        assert_eq!(drops.load(SeqCst), 1);
     });
 }
