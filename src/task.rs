@@ -72,10 +72,12 @@ use crate::source::{Source, Status, Token};
 ///
 /// # `Send` and `Sync`
 ///
-/// `ValueTask<'a, T>` is `Send` when `T` is: every tier moves only the result across
-/// threads, [`from_future`](Self::from_future) accepts only `Send` futures and
-/// [`from_source`](Self::from_source) only `Sync` sources, so a runtime may poll the task
-/// on any worker. It is not `Sync` (nothing needs it: a future is polled through `&mut`).
+/// `ValueTask<'a, T>` is `Send` for every `T`: what it holds is `Send` (a ready value
+/// must be, so [`ready`](Self::ready) needs `T: Send`; [`from_future`](Self::from_future)
+/// accepts only `Send` futures and [`from_source`](Self::from_source) only `Sync`
+/// sources), and a result it makes is made on the thread that polls it, so a runtime may
+/// poll the task on any worker. It is not `Sync` (nothing needs it: a future is polled
+/// through `&mut`).
 /// Futures that hold an `Rc` or a `RefCell` across an `.await` are not `Send` and are not
 /// accepted here.
 ///
@@ -96,6 +98,9 @@ enum Repr<'a, T> {
     Borrowed {
         source: &'a (dyn Source<T> + Sync + 'a),
         token: Token,
+        /// Whether the task polled yet: its first poll is [`Source::poll_first`], and a
+        /// task that never polled leaves through [`Source::release_unpolled`].
+        polled: bool,
     },
     Raw(RawTask<T>),
     /// The result was handed out; polling again is a bug.
@@ -192,8 +197,12 @@ impl<'a, T> ValueTask<'a, T> {
 
     /// A task for the operation `token` of `source`. Allocates nothing.
     ///
-    /// The task polls [`Source::poll_result`] and calls [`Source::release`] once, when it
-    /// took the result or when it is dropped.
+    /// The task polls [`Source::poll_first`] once, then [`Source::poll_result`], and calls
+    /// [`Source::release`] once, when it took the result or when it is dropped
+    /// ([`Source::release_unpolled`] if it never polled).
+    ///
+    /// One task per token: a source that enforces it, as [`ResetCore`](crate::ResetCore)
+    /// does, panics at a second task's first poll, whichever task was made first.
     ///
     /// # Examples
     ///
@@ -214,7 +223,11 @@ impl<'a, T> ValueTask<'a, T> {
         S: Source<T> + Sync,
     {
         Self {
-            repr: Repr::Borrowed { source, token },
+            repr: Repr::Borrowed {
+                source,
+                token,
+                polled: false,
+            },
         }
     }
 
@@ -236,7 +249,9 @@ impl<'a, T> ValueTask<'a, T> {
         match &self.repr {
             Repr::Ready(_) => true,
             Repr::Boxed(_) | Repr::Done => false,
-            Repr::Borrowed { source, token } => source.try_status(*token) == Some(Status::Ready),
+            Repr::Borrowed { source, token, .. } => {
+                source.try_status(*token) == Some(Status::Ready)
+            }
             // SAFETY: a `Raw` repr holds its pointer until `poll` returned `Ready` (after
             // which the repr is `Done`) or until `drop`, which runs only in `Drop`.
             Repr::Raw(raw) => unsafe { raw.is_ready() },
@@ -319,8 +334,21 @@ impl<'a, T> ValueTask<'a, T> {
         let ready = match &mut self.repr {
             Repr::Ready(_) | Repr::Raw(_) => unreachable!("poll_inner polls these inline"),
             Repr::Boxed(future) => future.as_mut().poll(cx),
-            Repr::Borrowed { source, token } => {
-                let ready = source.poll_result(*token, cx);
+            Repr::Borrowed {
+                source,
+                token,
+                polled,
+            } => {
+                let ready = if *polled {
+                    source.poll_result(*token, cx)
+                } else {
+                    // Set only once the first poll returned: a first poll that panics
+                    // (a second task refused) leaves this task unpolled, so its drop
+                    // does not count as the operation's task leaving.
+                    let ready = source.poll_first(*token, cx);
+                    *polled = true;
+                    ready
+                };
                 if ready.is_ready() {
                     source.release(*token);
                 }
@@ -339,7 +367,16 @@ impl<'a, T> ValueTask<'a, T> {
     /// Tells a source or a pooled slot that this task is gone without its result.
     fn leave(&mut self) {
         match &self.repr {
-            Repr::Borrowed { source, token } => source.release(*token),
+            Repr::Borrowed {
+                source,
+                token,
+                polled: true,
+            } => source.release(*token),
+            Repr::Borrowed {
+                source,
+                token,
+                polled: false,
+            } => source.release_unpolled(*token),
             // SAFETY: the pointer is still held: `poll` returning `Ready` turns the repr
             // into `Done`, so this is the one release.
             Repr::Raw(raw) => unsafe { raw.discard() },
