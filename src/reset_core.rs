@@ -399,7 +399,7 @@ impl<T> ResetCore<T> {
         self.poll_as(token, cx, Poller::Attached)
     }
 
-    #[inline]
+    #[inline(always)]
     fn poll_as(&self, token: Token, cx: &mut Context<'_>, poller: Poller) -> Poll<T> {
         let mut state = self.load();
         // A clone of the context's waker, made outside any claim (it runs executor code).

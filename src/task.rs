@@ -290,8 +290,9 @@ impl<'a, T> ValueTask<'a, T> {
         }
     }
 
-    /// Polls the task. The ready case and the pooled one, the hot ones, are inlined
-    /// (the pooled one is a call through its vtable); the others go out of line.
+    /// Polls the task. The ready case, the pooled one and the borrowed source, the hot
+    /// ones, are inlined (the last two are a call through a vtable); the others go out
+    /// of line.
     #[inline(always)]
     fn poll_inner(&mut self, cx: &mut Context<'_>) -> Poll<T> {
         match &self.repr {
@@ -301,6 +302,30 @@ impl<'a, T> ValueTask<'a, T> {
                 // vtable gave it up, and the repr becomes `Done` so it is not used again.
                 let ready = unsafe { raw.poll(cx) };
                 if ready.is_ready() {
+                    self.repr = Repr::Done;
+                }
+                ready
+            }
+            Repr::Borrowed {
+                source,
+                token,
+                polled,
+            } => {
+                let (source, token) = (*source, *token);
+                let ready = if *polled {
+                    source.poll_result(token, cx)
+                } else {
+                    // Set only once the first poll returned: a first poll that panics
+                    // (a second task refused) leaves this task unpolled, so its drop
+                    // does not count as the operation's task leaving.
+                    let ready = source.poll_first(token, cx);
+                    if let Repr::Borrowed { polled, .. } = &mut self.repr {
+                        *polled = true;
+                    }
+                    ready
+                };
+                if ready.is_ready() {
+                    source.release(token);
                     self.repr = Repr::Done;
                 }
                 ready
@@ -328,37 +353,18 @@ impl<'a, T> ValueTask<'a, T> {
         }
     }
 
-    /// The tiers `poll_inner` does not inline: a boxed future, a borrowed source, and
-    /// the misuse of polling a finished task.
+    /// The tiers `poll_inner` does not inline: a boxed future, and the misuse of
+    /// polling a finished task.
     fn poll_waiting(&mut self, cx: &mut Context<'_>) -> Poll<T> {
         let ready = match &mut self.repr {
-            Repr::Ready(_) | Repr::Raw(_) => unreachable!("poll_inner polls these inline"),
-            Repr::Boxed(future) => future.as_mut().poll(cx),
-            Repr::Borrowed {
-                source,
-                token,
-                polled,
-            } => {
-                let ready = if *polled {
-                    source.poll_result(*token, cx)
-                } else {
-                    // Set only once the first poll returned: a first poll that panics
-                    // (a second task refused) leaves this task unpolled, so its drop
-                    // does not count as the operation's task leaving.
-                    let ready = source.poll_first(*token, cx);
-                    *polled = true;
-                    ready
-                };
-                if ready.is_ready() {
-                    source.release(*token);
-                }
-                ready
+            Repr::Ready(_) | Repr::Raw(_) | Repr::Borrowed { .. } => {
+                unreachable!("poll_inner polls these inline")
             }
+            Repr::Boxed(future) => future.as_mut().poll(cx),
             Repr::Done => panic!("ValueTask polled after it returned its result"),
         };
         if ready.is_ready() {
-            // The old repr needs no release: the source was released above, and a boxed
-            // future is dropped here.
+            // The boxed future is dropped here.
             self.repr = Repr::Done;
         }
         ready
