@@ -55,7 +55,9 @@ use std::mem::MaybeUninit;
 use std::task::{Context, Poll, Waker};
 
 use crate::source::{Source, Status, Token};
-use crate::sync::{AtomicU64, Ordering, UnsafeCell, spin};
+#[cfg(not(valuetask_loom))]
+use crate::sync::spin;
+use crate::sync::{AtomicU64, Ordering, UnsafeCell};
 
 /// A snapshot of the state word: the generation in the high 32 bits, the flags in the
 /// low bits.
@@ -292,6 +294,10 @@ pub struct ResetCore<T> {
     state: AtomicU64,
     value: UnsafeCell<MaybeUninit<T>>,
     waker: UnsafeCell<Option<Waker>>,
+    /// Under loom, how a side that found the word claimed waits for the claim's end
+    /// (see `wait_unclaimed`).
+    #[cfg(valuetask_loom)]
+    claim_ended: (crate::sync::Mutex<()>, loom::sync::Condvar),
 }
 
 // SAFETY: the value moves between threads (written by a completer, read by a poller),
@@ -320,6 +326,7 @@ impl<T> ResetCore<T> {
             state: AtomicU64::new(State::INITIAL.0),
             value: UnsafeCell::new(MaybeUninit::uninit()),
             waker: UnsafeCell::new(None),
+            claim_ended: (crate::sync::Mutex::new(()), loom::sync::Condvar::new()),
         }
     }
 
@@ -661,6 +668,7 @@ impl<T> ResetCore<T> {
     }
 
     /// Spins until nobody holds a claim; the state then.
+    #[cfg(not(valuetask_loom))]
     #[cold]
     fn wait_unclaimed(&self) -> State {
         loop {
@@ -669,6 +677,26 @@ impl<T> ResetCore<T> {
             if !state.is_claimed() {
                 return state;
             }
+        }
+    }
+
+    /// Waits until nobody holds a claim; the state then. Under loom the spin is a wait
+    /// on a condition variable that every end of a claim signals: loom's scheduler
+    /// cannot bound two threads spinning on a third (each yield lets the other spinner
+    /// run again, for ever), while blocked threads it handles. The protocol's atomic
+    /// steps are the same; only the passing of time is modelled differently.
+    #[cfg(valuetask_loom)]
+    fn wait_unclaimed(&self) -> State {
+        let (lock, ended) = &self.claim_ended;
+        let mut held = lock.lock();
+        loop {
+            let state = self.load();
+            if !state.is_claimed() {
+                return state;
+            }
+            held = ended
+                .wait(held)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
         }
     }
 
@@ -692,6 +720,12 @@ impl<T> ResetCore<T> {
     fn end_claim(&self, to: State, order: Ordering) {
         debug_assert!(!to.is_claimed());
         self.state.store(to.0, order);
+        #[cfg(valuetask_loom)]
+        {
+            let (lock, ended) = &self.claim_ended;
+            let _held = lock.lock();
+            ended.notify_all();
+        }
     }
 
     // The cells, each access named, with the claim it needs.
