@@ -34,6 +34,11 @@
 //!
 //!   TASK is set by a task's first poll (`Source::poll_first`); a second task's first
 //!   poll finds it (or LEFT) and panics: one task per token.
+//!
+//!   Every arrow that moves a value or a waker passes through CLAIMED, held by the side
+//!   that moves it and ended by its plain store; the others (reset of a word whose
+//!   cells are empty, a task leaving with nothing in the cells) are one
+//!   compare-and-swap.
 //! ```
 //!
 //! Every step that touches a cell first takes the `CLAIMED` flag, with a
