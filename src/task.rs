@@ -36,6 +36,10 @@ use crate::source::{Source, Status, Token};
 /// 3. *Combinators take it as it is*: it is an ordinary `Unpin` [`Future`], so `join!`,
 ///    `tokio::select!` and `FuturesUnordered` need no conversion (`futures::select!`
 ///    wants a `FusedFuture`: add `.fuse()`).
+/// 4. *One task per token*: a [`Token`] is `Copy`, but a source that enforces the rule,
+///    as [`ResetCore`](crate::ResetCore) does, refuses a second
+///    [`from_source`](Self::from_source) task on one token with a panic at its first
+///    poll, so two tasks never wait for one value.
 ///
 /// # Examples
 ///
