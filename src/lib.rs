@@ -31,9 +31,18 @@
 //! 3. **Combinators**: `ValueTask` is an ordinary `Unpin` future; `join!`, `tokio::select!` and
 //!    `FuturesUnordered` take it as it is.
 //!
+//! And one rule .NET leaves implicit, which a [`Token`] being `Copy` would let slip:
+//!
+//! 4. **One task per token**: an operation of a [`ResetCore`] has one
+//!    [`ValueTask::from_source`]; the first poll of a second task on the same token panics
+//!    with a message naming this rule, whichever task was made or polled first, so two
+//!    tasks never wait for one value. A task dropped before its result is known to the
+//!    core: [`ResetCore::try_reset`] moves on, a later [`ResetCore::complete`] hands the
+//!    value back, and [`ResetCore::is_abandoned`] tells the producer.
+//!
 //! Misuse of a reusable source (a stale [`Token`]) panics with a message naming the
 //! token, never reads another operation's result. Queries ([`ValueTask::is_ready`],
-//! [`ResetCore::try_status`], `Debug`) never panic.
+//! [`LocalValueTask::is_ready`], [`ResetCore::try_status`], `Debug`) never panic.
 //!
 //! # Lifetimes
 //!
@@ -81,8 +90,10 @@
 //!
 //! # What is `Send`
 //!
-//! A [`ValueTask`] is `Send` when its result is: it accepts only `Send` futures and
-//! `Sync` sources, so any runtime may poll it on any worker. A [`SourcePool`] handle and
+//! A [`ValueTask`] is `Send` for every result type, like a `Pin<Box<dyn Future + Send>>`:
+//! it accepts only `Send` futures and `Sync` sources, a ready value must be `Send`
+//! ([`ValueTask::ready`] asks for `T: Send`), and a result it makes is made on the thread
+//! that polls it, so any runtime may poll it on any worker. A [`SourcePool`] handle and
 //! a [`Completer`] are `Send` and `Sync` for `Send` results; a [`ResetCore`] is `Send` and
 //! `Sync` for a `Send` value (its operations may be completed from any thread).
 //!
@@ -113,8 +124,7 @@ mod thread_exit;
 mod transform;
 
 pub use pool::{Abandoned, Cancelled, Completer, PoolStats, SourcePool};
-pub use reset_core::ResetCore;
-pub use reset_core::reset::ResetRefused;
+pub use reset_core::{ResetCore, ResetRefused};
 pub use source::{Source, Status, Token};
 pub use task::ValueTask;
 

@@ -184,11 +184,8 @@ impl<'a, T> LocalValueTask<'a, T> {
     }
 
     /// Whether the result is available without waiting. A future is never polled to
-    /// find out: false.
-    ///
-    /// # Panics
-    ///
-    /// Panics if a borrowed source panics on the task's token (a stale token).
+    /// find out: false. Never panics: a source asked about a stale token
+    /// ([`Source::try_status`]) answers `None`, which is false here.
     #[inline]
     pub fn is_ready(&self) -> bool {
         self.task.is_ready()
@@ -286,12 +283,27 @@ impl<T, S: Source<T>> Source<T> for LocalSource<S> {
     }
 
     #[inline]
+    fn poll_first(&self, token: Token, cx: &mut Context<'_>) -> Poll<T> {
+        self.0.poll_first(token, cx)
+    }
+
+    #[inline]
     fn status(&self, token: Token) -> Status {
         self.0.status(token)
     }
 
     #[inline]
+    fn try_status(&self, token: Token) -> Option<Status> {
+        self.0.try_status(token)
+    }
+
+    #[inline]
     fn release(&self, token: Token) {
         self.0.release(token);
+    }
+
+    #[inline]
+    fn release_unpolled(&self, token: Token) {
+        self.0.release_unpolled(token);
     }
 }

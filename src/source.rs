@@ -7,14 +7,27 @@ use std::task::{Context, Poll};
 ///
 /// A source hands out a token for each operation it runs. A
 /// [`ValueTask::from_source`](crate::ValueTask::from_source) built from that token polls
-/// [`poll_result`](Source::poll_result) until it gets the value, then calls
+/// it until it gets the value (its first poll through [`poll_first`](Source::poll_first),
+/// the later ones through [`poll_result`](Source::poll_result)), then calls
 /// [`release`](Source::release) exactly once: when the value was taken, or when the task
-/// is dropped first, whichever comes first.
+/// is dropped first, whichever comes first (a task dropped before it ever polled calls
+/// [`release_unpolled`](Source::release_unpolled) instead).
 ///
 /// [`ResetCore`](crate::ResetCore) implements this trait; embed one in your own type and
 /// forward to it, or implement the trait over your own state machine.
 ///
+/// # One task per token
+///
+/// A source may enforce that one task exists per token, as [`ResetCore`](crate::ResetCore)
+/// does: it refuses a second task with a panic in `poll_first`, and learns from
+/// `release` that the task left before taking its result. The defaults of `poll_first`
+/// and `release_unpolled` forward to `poll_result` and `release`, for sources that do
+/// not keep track.
+///
 /// # Examples
+///
+/// A wrapper forwards every method, so that the core's checks, its never-panicking
+/// query and its record of a task that left all reach it:
 ///
 /// ```
 /// use std::task::{Context, Poll};
@@ -29,8 +42,20 @@ use std::task::{Context, Poll};
 ///     fn poll_result(&self, token: Token, cx: &mut Context<'_>) -> Poll<Vec<u8>> {
 ///         self.read.poll_result(token, cx)
 ///     }
+///     fn poll_first(&self, token: Token, cx: &mut Context<'_>) -> Poll<Vec<u8>> {
+///         self.read.poll_first(token, cx)
+///     }
 ///     fn status(&self, token: Token) -> Status {
 ///         self.read.status(token)
+///     }
+///     fn try_status(&self, token: Token) -> Option<Status> {
+///         self.read.try_status(token)
+///     }
+///     fn release(&self, token: Token) {
+///         self.read.release(token)
+///     }
+///     fn release_unpolled(&self, token: Token) {
+///         self.read.release_unpolled(token)
 ///     }
 /// }
 ///
@@ -38,7 +63,12 @@ use std::task::{Context, Poll};
 /// let token = conn.read.token();
 /// conn.read.complete(token, b"hello".to_vec()).unwrap();
 /// let task = ValueTask::from_source(&conn, token);
+/// assert!(task.is_ready());
 /// assert_eq!(futures::executor::block_on(task), b"hello");
+///
+/// let next = conn.read.reset();
+/// drop(ValueTask::from_source(&conn, next)); // the reader gave up
+/// assert!(conn.read.is_abandoned(next));
 /// ```
 pub trait Source<T> {
     /// Polls for the result of the operation `token` names.
@@ -51,6 +81,18 @@ pub trait Source<T> {
     /// Implementations panic when `token` does not name the current operation (a stale
     /// token), and when the result was already taken.
     fn poll_result(&self, token: Token, cx: &mut Context<'_>) -> Poll<T>;
+
+    /// The first poll of a task: where a source that allows one task per token refuses
+    /// a second one, with a panic that names the rule. Otherwise as
+    /// [`poll_result`](Source::poll_result), which the default calls.
+    ///
+    /// # Panics
+    ///
+    /// As `poll_result`; and, in a source that enforces it, when another task already
+    /// polled `token` (or polled it and was dropped).
+    fn poll_first(&self, token: Token, cx: &mut Context<'_>) -> Poll<T> {
+        self.poll_result(token, cx)
+    }
 
     /// Tells whether the result of `token`'s operation is pending, ready or already taken.
     ///
@@ -74,6 +116,14 @@ pub trait Source<T> {
     /// panic, even for a stale token.
     fn release(&self, token: Token) {
         let _ = token;
+    }
+
+    /// In place of [`release`](Source::release), for a task dropped before it ever
+    /// polled: if another task polled `token`, this one was a second task and must not
+    /// count as the operation's task leaving. The default calls `release`. It runs in
+    /// `Drop`, so it must not panic.
+    fn release_unpolled(&self, token: Token) {
+        self.release(token);
     }
 }
 
@@ -131,6 +181,7 @@ pub enum Status {
     Pending,
     /// The result is there and not yet taken.
     Ready,
-    /// The result was taken.
+    /// The result was taken, or the operation's task was dropped without it: no
+    /// result is there for this token any more.
     Consumed,
 }

@@ -36,6 +36,10 @@ use crate::source::{Source, Status, Token};
 /// 3. *Combinators take it as it is*: it is an ordinary `Unpin` [`Future`], so `join!`,
 ///    `tokio::select!` and `FuturesUnordered` need no conversion (`futures::select!`
 ///    wants a `FusedFuture`: add `.fuse()`).
+/// 4. *One task per token*: a [`Token`] is `Copy`, but a source that enforces the rule,
+///    as [`ResetCore`](crate::ResetCore) does, refuses a second
+///    [`from_source`](Self::from_source) task on one token with a panic at its first
+///    poll, so two tasks never wait for one value.
 ///
 /// # Examples
 ///
@@ -72,10 +76,12 @@ use crate::source::{Source, Status, Token};
 ///
 /// # `Send` and `Sync`
 ///
-/// `ValueTask<'a, T>` is `Send` when `T` is: every tier moves only the result across
-/// threads, [`from_future`](Self::from_future) accepts only `Send` futures and
-/// [`from_source`](Self::from_source) only `Sync` sources, so a runtime may poll the task
-/// on any worker. It is not `Sync` (nothing needs it: a future is polled through `&mut`).
+/// `ValueTask<'a, T>` is `Send` for every `T`: what it holds is `Send` (a ready value
+/// must be, so [`ready`](Self::ready) needs `T: Send`; [`from_future`](Self::from_future)
+/// accepts only `Send` futures and [`from_source`](Self::from_source) only `Sync`
+/// sources), and a result it makes is made on the thread that polls it, so a runtime may
+/// poll the task on any worker. It is not `Sync` (nothing needs it: a future is polled
+/// through `&mut`).
 /// Futures that hold an `Rc` or a `RefCell` across an `.await` are not `Send` and are not
 /// accepted here.
 ///
@@ -96,6 +102,9 @@ enum Repr<'a, T> {
     Borrowed {
         source: &'a (dyn Source<T> + Sync + 'a),
         token: Token,
+        /// Whether the task polled yet: its first poll is [`Source::poll_first`], and a
+        /// task that never polled leaves through [`Source::release_unpolled`].
+        polled: bool,
     },
     Raw(RawTask<T>),
     /// The result was handed out; polling again is a bug.
@@ -192,8 +201,12 @@ impl<'a, T> ValueTask<'a, T> {
 
     /// A task for the operation `token` of `source`. Allocates nothing.
     ///
-    /// The task polls [`Source::poll_result`] and calls [`Source::release`] once, when it
-    /// took the result or when it is dropped.
+    /// The task polls [`Source::poll_first`] once, then [`Source::poll_result`], and calls
+    /// [`Source::release`] once, when it took the result or when it is dropped
+    /// ([`Source::release_unpolled`] if it never polled).
+    ///
+    /// One task per token: a source that enforces it, as [`ResetCore`](crate::ResetCore)
+    /// does, panics at a second task's first poll, whichever task was made first.
     ///
     /// # Examples
     ///
@@ -214,7 +227,11 @@ impl<'a, T> ValueTask<'a, T> {
         S: Source<T> + Sync,
     {
         Self {
-            repr: Repr::Borrowed { source, token },
+            repr: Repr::Borrowed {
+                source,
+                token,
+                polled: false,
+            },
         }
     }
 
@@ -236,7 +253,9 @@ impl<'a, T> ValueTask<'a, T> {
         match &self.repr {
             Repr::Ready(_) => true,
             Repr::Boxed(_) | Repr::Done => false,
-            Repr::Borrowed { source, token } => source.try_status(*token) == Some(Status::Ready),
+            Repr::Borrowed { source, token, .. } => {
+                source.try_status(*token) == Some(Status::Ready)
+            }
             // SAFETY: a `Raw` repr holds its pointer until `poll` returned `Ready` (after
             // which the repr is `Done`) or until `drop`, which runs only in `Drop`.
             Repr::Raw(raw) => unsafe { raw.is_ready() },
@@ -275,8 +294,9 @@ impl<'a, T> ValueTask<'a, T> {
         }
     }
 
-    /// Polls the task. The ready case and the pooled one, the hot ones, are inlined
-    /// (the pooled one is a call through its vtable); the others go out of line.
+    /// Polls the task. The ready case, the pooled one and the borrowed source, the hot
+    /// ones, are inlined (the last two are a call through a vtable); the others go out
+    /// of line.
     #[inline(always)]
     fn poll_inner(&mut self, cx: &mut Context<'_>) -> Poll<T> {
         match &self.repr {
@@ -286,6 +306,30 @@ impl<'a, T> ValueTask<'a, T> {
                 // vtable gave it up, and the repr becomes `Done` so it is not used again.
                 let ready = unsafe { raw.poll(cx) };
                 if ready.is_ready() {
+                    self.repr = Repr::Done;
+                }
+                ready
+            }
+            Repr::Borrowed {
+                source,
+                token,
+                polled,
+            } => {
+                let (source, token) = (*source, *token);
+                let ready = if *polled {
+                    source.poll_result(token, cx)
+                } else {
+                    // Set only once the first poll returned: a first poll that panics
+                    // (a second task refused) leaves this task unpolled, so its drop
+                    // does not count as the operation's task leaving.
+                    let ready = source.poll_first(token, cx);
+                    if let Repr::Borrowed { polled, .. } = &mut self.repr {
+                        *polled = true;
+                    }
+                    ready
+                };
+                if ready.is_ready() {
+                    source.release(token);
                     self.repr = Repr::Done;
                 }
                 ready
@@ -313,24 +357,18 @@ impl<'a, T> ValueTask<'a, T> {
         }
     }
 
-    /// The tiers `poll_inner` does not inline: a boxed future, a borrowed source, and
-    /// the misuse of polling a finished task.
+    /// The tiers `poll_inner` does not inline: a boxed future, and the misuse of
+    /// polling a finished task.
     fn poll_waiting(&mut self, cx: &mut Context<'_>) -> Poll<T> {
         let ready = match &mut self.repr {
-            Repr::Ready(_) | Repr::Raw(_) => unreachable!("poll_inner polls these inline"),
-            Repr::Boxed(future) => future.as_mut().poll(cx),
-            Repr::Borrowed { source, token } => {
-                let ready = source.poll_result(*token, cx);
-                if ready.is_ready() {
-                    source.release(*token);
-                }
-                ready
+            Repr::Ready(_) | Repr::Raw(_) | Repr::Borrowed { .. } => {
+                unreachable!("poll_inner polls these inline")
             }
+            Repr::Boxed(future) => future.as_mut().poll(cx),
             Repr::Done => panic!("ValueTask polled after it returned its result"),
         };
         if ready.is_ready() {
-            // The old repr needs no release: the source was released above, and a boxed
-            // future is dropped here.
+            // The boxed future is dropped here.
             self.repr = Repr::Done;
         }
         ready
@@ -339,7 +377,16 @@ impl<'a, T> ValueTask<'a, T> {
     /// Tells a source or a pooled slot that this task is gone without its result.
     fn leave(&mut self) {
         match &self.repr {
-            Repr::Borrowed { source, token } => source.release(*token),
+            Repr::Borrowed {
+                source,
+                token,
+                polled: true,
+            } => source.release(*token),
+            Repr::Borrowed {
+                source,
+                token,
+                polled: false,
+            } => source.release_unpolled(*token),
             // SAFETY: the pointer is still held: `poll` returning `Ready` turns the repr
             // into `Done`, so this is the one release.
             Repr::Raw(raw) => unsafe { raw.discard() },

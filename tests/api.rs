@@ -231,6 +231,103 @@ fn queries_never_panic_on_stale_tokens() {
 }
 
 #[test]
+fn local_queries_never_panic_on_stale_tokens() {
+    let core = ResetCore::<u8>::new();
+    let stale = core.token();
+    let task = valuetask::LocalValueTask::from_source(&core, stale);
+    core.reset();
+    assert!(
+        !task.is_ready(),
+        "a stale token is not ready, and asking does not panic"
+    );
+    assert!(format!("{task:?}").contains("source"));
+    drop(task);
+}
+
+/// A source that forwards every method to its core, as the `Source` docs show: queries
+/// never panic through it, and the core's one-task rule and its record of a task that
+/// left reach the core.
+struct Forwarding {
+    core: ResetCore<u8>,
+}
+
+impl valuetask::Source<u8> for Forwarding {
+    fn poll_result(&self, token: Token, cx: &mut std::task::Context<'_>) -> Poll<u8> {
+        self.core.poll_result(token, cx)
+    }
+    fn poll_first(&self, token: Token, cx: &mut std::task::Context<'_>) -> Poll<u8> {
+        self.core.poll_first(token, cx)
+    }
+    fn status(&self, token: Token) -> Status {
+        self.core.status(token)
+    }
+    fn try_status(&self, token: Token) -> Option<Status> {
+        self.core.try_status(token)
+    }
+    fn release(&self, token: Token) {
+        self.core.release(token)
+    }
+    fn release_unpolled(&self, token: Token) {
+        self.core.release_unpolled(token)
+    }
+}
+
+#[test]
+fn a_forwarding_source_keeps_the_cores_rules() {
+    let source = Forwarding {
+        core: ResetCore::new(),
+    };
+    let stale = source.core.token();
+    let task = ValueTask::from_source(&source, stale);
+    let token = source.core.reset();
+    assert!(
+        !task.is_ready(),
+        "is_ready through the wrapper panicked or lied"
+    );
+    drop(task);
+    assert!(
+        !source.core.is_abandoned(token),
+        "a stale task's drop reached the next operation"
+    );
+
+    let mut first = ValueTask::from_source(&source, token);
+    let mut second = ValueTask::from_source(&source, token);
+    assert!(poll_noop(&mut first).is_pending());
+    let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| poll_noop(&mut second)));
+    assert!(
+        refused.is_err(),
+        "a second task through the wrapper was accepted"
+    );
+    drop(second);
+    drop(first);
+    assert!(source.core.is_abandoned(token));
+    assert_eq!(source.core.complete(token, 1), Err(1));
+}
+
+#[test]
+fn is_abandoned_answers_true_for_a_stale_token_and_false_while_the_task_lives() {
+    let core = ResetCore::<u8>::new();
+    let token = core.token();
+    let mut task = ValueTask::from_source(&core, token);
+    assert!(!core.is_abandoned(token));
+    assert!(poll_noop(&mut task).is_pending());
+    assert!(!core.is_abandoned(token));
+    core.complete(token, 3).unwrap();
+    assert_eq!(poll_noop(&mut task), Poll::Ready(3));
+    drop(task);
+    assert!(
+        !core.is_abandoned(token),
+        "a task that took its value did not abandon it"
+    );
+    let next = core.reset();
+    assert!(
+        core.is_abandoned(token),
+        "a stale token: nobody reads a completion of it"
+    );
+    assert!(!core.is_abandoned(next));
+}
+
+#[test]
 fn a_pool_result_error_type_can_be_the_users_own() {
     #[derive(Debug, PartialEq)]
     enum MyError {

@@ -737,9 +737,12 @@ fn tokio_select_takes_a_value_task_as_it_is() {
         }
     });
     assert_eq!(picked, 9, "the pending source lost to the ready value");
-    // The losing task was dropped and released: the core is untouched and usable.
-    assert_eq!(core.status(token), Status::Pending);
-    assert_eq!(core.complete(token, 1), Ok(()));
+    // The losing task was dropped before its result: the core knows nobody will read
+    // this operation, gives a late value back, and moves on.
+    assert!(core.is_abandoned(token));
+    assert_eq!(core.status(token), Status::Consumed);
+    assert_eq!(core.complete(token, 1), Err(1));
+    assert!(core.try_reset().is_ok());
 }
 
 #[test]
@@ -802,6 +805,10 @@ fn a_core_completed_from_another_thread_wakes_a_blocked_task() {
 
 #[test]
 fn many_rounds_with_reset_between_complete_across_threads() {
+    // The producer waits on a channel, where no poll deadline reaches: a lost wake-up
+    // must fail the test by name rather than hang it.
+    let _watchdog =
+        support::poll::Watchdog::arm("many_rounds_with_reset_between_complete_across_threads");
     let core = Arc::new(ResetCore::new());
     let (tokens_tx, tokens_rx) = std::sync::mpsc::channel::<Token>();
     let producer = {
@@ -876,4 +883,154 @@ fn many_cores_complete_from_many_threads() {
             });
         }
     });
+}
+
+// ---------------------------------------------------------------------------------------
+// The task of an operation, on tokio: one task per token, and a task that left
+// ---------------------------------------------------------------------------------------
+
+/// Runs `body` on tokio's multi-thread runtime, failing by `test`'s name instead of
+/// hanging if it is still pending after the wake-up deadline.
+fn on_tokio<T>(test: &str, body: impl Future<Output = T>) -> T {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .build()
+        .expect("a tokio runtime");
+    runtime.block_on(async {
+        tokio::time::timeout(support::poll::WAKE_DEADLINE, body)
+            .await
+            .unwrap_or_else(|_| panic!("{test}: still pending (a task hangs)"))
+    })
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "tokio's multi-thread runtime is too slow under Miri")]
+fn tokio_two_tasks_on_one_token_never_hang_one_gets_the_value_the_other_is_refused() {
+    on_tokio("tokio_two_tasks_on_one_token_never_hang", async {
+        let core = Arc::new(ResetCore::new());
+        for round in 0..200_u32 {
+            let token = core.reset();
+            let tasks: Vec<_> = (0..2)
+                .map(|_| {
+                    let core = Arc::clone(&core);
+                    tokio::spawn(async move { ValueTask::from_source(&*core, token).await })
+                })
+                .collect();
+            if round % 2 == 0 {
+                tokio::task::yield_now().await;
+            }
+            let producer = Arc::clone(&core);
+            thread::spawn(move || producer.complete(token, round).unwrap());
+            let (mut got, mut refused) = (0, 0);
+            for task in tasks {
+                match task.await {
+                    Ok(value) => {
+                        assert_eq!(value, round);
+                        got += 1;
+                    }
+                    Err(error) => {
+                        let payload = error.into_panic();
+                        let message = payload
+                            .downcast_ref::<String>()
+                            .cloned()
+                            .unwrap_or_default();
+                        assert!(message.contains("one task per token"), "{message}");
+                        refused += 1;
+                    }
+                }
+            }
+            assert_eq!((got, refused), (1, 1), "round {round}");
+        }
+    });
+}
+
+#[test]
+#[cfg_attr(
+    miri,
+    ignore = "tokio's timer and multi-thread runtime are too slow under Miri"
+)]
+fn tokio_try_reset_succeeds_after_the_only_task_timed_out() {
+    on_tokio(
+        "tokio_try_reset_succeeds_after_the_only_task_timed_out",
+        async {
+            let core = ResetCore::<u32>::new();
+            let token = core.token();
+            let waited = tokio::time::timeout(
+                std::time::Duration::from_millis(1),
+                ValueTask::from_source(&core, token),
+            )
+            .await;
+            assert!(waited.is_err(), "nobody completed the operation");
+            assert!(core.is_abandoned(token));
+            let next = core
+                .try_reset()
+                .expect("the only task left: nothing is in flight");
+            assert_ne!(next, token);
+        },
+    );
+}
+
+#[test]
+#[cfg_attr(
+    miri,
+    ignore = "tokio's timer and multi-thread runtime are too slow under Miri"
+)]
+fn tokio_a_completion_after_the_task_timed_out_comes_back() {
+    on_tokio(
+        "tokio_a_completion_after_the_task_timed_out_comes_back",
+        async {
+            let drops = Arc::new(AtomicUsize::new(0));
+            let core = Arc::new(ResetCore::new());
+            let token = core.token();
+            let waited = tokio::time::timeout(
+                std::time::Duration::from_millis(1),
+                ValueTask::from_source(&*core, token),
+            )
+            .await;
+            assert!(waited.is_err());
+            let producer = Arc::clone(&core);
+            let counter = Arc::clone(&drops);
+            let back =
+                tokio::task::spawn_blocking(move || producer.complete(token, DropCounter(counter)))
+                    .await
+                    .unwrap();
+            let value = back.expect_err("a completion nobody will read was accepted");
+            assert_eq!(
+                drops.load(Ordering::SeqCst),
+                0,
+                "the value came back and was dropped"
+            );
+            drop(value);
+            assert_eq!(drops.load(Ordering::SeqCst), 1);
+            assert_eq!(core.try_status(token), Some(Status::Consumed));
+        },
+    );
+}
+
+/// The same without a runtime: a task dropped after a pending poll, or before any poll,
+/// is recorded; one dropped after it took its result is not "abandoned".
+#[test]
+fn a_dropped_task_is_recorded_whether_it_polled_or_not() {
+    let core = ResetCore::<u8>::new();
+    for polled in [false, true] {
+        let token = core.reset();
+        let mut task = ValueTask::from_source(&core, token);
+        if polled {
+            assert!(poll_noop(&mut task).is_pending());
+            assert_eq!(core.try_reset(), Err(valuetask::ResetRefused::Awaited));
+        }
+        assert!(!core.is_abandoned(token));
+        drop(task);
+        assert!(core.is_abandoned(token), "polled: {polled}");
+        assert_eq!(core.complete(token, 1), Err(1));
+        assert!(core.try_reset().is_ok());
+    }
+    let token = core.reset();
+    core.complete(token, 2).unwrap();
+    assert_eq!(block_on(ValueTask::from_source(&core, token)), 2);
+    assert!(
+        !core.is_abandoned(token),
+        "a task that took its result did not leave"
+    );
 }

@@ -18,7 +18,26 @@
 //!
 //! ## `ResetCore`
 //!
-//! (see `tests/loom/reset_core.rs`)
+//! The operations safe code can run at once on one core: `complete`, a task's poll
+//! (`ValueTask::from_source`, or `poll_result` called directly), `reset`, `try_reset`,
+//! `release` (a task dropped, polled or not), and the queries (`token`, `status`,
+//! `try_status`, `is_abandoned`, `Debug`), which only load. Dropping the core takes
+//! `&mut` and races nothing. Models in `tests/loom/reset_core.rs`, all `core_*`:
+//!
+//! |            | complete | poll | reset | try_reset | release |
+//! |---|---|---|---|---|---|
+//! | complete   | `two_completers`, `two_completers_drop_once` | `complete_vs_first_poll`, `waker_change_between_polls` | `complete_vs_reset` | `complete_vs_try_reset` | `complete_vs_task_drop`, `release_vs_complete` |
+//! | poll       | | `two_tasks` | `poll_vs_reset` | `poll_vs_try_reset` | `poll_vs_unpolled_task_drop` |
+//! | reset      | | | `reset_vs_reset` | `reset_vs_try_reset` | `reset_vs_task_drop` |
+//! | try_reset  | | | | `reset_vs_try_reset` | `try_reset_vs_task_drop` |
+//! | release    | | | | | `two_task_drops` |
+//! | queries    | `queries_vs_complete_and_reset` | (loads only) | `queries_vs_complete_and_reset` | (as reset) | (loads only) |
+//!
+//! Triples: reset ∥ reset ∥ complete `two_resets_vs_complete`; complete ∥ complete ∥
+//! reset `two_completers_vs_reset`; release ∥ reset ∥ complete
+//! `release_vs_reset_vs_complete`. Two polls of one task cannot race (a poll takes
+//! `&mut`), so "poll ∥ poll" is two tasks on one token; a task's poll and its own
+//! release cannot race either, so "poll ∥ release" is a second task's.
 //!
 //! ## Pool slot
 //!
