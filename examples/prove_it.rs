@@ -250,6 +250,22 @@ const VS: &[(&str, &[&str])] = &[
     ("pool_poll_first", &["oneshot_poll_first"]),
     ("pool_cross_thread", &["oneshot_cross_thread"]),
     (
+        "valuetask_oneshot_complete_first",
+        &[
+            "tokio_oneshot_complete_first",
+            "oneshot_complete_first",
+            "multishot_roundtrip",
+        ],
+    ),
+    (
+        "valuetask_oneshot_poll_first",
+        &["tokio_oneshot_poll_first"],
+    ),
+    (
+        "valuetask_oneshot_cross_thread",
+        &["tokio_oneshot_cross_thread"],
+    ),
+    (
         "valuetask_async_dyn",
         &["task_box_dyn_async", "async_trait_async"],
     ),
@@ -304,6 +320,31 @@ const TARGETS: &[Target] = &[
         case: "pool_cross_thread",
         anchor: "oneshot_cross_thread",
         max_ratio: 1.0,
+    },
+    Target {
+        case: "valuetask_oneshot_complete_first",
+        anchor: "tokio_oneshot_complete_first",
+        max_ratio: 0.5,
+    },
+    Target {
+        case: "valuetask_oneshot_complete_first",
+        anchor: "oneshot_complete_first",
+        max_ratio: 0.8,
+    },
+    Target {
+        case: "valuetask_oneshot_complete_first",
+        anchor: "multishot_roundtrip",
+        max_ratio: 1.3,
+    },
+    Target {
+        case: "valuetask_oneshot_poll_first",
+        anchor: "tokio_oneshot_poll_first",
+        max_ratio: 0.6,
+    },
+    Target {
+        case: "valuetask_oneshot_cross_thread",
+        anchor: "tokio_oneshot_cross_thread",
+        max_ratio: 0.8,
     },
     Target {
         case: "valuetask_async_dyn",

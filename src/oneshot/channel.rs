@@ -364,7 +364,40 @@ impl<T> Channel<T> {
     /// The caller is the last one out: it saw the other side's `*_LEFT` flag with
     /// Acquire (or in the value its AcqRel read-modify-write replaced), and never
     /// touches the channel again. No reference to the channel lives across this call.
+    #[inline(always)]
     unsafe fn dispose(this: NonNull<Self>, last: State) {
+        let channel = this.as_ptr();
+        // SAFETY: the caller is the last one out: every cell is ours.
+        let has_wakers = unsafe {
+            (*channel).rx_waker.with(|cell| (*cell).is_some())
+                || (*channel).tx_waker.with(|cell| (*cell).is_some())
+        };
+        if has_wakers {
+            // SAFETY: as this function's contract.
+            unsafe { Self::dispose_with_wakers(this, last) };
+            return;
+        }
+        // SAFETY: the caller is the last one out: every cell is ours. `VALUE` means the
+        // cell holds a value nobody took; the wakers are `None`, so dropping the channel
+        // in place drops nothing but loom's bookkeeping.
+        let (value, home) = unsafe {
+            let value = last.has(State::VALUE).then(|| (*channel).take_value());
+            let home = (*channel).home;
+            ptr::drop_in_place(channel);
+            (value, home)
+        };
+        // SAFETY: the channel is dropped, and nobody touches the block again.
+        unsafe { Self::give_back(this, home) };
+        drop(value);
+    }
+
+    /// [`dispose`](Self::dispose) when a waker is left to drop.
+    ///
+    /// # Safety
+    ///
+    /// As for `dispose`.
+    #[cold]
+    unsafe fn dispose_with_wakers(this: NonNull<Self>, last: State) {
         let channel = this.as_ptr();
         // Everything is moved out first and dropped only after the block went back, so
         // that a panicking `Drop` cannot strand the block.
@@ -378,18 +411,29 @@ impl<T> Channel<T> {
             ptr::drop_in_place(channel);
             (value, rx_waker, tx_waker, home)
         };
+        // SAFETY: the channel is dropped, and nobody touches the block again.
+        unsafe { Self::give_back(this, home) };
+        drop(value);
+        drop(rx_waker);
+        drop(tx_waker);
+    }
+
+    /// Gives the channel's memory back where it came from.
+    ///
+    /// # Safety
+    ///
+    /// The channel in it was dropped in place, `home` is the one it held, and nobody
+    /// touches the memory again.
+    #[inline(always)]
+    unsafe fn give_back(this: NonNull<Self>, home: BlockHome) {
         match Self::CLASS {
-            // SAFETY: rented for `class` with `home` in `new`; the channel in it is
-            // dropped, and nobody touches it again (the caller was the last one out).
+            // SAFETY: rented for `class` with `home` in `new`; as this function's contract.
             Some(class) => unsafe { give_back_block(class, this.cast(), home) },
-            // SAFETY: allocated in `allocate` with this layout; as above.
+            // SAFETY: allocated in `allocate` with this layout; as this function's contract.
             None => unsafe {
                 sync::dealloc(this.as_ptr().cast(), std::alloc::Layout::new::<Self>())
             },
         }
-        drop(value);
-        drop(rx_waker);
-        drop(tx_waker);
     }
 
     // -----------------------------------------------------------------------------------
@@ -413,17 +457,25 @@ impl<T> Channel<T> {
             unsafe { channel.write_value(value) };
         }
         let published = if sent { State::VALUE } else { State::EMPTY };
-        let done = State::COMPLETE.with(published).with(State::TX_LEFT);
-        // The common case in one compare-and-swap: nobody waits, nobody closed.
-        // ORDERING: Release publishes the value (and everything this thread did to the
-        // channel) to the receiver's Acquire load in `poll_recv`, `try_recv` or
-        // `leave_receiver`, which then owns the block; failure needs Acquire for the slow
-        // path, which may wake or free.
-        match channel.replace(State::EMPTY, done, Ordering::AcqRel) {
-            Ok(_) => None,
-            // SAFETY: as this function's contract; `channel` is not used again.
-            Err(seen) => unsafe { Self::finish_sender_slow(this, seen, published) },
+        // ORDERING: Acquire, so that the slow path, which may wake or free, sees what the
+        // receiver published with the flags it finds; a load first, because a failed
+        // compare-and-swap costs as much as a successful one.
+        let seen = channel.load(Ordering::Acquire);
+        if seen == State::EMPTY {
+            // The common case in one compare-and-swap: nobody waits, nobody closed.
+            let done = State::COMPLETE.with(published).with(State::TX_LEFT);
+            // ORDERING: Release publishes the value (and everything this thread did to the
+            // channel) to the receiver's Acquire load in `poll_recv`, `try_recv` or
+            // `leave_receiver_slow`, which then owns the block; Acquire on failure, for the
+            // slow path.
+            match channel.replace(State::EMPTY, done, Ordering::AcqRel) {
+                Ok(_) => return None,
+                // SAFETY: as this function's contract; `channel` is not used again.
+                Err(seen) => return unsafe { Self::finish_sender_slow(this, seen, published) },
+            }
         }
+        // SAFETY: as this function's contract; `channel` is not used again.
+        unsafe { Self::finish_sender_slow(this, seen, published) }
     }
 
     /// [`finish_sender`](Self::finish_sender) when the word was not `EMPTY`.

@@ -199,7 +199,7 @@ impl Wake for Unpark {
 impl<T> Future for Receiver<T> {
     type Output = Result<T, RecvError>;
 
-    #[inline]
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let Some(channel) = this.channel else {
