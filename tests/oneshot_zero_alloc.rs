@@ -8,7 +8,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::Poll;
 use std::thread;
 
@@ -70,6 +70,10 @@ impl Job {
 /// (so the hand-off allocates nothing), until told to stop.
 struct Worker {
     queue: Arc<std::sync::Mutex<VecDeque<Job>>>,
+    /// Jobs finished: the main thread waits for all of a batch's, so that no more than
+    /// `BATCH` channels are ever alive (the warm-up then reaches the peak).
+    done: Arc<AtomicUsize>,
+    given: std::cell::Cell<usize>,
     stop: Arc<AtomicBool>,
     thread: Option<thread::JoinHandle<()>>,
 }
@@ -80,13 +84,17 @@ impl Worker {
             4 * BATCH,
         )));
         let stop = Arc::new(AtomicBool::new(false));
+        let done = Arc::new(AtomicUsize::new(0));
         let thread = {
-            let (queue, stop) = (Arc::clone(&queue), Arc::clone(&stop));
+            let (queue, stop, done) = (Arc::clone(&queue), Arc::clone(&stop), Arc::clone(&done));
             thread::spawn(move || {
                 loop {
                     let job = queue.lock().unwrap().pop_front();
                     match job {
-                        Some(job) => job.run(),
+                        Some(job) => {
+                            job.run();
+                            done.fetch_add(1, Ordering::SeqCst);
+                        }
                         None if stop.load(Ordering::SeqCst) => return,
                         None => thread::yield_now(),
                     }
@@ -95,6 +103,8 @@ impl Worker {
         };
         Self {
             queue,
+            done,
+            given: std::cell::Cell::new(0),
             stop,
             thread: Some(thread),
         }
@@ -102,6 +112,14 @@ impl Worker {
 
     fn give(&self, job: Job) {
         self.queue.lock().unwrap().push_back(job);
+        self.given.set(self.given.get() + 1);
+    }
+
+    /// Waits until the worker finished every job given so far.
+    fn wait_idle(&self) {
+        while self.done.load(Ordering::SeqCst) != self.given.get() {
+            thread::yield_now();
+        }
     }
 }
 
@@ -161,6 +179,7 @@ fn batch<T: Send + 'static>(
             _ => drop(block_on(waker, rx)),
         }
     }
+    worker.wait_idle();
 }
 
 fn run_batches(worker: &Worker, waker: &std::task::Waker, batches: usize) {
