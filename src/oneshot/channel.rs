@@ -11,13 +11,14 @@
 //!
 //! # The state word
 //!
-//! Seven flags in one `usize`, each set by one side (the receiver clears `RX_WAKER` and
+//! Nine flags in one `usize`, each set by one side (the receiver clears `RX_WAKER` and
 //! `VALUE` too, and the sender clears `TX_WAKER`):
 //!
 //! | flag | set by | means | the cell it guards |
 //! |---|---|---|---|
 //! | `RX_WAKER` | receiver | its waker is in `rx_waker` | the receiver does not write `rx_waker`; once `COMPLETE` is set too, the sender may wake it by reference until it sets `TX_LEFT` |
 //! | `TX_WAKER` | sender | its `closed()` waker is in `tx_waker` | the sender does not write `tx_waker`; once `CLOSED` is set too, the receiver may wake it by reference |
+//! | `RX_STORED`, `TX_STORED` | receiver, sender; never cleared | the waker cell was ever written: it holds a waker | the last one out drops it |
 //! | `COMPLETE` | sender | the sender is finished: it sent (`VALUE`) or was dropped | the sender no longer touches `value` |
 //! | `VALUE` | sender (with `COMPLETE`) | `value` holds a value nobody took | the receiver owns it; it clears the flag as it leaves with the value |
 //! | `CLOSED` | receiver | closed or dropped: a later send fails | |
@@ -62,6 +63,12 @@ impl State {
     /// The sender's `closed()` waker is in `tx_waker`. While set, the sender does not
     /// write the cell; once `CLOSED` is set too, the receiver may wake it by reference.
     const TX_WAKER: State = State(1 << 1);
+    /// `rx_waker` holds a waker (it starts uninitialized, so that a channel nobody
+    /// waits on writes no waker cell and drops none). Set with the first `RX_WAKER`,
+    /// never cleared; only the receiver sets it, so its own loads know it exactly.
+    const RX_STORED: State = State(1 << 7);
+    /// `tx_waker` holds a waker: as `RX_STORED`, for the sender's `closed()`.
+    const TX_STORED: State = State(1 << 8);
     /// The sender is finished: it sent a value (then `VALUE` is set with it) or was
     /// dropped. From here on the sender does not touch `value`.
     const COMPLETE: State = State(1 << 2);
@@ -74,7 +81,7 @@ impl State {
     /// The receiver never touches the block again.
     const RX_LEFT: State = State(1 << 6);
 
-    const NAMES: [(State, &'static str); 7] = [
+    const NAMES: [(State, &'static str); 9] = [
         (Self::RX_WAKER, "RX_WAKER"),
         (Self::TX_WAKER, "TX_WAKER"),
         (Self::COMPLETE, "COMPLETE"),
@@ -82,6 +89,8 @@ impl State {
         (Self::CLOSED, "CLOSED"),
         (Self::TX_LEFT, "TX_LEFT"),
         (Self::RX_LEFT, "RX_LEFT"),
+        (Self::RX_STORED, "RX_STORED"),
+        (Self::TX_STORED, "TX_STORED"),
     ];
 
     /// Whether every flag of `flags` is set.
@@ -167,10 +176,11 @@ pub(super) struct Channel<T> {
     state: AtomicUsize,
     /// Where the block goes back to (unused when the channel has an allocation of its own).
     home: BlockHome,
-    /// The receiver's waker, guarded by `RX_WAKER`.
-    rx_waker: UnsafeCell<Option<Waker>>,
-    /// The sender's `closed()` waker, guarded by `TX_WAKER`.
-    tx_waker: UnsafeCell<Option<Waker>>,
+    /// The receiver's waker, guarded by `RX_WAKER`; initialized once `RX_STORED` is set.
+    rx_waker: UnsafeCell<MaybeUninit<Waker>>,
+    /// The sender's `closed()` waker, guarded by `TX_WAKER`; initialized once
+    /// `TX_STORED` is set.
+    tx_waker: UnsafeCell<MaybeUninit<Waker>>,
     /// The value, guarded by `COMPLETE` and `VALUE`.
     value: UnsafeCell<MaybeUninit<T>>,
 }
@@ -194,8 +204,8 @@ impl<T> Channel<T> {
             channel.as_ptr().write(Self {
                 state: AtomicUsize::new(State::EMPTY.0),
                 home,
-                rx_waker: UnsafeCell::new(None),
-                tx_waker: UnsafeCell::new(None),
+                rx_waker: UnsafeCell::new(MaybeUninit::uninit()),
+                tx_waker: UnsafeCell::new(MaybeUninit::uninit()),
                 value: UnsafeCell::new(MaybeUninit::uninit()),
             })
         };
@@ -278,23 +288,33 @@ impl<T> Channel<T> {
     ///
     /// # Safety
     ///
-    /// `RX_WAKER` is set and the caller is the receiver: nobody writes the cell.
+    /// `RX_WAKER` is set (so is `RX_STORED`) and the caller is the receiver: the cell
+    /// holds a waker, and nobody writes it.
     #[inline]
     unsafe fn rx_waker_wakes(&self, waker: &Waker) -> bool {
-        // SAFETY: as this function's contract: reads only.
+        // SAFETY: as this function's contract: initialized, reads only.
         self.rx_waker
-            .with(|cell| unsafe { (*cell).as_ref() }.is_some_and(|w| w.will_wake(waker)))
+            .with(|cell| unsafe { (*cell).assume_init_ref() }.will_wake(waker))
     }
 
+    /// Stores a clone of `waker`, dropping the one there before (if `mine`, the
+    /// receiver's own view of the word, has `RX_STORED`).
+    ///
     /// # Safety
     ///
     /// `RX_WAKER` and `COMPLETE` are clear and the caller is the receiver: nobody else
     /// touches the cell.
     #[inline]
-    unsafe fn store_rx_waker(&self, waker: &Waker) {
-        // SAFETY: as this function's contract.
-        self.rx_waker
-            .with_mut(|cell| unsafe { *cell = Some(waker.clone()) });
+    unsafe fn store_rx_waker(&self, waker: &Waker, mine: State) {
+        let waker = waker.clone();
+        // SAFETY: as this function's contract; `RX_STORED` says whether it holds a waker.
+        self.rx_waker.with_mut(|cell| unsafe {
+            if mine.has(State::RX_STORED) {
+                *(*cell).assume_init_mut() = waker;
+            } else {
+                (*cell).write(waker);
+            }
+        });
     }
 
     /// Wakes the receiver's waker by reference.
@@ -305,33 +325,41 @@ impl<T> Channel<T> {
     /// not set `TX_LEFT`: nobody writes the cell.
     #[inline]
     unsafe fn wake_rx(&self) {
-        self.rx_waker.with(|cell| {
-            // SAFETY: as this function's contract: reads only.
-            if let Some(waker) = unsafe { (*cell).as_ref() } {
-                waker.wake_by_ref();
-            }
-        });
+        // SAFETY: as this function's contract: `RX_WAKER` implies `RX_STORED`, so the
+        // cell holds a waker; reads only.
+        self.rx_waker
+            .with(|cell| unsafe { (*cell).assume_init_ref() }.wake_by_ref());
     }
 
     /// # Safety
     ///
-    /// `TX_WAKER` is set and the caller is the sender: nobody writes the cell.
+    /// `TX_WAKER` is set (so is `TX_STORED`) and the caller is the sender: the cell
+    /// holds a waker, and nobody writes it.
     #[inline]
     unsafe fn tx_waker_wakes(&self, waker: &Waker) -> bool {
-        // SAFETY: as this function's contract: reads only.
+        // SAFETY: as this function's contract: initialized, reads only.
         self.tx_waker
-            .with(|cell| unsafe { (*cell).as_ref() }.is_some_and(|w| w.will_wake(waker)))
+            .with(|cell| unsafe { (*cell).assume_init_ref() }.will_wake(waker))
     }
 
+    /// Stores a clone of `waker`, dropping the one there before (if `mine`, the
+    /// sender's own view of the word, has `TX_STORED`).
+    ///
     /// # Safety
     ///
     /// `TX_WAKER` and `CLOSED` are clear and the caller is the sender: nobody else
     /// touches the cell.
     #[inline]
-    unsafe fn store_tx_waker(&self, waker: &Waker) {
-        // SAFETY: as this function's contract.
-        self.tx_waker
-            .with_mut(|cell| unsafe { *cell = Some(waker.clone()) });
+    unsafe fn store_tx_waker(&self, waker: &Waker, mine: State) {
+        let waker = waker.clone();
+        // SAFETY: as this function's contract; `TX_STORED` says whether it holds a waker.
+        self.tx_waker.with_mut(|cell| unsafe {
+            if mine.has(State::TX_STORED) {
+                *(*cell).assume_init_mut() = waker;
+            } else {
+                (*cell).write(waker);
+            }
+        });
     }
 
     /// Wakes the sender's `closed()` waker by reference.
@@ -342,12 +370,10 @@ impl<T> Channel<T> {
     /// `COMPLETE` clear, and has not set `RX_LEFT`: nobody writes the cell.
     #[inline]
     unsafe fn wake_tx(&self) {
-        self.tx_waker.with(|cell| {
-            // SAFETY: as this function's contract: reads only.
-            if let Some(waker) = unsafe { (*cell).as_ref() } {
-                waker.wake_by_ref();
-            }
-        });
+        // SAFETY: as this function's contract: `TX_WAKER` implies `TX_STORED`, so the
+        // cell holds a waker; reads only.
+        self.tx_waker
+            .with(|cell| unsafe { (*cell).assume_init_ref() }.wake_by_ref());
     }
 
     // -----------------------------------------------------------------------------------
@@ -356,8 +382,9 @@ impl<T> Channel<T> {
 
     /// Drops what is left in the channel and gives its block back.
     ///
-    /// `last` is the word as the caller last saw it: `VALUE` in it means an untaken
-    /// value is there to drop.
+    /// `last` is the word as it is now (the caller's view of its own flags is exact,
+    /// and the other side left): `VALUE` in it means an untaken value is there to drop,
+    /// `RX_STORED` and `TX_STORED` a waker.
     ///
     /// # Safety
     ///
@@ -367,19 +394,14 @@ impl<T> Channel<T> {
     #[inline(always)]
     unsafe fn dispose(this: NonNull<Self>, last: State) {
         let channel = this.as_ptr();
-        // SAFETY: the caller is the last one out: every cell is ours.
-        let has_wakers = unsafe {
-            (*channel).rx_waker.with(|cell| (*cell).is_some())
-                || (*channel).tx_waker.with(|cell| (*cell).is_some())
-        };
-        if has_wakers {
+        if last.any(State::RX_STORED.with(State::TX_STORED)) {
             // SAFETY: as this function's contract.
             unsafe { Self::dispose_with_wakers(this, last) };
             return;
         }
         // SAFETY: the caller is the last one out: every cell is ours. `VALUE` means the
-        // cell holds a value nobody took; the wakers are `None`, so dropping the channel
-        // in place drops nothing but loom's bookkeeping.
+        // cell holds a value nobody took; no waker was stored. Dropping the channel in
+        // place drops nothing but loom's bookkeeping.
         let (value, home) = unsafe {
             let value = last.has(State::VALUE).then(|| (*channel).take_value());
             let home = (*channel).home;
@@ -402,11 +424,15 @@ impl<T> Channel<T> {
         // Everything is moved out first and dropped only after the block went back, so
         // that a panicking `Drop` cannot strand the block.
         // SAFETY: the caller is the last one out: every cell is ours. `VALUE` means the
-        // cell holds a value nobody took.
+        // cell holds a value nobody took, `*_STORED` that a waker cell holds a waker.
         let (value, rx_waker, tx_waker, home) = unsafe {
             let value = last.has(State::VALUE).then(|| (*channel).take_value());
-            let rx_waker = (*channel).rx_waker.with_mut(|cell| (*cell).take());
-            let tx_waker = (*channel).tx_waker.with_mut(|cell| (*cell).take());
+            let rx_waker = last
+                .has(State::RX_STORED)
+                .then(|| (*channel).rx_waker.with(|cell| (*cell).assume_init_read()));
+            let tx_waker = last
+                .has(State::TX_STORED)
+                .then(|| (*channel).tx_waker.with(|cell| (*cell).assume_init_read()));
             let home = (*channel).home;
             ptr::drop_in_place(channel);
             (value, rx_waker, tx_waker, home)
@@ -583,11 +609,11 @@ impl<T> Channel<T> {
             }
         }
         // SAFETY: `TX_WAKER` and `CLOSED` are clear (the receiver, closing now, sees no
-        // waker to wake) and we are the sender.
-        unsafe { channel.store_tx_waker(cx.waker()) };
+        // waker to wake) and we are the sender; `seen` has our own flags.
+        unsafe { channel.store_tx_waker(cx.waker(), seen) };
         // ORDERING: Release publishes the waker to the receiver's Acquire `+CLOSED` in
         // `close`; Acquire sees whether it closed meanwhile.
-        let before = channel.set(State::TX_WAKER, Ordering::AcqRel);
+        let before = channel.set(State::TX_WAKER.with(State::TX_STORED), Ordering::AcqRel);
         if before.has(State::CLOSED) {
             return Poll::Ready(());
         }
@@ -680,19 +706,23 @@ impl<T> Channel<T> {
             // while our waker was there, it may be waking it, and we leave the cell alone.
             let before = channel.clear(State::RX_WAKER, Ordering::AcqRel);
             if before.has(State::COMPLETE) {
-                // SAFETY: `before` was read with Acquire; we are the receiver.
-                return unsafe { Self::found(this, before) }.into_poll();
+                // SAFETY: the word was read with Acquire; we are the receiver. (`found`
+                // gets the word as it is now, without the flag we cleared.)
+                return unsafe { Self::found(this, before.without(State::RX_WAKER)) }.into_poll();
             }
         }
         // SAFETY: `RX_WAKER` and `COMPLETE` are clear (the sender, finishing now, sees no
-        // waker to wake) and we are the receiver.
-        unsafe { channel.store_rx_waker(cx.waker()) };
+        // waker to wake) and we are the receiver; `seen` has our own flags.
+        unsafe { channel.store_rx_waker(cx.waker(), seen) };
         // ORDERING: Release publishes the waker to the sender's Acquire in
         // `finish_sender_slow`; Acquire sees its value if it completed meanwhile.
-        let before = channel.set(State::RX_WAKER, Ordering::AcqRel);
+        let stored = State::RX_WAKER.with(State::RX_STORED);
+        let before = channel.set(stored, Ordering::AcqRel);
         if before.has(State::COMPLETE) {
-            // SAFETY: `before` was read with Acquire; we are the receiver.
-            return unsafe { Self::found(this, before) }.into_poll();
+            // SAFETY: the word was read with Acquire; we are the receiver. (`found` gets
+            // the word as it is now, with the flags we set: the last one out drops the
+            // waker we stored.)
+            return unsafe { Self::found(this, before.with(stored)) }.into_poll();
         }
         Poll::Pending
     }
