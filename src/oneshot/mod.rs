@@ -58,13 +58,16 @@
 //!
 //! # How it works
 //!
-//! One atomic state word of seven flags arbitrates the value and the two wakers:
+//! One atomic state word of nine flags arbitrates the value and the two wakers (two of
+//! them, `RX_STORED` and `TX_STORED`, only record that a waker cell was ever written):
 //!
 //! ```text
 //!                         channel(): EMPTY
 //!                              |
 //!   receiver polls first:      |      sender polls closed():
 //!   waker in, +RX_WAKER        |      waker in, +TX_WAKER
+//!   (+RX_STORED; to replace    |      (+TX_STORED; to replace it:
+//!   it: -RX_WAKER first)       |      -TX_WAKER first)
 //!          .-------------------+-------------------.
 //!          v                                       v
 //!   send / sender dropped:                  close / receiver dropped:
