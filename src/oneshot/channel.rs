@@ -171,16 +171,101 @@ pub(super) enum Found<T> {
     Empty,
 }
 
+/// Whether a waker cell holds a waker: what its `*_STORED` flag says.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Occupancy {
+    Empty,
+    HoldsWaker,
+}
+
+impl State {
+    /// Whether the waker cell whose `*_STORED` flag is `stored` holds a waker.
+    const fn occupancy(self, stored: State) -> Occupancy {
+        if self.has(stored) {
+            Occupancy::HoldsWaker
+        } else {
+            Occupancy::Empty
+        }
+    }
+}
+
+/// A waker cell: uninitialized until its side first stores a waker (its `*_STORED`
+/// flag says when), so that a channel nobody waits on never writes or drops one.
+struct WakerCell(UnsafeCell<MaybeUninit<Waker>>);
+
+impl WakerCell {
+    fn new() -> Self {
+        Self(UnsafeCell::new(MaybeUninit::uninit()))
+    }
+
+    /// Whether `waker` would wake the task the stored waker wakes.
+    ///
+    /// # Safety
+    ///
+    /// The cell holds a waker and nobody writes it meanwhile: its side's `*_WAKER` flag
+    /// is set and the caller is that side.
+    #[inline]
+    unsafe fn wakes_as(&self, waker: &Waker) -> bool {
+        // SAFETY: as this function's contract: initialized, reads only.
+        self.0
+            .with(|cell| unsafe { (*cell).assume_init_ref() }.will_wake(waker))
+    }
+
+    /// Stores a clone of `waker`, dropping the one there before.
+    ///
+    /// # Safety
+    ///
+    /// The caller is the cell's side, with its `*_WAKER` flag clear and the other side
+    /// not yet finished (so it will not read the cell), and `now` is what the side's
+    /// `*_STORED` flag says.
+    #[inline]
+    unsafe fn store(&self, waker: &Waker, now: Occupancy) {
+        let waker = waker.clone();
+        // SAFETY: as this function's contract: nobody else touches the cell; `now` says
+        // whether it holds a waker to drop.
+        self.0.with_mut(|cell| unsafe {
+            match now {
+                Occupancy::HoldsWaker => *(*cell).assume_init_mut() = waker,
+                Occupancy::Empty => drop((*cell).write(waker)),
+            }
+        });
+    }
+
+    /// Wakes the stored waker by reference.
+    ///
+    /// # Safety
+    ///
+    /// The cell holds a waker and nobody writes it meanwhile: the other side finished
+    /// (`COMPLETE` for the receiver's cell, `CLOSED` for the sender's) while this side's
+    /// `*_WAKER` flag was set, and the caller, that other side, has not left.
+    #[inline]
+    unsafe fn wake_by_ref(&self) {
+        // SAFETY: as this function's contract: initialized, reads only.
+        self.0
+            .with(|cell| unsafe { (*cell).assume_init_ref() }.wake_by_ref());
+    }
+
+    /// Moves the waker out; the cell counts as empty afterwards.
+    ///
+    /// # Safety
+    ///
+    /// The cell holds a waker and the caller is the last one out.
+    unsafe fn take(&self) -> Waker {
+        // SAFETY: as this function's contract.
+        self.0.with(|cell| unsafe { (*cell).assume_init_read() })
+    }
+}
+
 /// One channel: the state word and the cells it guards.
 pub(super) struct Channel<T> {
     state: AtomicUsize,
     /// Where the block goes back to (unused when the channel has an allocation of its own).
     home: BlockHome,
     /// The receiver's waker, guarded by `RX_WAKER`; initialized once `RX_STORED` is set.
-    rx_waker: UnsafeCell<MaybeUninit<Waker>>,
+    rx_waker: WakerCell,
     /// The sender's `closed()` waker, guarded by `TX_WAKER`; initialized once
     /// `TX_STORED` is set.
-    tx_waker: UnsafeCell<MaybeUninit<Waker>>,
+    tx_waker: WakerCell,
     /// The value, guarded by `COMPLETE` and `VALUE`.
     value: UnsafeCell<MaybeUninit<T>>,
 }
@@ -204,8 +289,8 @@ impl<T> Channel<T> {
             channel.as_ptr().write(Self {
                 state: AtomicUsize::new(State::EMPTY.0),
                 home,
-                rx_waker: UnsafeCell::new(MaybeUninit::uninit()),
-                tx_waker: UnsafeCell::new(MaybeUninit::uninit()),
+                rx_waker: WakerCell::new(),
+                tx_waker: WakerCell::new(),
                 value: UnsafeCell::new(MaybeUninit::uninit()),
             })
         };
@@ -284,98 +369,6 @@ impl<T> Channel<T> {
             .with(|cell| unsafe { (*cell).assume_init_read() })
     }
 
-    /// Whether `waker` would wake the task the receiver's waker wakes.
-    ///
-    /// # Safety
-    ///
-    /// `RX_WAKER` is set (so is `RX_STORED`) and the caller is the receiver: the cell
-    /// holds a waker, and nobody writes it.
-    #[inline]
-    unsafe fn rx_waker_wakes(&self, waker: &Waker) -> bool {
-        // SAFETY: as this function's contract: initialized, reads only.
-        self.rx_waker
-            .with(|cell| unsafe { (*cell).assume_init_ref() }.will_wake(waker))
-    }
-
-    /// Stores a clone of `waker`, dropping the one there before (if `mine`, the
-    /// receiver's own view of the word, has `RX_STORED`).
-    ///
-    /// # Safety
-    ///
-    /// `RX_WAKER` and `COMPLETE` are clear and the caller is the receiver: nobody else
-    /// touches the cell.
-    #[inline]
-    unsafe fn store_rx_waker(&self, waker: &Waker, mine: State) {
-        let waker = waker.clone();
-        // SAFETY: as this function's contract; `RX_STORED` says whether it holds a waker.
-        self.rx_waker.with_mut(|cell| unsafe {
-            if mine.has(State::RX_STORED) {
-                *(*cell).assume_init_mut() = waker;
-            } else {
-                (*cell).write(waker);
-            }
-        });
-    }
-
-    /// Wakes the receiver's waker by reference.
-    ///
-    /// # Safety
-    ///
-    /// The caller is the sender, which set `COMPLETE` while `RX_WAKER` was set, and has
-    /// not set `TX_LEFT`: nobody writes the cell.
-    #[inline]
-    unsafe fn wake_rx(&self) {
-        // SAFETY: as this function's contract: `RX_WAKER` implies `RX_STORED`, so the
-        // cell holds a waker; reads only.
-        self.rx_waker
-            .with(|cell| unsafe { (*cell).assume_init_ref() }.wake_by_ref());
-    }
-
-    /// # Safety
-    ///
-    /// `TX_WAKER` is set (so is `TX_STORED`) and the caller is the sender: the cell
-    /// holds a waker, and nobody writes it.
-    #[inline]
-    unsafe fn tx_waker_wakes(&self, waker: &Waker) -> bool {
-        // SAFETY: as this function's contract: initialized, reads only.
-        self.tx_waker
-            .with(|cell| unsafe { (*cell).assume_init_ref() }.will_wake(waker))
-    }
-
-    /// Stores a clone of `waker`, dropping the one there before (if `mine`, the
-    /// sender's own view of the word, has `TX_STORED`).
-    ///
-    /// # Safety
-    ///
-    /// `TX_WAKER` and `CLOSED` are clear and the caller is the sender: nobody else
-    /// touches the cell.
-    #[inline]
-    unsafe fn store_tx_waker(&self, waker: &Waker, mine: State) {
-        let waker = waker.clone();
-        // SAFETY: as this function's contract; `TX_STORED` says whether it holds a waker.
-        self.tx_waker.with_mut(|cell| unsafe {
-            if mine.has(State::TX_STORED) {
-                *(*cell).assume_init_mut() = waker;
-            } else {
-                (*cell).write(waker);
-            }
-        });
-    }
-
-    /// Wakes the sender's `closed()` waker by reference.
-    ///
-    /// # Safety
-    ///
-    /// The caller is the receiver, which set `CLOSED` while `TX_WAKER` was set and
-    /// `COMPLETE` clear, and has not set `RX_LEFT`: nobody writes the cell.
-    #[inline]
-    unsafe fn wake_tx(&self) {
-        // SAFETY: as this function's contract: `TX_WAKER` implies `TX_STORED`, so the
-        // cell holds a waker; reads only.
-        self.tx_waker
-            .with(|cell| unsafe { (*cell).assume_init_ref() }.wake_by_ref());
-    }
-
     // -----------------------------------------------------------------------------------
     // The last one out.
     // -----------------------------------------------------------------------------------
@@ -429,10 +422,10 @@ impl<T> Channel<T> {
             let value = last.has(State::VALUE).then(|| (*channel).take_value());
             let rx_waker = last
                 .has(State::RX_STORED)
-                .then(|| (*channel).rx_waker.with(|cell| (*cell).assume_init_read()));
+                .then(|| (*channel).rx_waker.take());
             let tx_waker = last
                 .has(State::TX_STORED)
-                .then(|| (*channel).tx_waker.with(|cell| (*cell).assume_init_read()));
+                .then(|| (*channel).tx_waker.take());
             let home = (*channel).home;
             ptr::drop_in_place(channel);
             (value, rx_waker, tx_waker, home)
@@ -552,7 +545,7 @@ impl<T> Channel<T> {
                 // The receiver waits: complete, wake it, then leave.
                 // ORDERING: Release publishes the value to the receiver's Acquire load in
                 // `try_recv`/`wait`; Acquire pairs with the receiver's Release `+RX_WAKER`
-                // in `wait`, so its waker is visible to `wake_rx`.
+                // in `wait`, so its waker is visible to the wake below.
                 match channel.replace(
                     seen,
                     seen.with(State::COMPLETE.with(published)),
@@ -563,8 +556,9 @@ impl<T> Channel<T> {
                 }
             }
         }
-        // SAFETY: we set `COMPLETE` while `RX_WAKER` was set, and have not left.
-        unsafe { channel.wake_rx() };
+        // SAFETY: we set `COMPLETE` while `RX_WAKER` was set (so `RX_STORED` too), and
+        // have not left: the receiver no longer writes its cell.
+        unsafe { channel.rx_waker.wake_by_ref() };
         // ORDERING: Release hands the block (our reads of the waker done) to the receiver's
         // Acquire in `try_recv`/`leave_receiver`; Acquire sees its writes if it left first.
         let last = channel.set(State::TX_LEFT, Ordering::AcqRel);
@@ -597,8 +591,9 @@ impl<T> Channel<T> {
             return Poll::Ready(());
         }
         if seen.has(State::TX_WAKER) {
-            // SAFETY: `TX_WAKER` is set and we are the sender.
-            if unsafe { channel.tx_waker_wakes(cx.waker()) } {
+            // SAFETY: `TX_WAKER` is set (so `TX_STORED` too) and we are the sender: the
+            // cell holds our waker, and the receiver only reads it.
+            if unsafe { channel.tx_waker.wakes_as(cx.waker()) } {
                 return Poll::Pending;
             }
             // ORDERING: Acquire pairs with the receiver's `+CLOSED`: if it closed while our
@@ -609,8 +604,12 @@ impl<T> Channel<T> {
             }
         }
         // SAFETY: `TX_WAKER` and `CLOSED` are clear (the receiver, closing now, sees no
-        // waker to wake) and we are the sender; `seen` has our own flags.
-        unsafe { channel.store_tx_waker(cx.waker(), seen) };
+        // waker to wake) and we are the sender; `seen` has our own flags exactly.
+        unsafe {
+            channel
+                .tx_waker
+                .store(cx.waker(), seen.occupancy(State::TX_STORED))
+        };
         // ORDERING: Release publishes the waker to the receiver's Acquire `+CLOSED` in
         // `close`; Acquire sees whether it closed meanwhile.
         let before = channel.set(State::TX_WAKER.with(State::TX_STORED), Ordering::AcqRel);
@@ -698,8 +697,9 @@ impl<T> Channel<T> {
         // receiver may have left.
         let channel = unsafe { this.as_ref() };
         if seen.has(State::RX_WAKER) {
-            // SAFETY: `RX_WAKER` is set and we are the receiver.
-            if unsafe { channel.rx_waker_wakes(cx.waker()) } {
+            // SAFETY: `RX_WAKER` is set (so `RX_STORED` too) and we are the receiver: the
+            // cell holds our waker, and the sender only reads it.
+            if unsafe { channel.rx_waker.wakes_as(cx.waker()) } {
                 return Poll::Pending;
             }
             // ORDERING: Acquire pairs with the sender's Release `+COMPLETE`: if it completed
@@ -712,8 +712,12 @@ impl<T> Channel<T> {
             }
         }
         // SAFETY: `RX_WAKER` and `COMPLETE` are clear (the sender, finishing now, sees no
-        // waker to wake) and we are the receiver; `seen` has our own flags.
-        unsafe { channel.store_rx_waker(cx.waker(), seen) };
+        // waker to wake) and we are the receiver; `seen` has our own flags exactly.
+        unsafe {
+            channel
+                .rx_waker
+                .store(cx.waker(), seen.occupancy(State::RX_STORED))
+        };
         // ORDERING: Release publishes the waker to the sender's Acquire in
         // `finish_sender_slow`; Acquire sees its value if it completed meanwhile.
         let stored = State::RX_WAKER.with(State::RX_STORED);
@@ -751,13 +755,13 @@ impl<T> Channel<T> {
         // SAFETY: the receiver is still there, so the block is alive.
         let channel = unsafe { this.as_ref() };
         // ORDERING: Acquire pairs with the sender's Release `+TX_WAKER` in `poll_closed`, so
-        // its waker is visible to `wake_tx`; Release pairs with its Acquire loads that
+        // its waker is visible to the wake below; Release pairs with its Acquire loads that
         // see `CLOSED`.
         let before = channel.set(State::CLOSED, Ordering::AcqRel);
         if before.sender_waits() {
-            // SAFETY: we set `CLOSED` while `TX_WAKER` was set and `COMPLETE` clear, and
-            // have not left.
-            unsafe { channel.wake_tx() };
+            // SAFETY: we set `CLOSED` while `TX_WAKER` was set (so `TX_STORED` too) and
+            // `COMPLETE` clear, and have not left: the sender no longer writes its cell.
+            unsafe { channel.tx_waker.wake_by_ref() };
         }
     }
 
