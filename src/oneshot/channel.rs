@@ -226,7 +226,9 @@ impl WakerCell {
         self.0.with_mut(|cell| unsafe {
             match now {
                 Occupancy::HoldsWaker => *(*cell).assume_init_mut() = waker,
-                Occupancy::Empty => drop((*cell).write(waker)),
+                Occupancy::Empty => {
+                    (*cell).write(waker);
+                }
             }
         });
     }
