@@ -250,6 +250,22 @@ const VS: &[(&str, &[&str])] = &[
     ("pool_poll_first", &["oneshot_poll_first"]),
     ("pool_cross_thread", &["oneshot_cross_thread"]),
     (
+        "valuetask_oneshot_complete_first",
+        &[
+            "tokio_oneshot_complete_first",
+            "oneshot_complete_first",
+            "multishot_roundtrip",
+        ],
+    ),
+    (
+        "valuetask_oneshot_poll_first",
+        &["tokio_oneshot_poll_first"],
+    ),
+    (
+        "valuetask_oneshot_cross_thread",
+        &["tokio_oneshot_cross_thread"],
+    ),
+    (
         "valuetask_async_dyn",
         &["task_box_dyn_async", "async_trait_async"],
     ),
@@ -306,6 +322,31 @@ const TARGETS: &[Target] = &[
         max_ratio: 1.0,
     },
     Target {
+        case: "valuetask_oneshot_complete_first",
+        anchor: "tokio_oneshot_complete_first",
+        max_ratio: 0.5,
+    },
+    Target {
+        case: "valuetask_oneshot_complete_first",
+        anchor: "oneshot_complete_first",
+        max_ratio: 0.8,
+    },
+    Target {
+        case: "valuetask_oneshot_complete_first",
+        anchor: "multishot_roundtrip",
+        max_ratio: 1.3,
+    },
+    Target {
+        case: "valuetask_oneshot_poll_first",
+        anchor: "tokio_oneshot_poll_first",
+        max_ratio: 0.6,
+    },
+    Target {
+        case: "valuetask_oneshot_cross_thread",
+        anchor: "tokio_oneshot_cross_thread",
+        max_ratio: 0.8,
+    },
+    Target {
         case: "valuetask_async_dyn",
         anchor: "task_box_dyn_async",
         max_ratio: 0.6,
@@ -329,6 +370,9 @@ const TARGETS: &[Target] = &[
 
 /// A target: `size_of::<ValueTask<'_, u64>>()` at most that of `Either<Ready<u64>, BoxFuture>`.
 const MAX_VALUETASK_SIZE: usize = 24;
+
+/// A target: each `valuetask::oneshot` handle fits in two words, so it moves in registers.
+const MAX_ONESHOT_HANDLE_SIZE: usize = 16;
 
 fn find<'m>(results: &'m [Measurement], case: &str) -> Option<&'m Measurement> {
     results.iter().find(|m| m.case == case)
@@ -417,6 +461,18 @@ fn print_table(results: &[Measurement], config: &Config) {
         format!("size_of::<ValueTask<'_, u64>>() <= {MAX_VALUETASK_SIZE} B"),
         format!("{size} B"),
         if size <= MAX_VALUETASK_SIZE {
+            "met"
+        } else {
+            "NOT MET"
+        },
+    );
+    let handles = size_of::<valuetask::oneshot::Sender<u64>>()
+        .max(size_of::<valuetask::oneshot::Receiver<u64>>());
+    println!(
+        "| {:<60} | {:<22} | {:<7} |",
+        format!("size_of oneshot::{{Sender, Receiver}}<u64> <= {MAX_ONESHOT_HANDLE_SIZE} B"),
+        format!("{handles} B"),
+        if handles <= MAX_ONESHOT_HANDLE_SIZE {
             "met"
         } else {
             "NOT MET"

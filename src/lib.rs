@@ -16,6 +16,9 @@
 //! All tiers are one type, [`ValueTask`], so a `dyn` trait method can pick the cheapest
 //! tier on every call.
 //!
+//! [`oneshot`] is a drop-in for `tokio::sync::oneshot` whose channels take their slot
+//! from the same recycled blocks: the channel-per-request pattern without the allocation.
+//!
 //! [`macro@async_trait`] is a drop-in for the `async-trait` crate's attribute whose methods
 //! return a [`ValueTask`] built with [`ValueTask::from_future`]. A `ValueTask` is `Send`;
 //! futures that are not (an `Rc` held across an `.await`) and sources that are not `Sync`
@@ -113,6 +116,7 @@
 
 pub mod future_pool;
 mod local_task;
+pub mod oneshot;
 mod pool;
 mod raw;
 mod reset_core;

@@ -40,6 +40,19 @@ fn handles_are_one_word() {
 }
 
 #[test]
+fn oneshot_handles_are_one_word() {
+    use valuetask::oneshot::{Receiver, Sender};
+    // At most two words, so they move in registers; one pointer each today.
+    assert!(size_of::<Sender<u64>>() <= 16);
+    assert!(size_of::<Receiver<u64>>() <= 16);
+    assert_eq!(size_of::<Sender<u64>>(), size_of::<usize>());
+    assert_eq!(size_of::<Receiver<u64>>(), size_of::<usize>());
+    // The same for a value beyond the largest block, which gets an allocation instead.
+    assert_eq!(size_of::<Sender<[u8; 4096]>>(), size_of::<usize>());
+    assert_eq!(size_of::<Receiver<[u8; 4096]>>(), size_of::<usize>());
+}
+
+#[test]
 fn core_is_state_word_value_and_waker() {
     assert_eq!(size_of::<ResetCore<u64>>(), 8 + 8 + 16);
     assert_eq!(size_of::<Token>(), 4);

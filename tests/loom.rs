@@ -98,6 +98,26 @@
 //! | **F**  | | `future_blocks_over_the_shared_cap_are_freed`, `inbox::loom_models::two_frees_race_collection_and_exit` | `inbox::loom_models::two_frees_race_collection_and_exit` | `future_pool_trim_races_free_and_take`, `future_pool_two_takers_trim_at_once` |
 //! | **E**  | | | — | `future_pool_trim_races_free_and_take` (shared stacks) |
 //! | **Tr** | | | | `future_pool_two_takers_trim_at_once` |
+//!
+//! ## `oneshot`
+//!
+//! The sender's operations (rows) against the receiver's (columns); each half's own
+//! operations take `self` or `&mut self`, so they never run at once with each other.
+//! `is_closed` and `is_empty` are single Acquire loads, covered by every model in
+//! which they appear. Models are in `tests/loom/oneshot.rs`, named `oneshot_*`.
+//!
+//! | sender \ receiver | poll (waker stored) | poll, waker replaced | try_recv | close | drop | poll then drop | as a `ValueTask` |
+//! |---|---|---|---|---|---|---|---|
+//! | `send` | `send_vs_poll` | `send_vs_waker_replacement` | `send_vs_try_recv` | `send_vs_close` | `send_vs_receiver_drop` | `send_vs_poll_then_drop` | `send_vs_value_task` |
+//! | drop | `sender_drop_vs_poll` | | | `sender_drop_vs_close` | `sender_drop_vs_receiver_drop` | | |
+//! | `closed()` polled | | | | `closed_vs_close` | `closed_vs_receiver_drop` | | |
+//! | `closed()`, waker replaced | | | | | `closed_waker_replacement_vs_receiver_drop` | | |
+//!
+//! An empty cell adds no transition of the state word that its row and column do not
+//! already race in a filled one: a dropped sender completes exactly as a `send` does,
+//! without `VALUE`, and `try_recv` is the first step of every poll. The sender's drop
+//! with a `closed()` waker stored against the receiver's drop and close is in
+//! `sender_drop_vs_receiver_drop` and `sender_drop_vs_close`.
 #![cfg(valuetask_loom)]
 
 use std::future::Future;
@@ -234,3 +254,6 @@ mod pool;
 
 #[path = "loom/future_pool.rs"]
 mod future_pool;
+
+#[path = "loom/oneshot.rs"]
+mod oneshot;

@@ -61,13 +61,16 @@ macro_rules! for_each_case {
             oneshot_complete_first: cases::OneshotCompleteFirst, Local;
             tokio_oneshot_complete_first: cases::TokioOneshotCompleteFirst, Local;
             futures_oneshot_complete_first: cases::FuturesOneshotCompleteFirst, Local;
+            valuetask_oneshot_complete_first: cases::ValueTaskOneshotCompleteFirst, Local;
             pool_poll_first: cases::PoolPollFirst, Local;
             oneshot_poll_first: cases::OneshotPollFirst, Local;
             tokio_oneshot_poll_first: cases::TokioOneshotPollFirst, Local;
             futures_oneshot_poll_first: cases::FuturesOneshotPollFirst, Local;
+            valuetask_oneshot_poll_first: cases::ValueTaskOneshotPollFirst, Local;
             pool_cross_thread: cases::PoolCrossThread, Cross;
             oneshot_cross_thread: cases::OneshotCrossThread, Cross;
             tokio_oneshot_cross_thread: cases::TokioOneshotCrossThread, Cross;
+            valuetask_oneshot_cross_thread: cases::ValueTaskOneshotCrossThread, Cross;
             task_box_dyn_async: cases::TaskBoxDynAsync, Local;
             async_trait_async: cases::AsyncTraitAsync, Local;
             valuetask_async_dyn: cases::ValueTaskAsyncDyn, Local;
@@ -460,6 +463,13 @@ channel_cases!(
     futures::channel::oneshot::channel::<u64>(),
     std::convert::identity
 );
+channel_cases!(
+    ValueTaskOneshotCompleteFirst,
+    ValueTaskOneshotPollFirst,
+    "`valuetask::oneshot`",
+    valuetask::oneshot::channel::<u64>(),
+    std::convert::identity
+);
 
 // ---------------------------------------------------------------------------------------
 // Cross-thread: a long-lived completer thread, a busy-polling consumer.
@@ -483,6 +493,12 @@ impl Respond for oneshot::Sender<u64> {
 }
 
 impl Respond for tokio::sync::oneshot::Sender<u64> {
+    fn respond(self, value: u64) {
+        self.send(value).expect("the receiver is alive");
+    }
+}
+
+impl Respond for valuetask::oneshot::Sender<u64> {
     fn respond(self, value: u64) {
         self.send(value).expect("the receiver is alive");
     }
@@ -666,6 +682,20 @@ impl Case for TokioOneshotCrossThread {
 
     fn op(&mut self) -> u64 {
         let (tx, rx) = tokio::sync::oneshot::channel();
+        self.0.round_trip(tx, rx)
+    }
+}
+
+/// A fresh `valuetask::oneshot` channel; another thread sends; busy-poll to `Ready`.
+pub(crate) struct ValueTaskOneshotCrossThread(CrossThread<valuetask::oneshot::Sender<u64>>);
+
+impl Case for ValueTaskOneshotCrossThread {
+    fn new() -> Self {
+        Self(CrossThread::new())
+    }
+
+    fn op(&mut self) -> u64 {
+        let (tx, rx) = valuetask::oneshot::channel();
         self.0.round_trip(tx, rx)
     }
 }

@@ -53,7 +53,7 @@ struct Block<F> {
 }
 
 /// The smallest class that holds `size` bytes aligned to `align`.
-const fn class_of(size: usize, align: usize) -> Option<usize> {
+pub(super) const fn class_of(size: usize, align: usize) -> Option<usize> {
     if align > BLOCK_ALIGN {
         return None;
     }

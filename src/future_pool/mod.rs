@@ -67,12 +67,14 @@ mod block;
 mod caps;
 mod chain;
 mod inbox;
+mod lend;
 mod memory;
 mod recycle;
 mod shared;
 mod thread_cache;
 
 pub(crate) use block::store;
+pub(crate) use lend::{BlockHome, class_for, give_back_block, rent_block};
 
 use caps::CLASSES;
 pub use caps::{BLOCK_ALIGN, BLOCK_SIZES, SHARED_BLOCKS, THREAD_CACHE_BLOCKS};

@@ -1,0 +1,311 @@
+//! The receiving half, and its conversion into a `ValueTask`.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::ptr::NonNull;
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::{self, Thread};
+
+use super::channel::{Channel, Found};
+use super::error::{RecvError, TryRecvError};
+use crate::ValueTask;
+use crate::raw::{RawTask, RawTaskVTable};
+
+/// Receives the one value of a [`channel`](super::channel): a future of
+/// `Result<T, RecvError>`. Two words at most (one, today), `Send` and `Sync` for a
+/// `Send` value, `Unpin`, as tokio's is.
+///
+/// Once it returned its result (from a poll or [`try_recv`](Self::try_recv)) it is
+/// *terminated*: it has left the channel, and polling it again panics.
+pub struct Receiver<T> {
+    /// The channel; `None` once the receiver is terminated.
+    channel: Option<NonNull<Channel<T>>>,
+}
+
+// SAFETY: the receiver takes the `T` another thread sent, so `T: Send` is needed, and
+// every access it makes to the shared channel goes through its state word.
+unsafe impl<T: Send> Send for Receiver<T> {}
+// SAFETY: through `&Receiver` only `is_empty`, `is_terminated` and `Debug` run, which
+// load the state word.
+unsafe impl<T: Send> Sync for Receiver<T> {}
+
+impl<T> Receiver<T> {
+    pub(super) fn new(channel: NonNull<Channel<T>>) -> Self {
+        Self {
+            channel: Some(channel),
+        }
+    }
+
+    /// The channel, unless the receiver is terminated.
+    fn channel(&self) -> Option<&Channel<T>> {
+        // SAFETY: the receiver holds the channel until it terminates or is dropped.
+        self.channel.map(|channel| unsafe { &*channel.as_ptr() })
+    }
+
+    /// Closes the channel without dropping the receiver: a later
+    /// [`send`](super::Sender::send) gives its value back, and a sender waiting in
+    /// [`closed`](super::Sender::closed) wakes. A value sent before stays there, and
+    /// [`try_recv`](Self::try_recv) or a poll still returns it. Does nothing on a
+    /// terminated receiver.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use valuetask::oneshot::{self, error::TryRecvError};
+    ///
+    /// let (tx, mut rx) = oneshot::channel();
+    /// rx.close();
+    /// assert_eq!(tx.send(1), Err(1));
+    /// assert_eq!(rx.try_recv(), Err(TryRecvError::Closed));
+    /// ```
+    pub fn close(&mut self) {
+        if let Some(channel) = self.channel {
+            // SAFETY: we are the receiver, still there.
+            unsafe { Channel::close(channel) };
+        }
+    }
+
+    /// Whether the receiver returned its result already (a value or an error, from a
+    /// poll or [`try_recv`](Self::try_recv)): polling it again would panic.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use valuetask::oneshot;
+    ///
+    /// let (tx, mut rx) = oneshot::channel();
+    /// tx.send(3).unwrap();
+    /// assert!(!rx.is_terminated());
+    /// assert_eq!(rx.try_recv(), Ok(3));
+    /// assert!(rx.is_terminated());
+    /// ```
+    pub fn is_terminated(&self) -> bool {
+        self.channel.is_none()
+    }
+
+    /// Whether there is no value to take now: nothing sent yet, the sender dropped, or
+    /// the value already received. An empty receiver is not necessarily safe to poll
+    /// (see [`is_terminated`](Self::is_terminated)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use valuetask::oneshot;
+    ///
+    /// let (tx, rx) = oneshot::channel();
+    /// assert!(rx.is_empty());
+    /// tx.send(3).unwrap();
+    /// assert!(!rx.is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.channel().is_none_or(|channel| !channel.has_value())
+    }
+
+    /// Takes the value if it is there, without waiting and without keeping a waker.
+    ///
+    /// `Err(TryRecvError::Empty)` while nothing was sent; `Err(TryRecvError::Closed)` when
+    /// nothing ever will be (the sender was dropped, the receiver closed first) or the
+    /// value was already received. On `Ok` and `Closed` the receiver is terminated.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use valuetask::oneshot::{self, error::TryRecvError};
+    ///
+    /// let (tx, mut rx) = oneshot::channel();
+    /// assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+    /// tx.send("hello").unwrap();
+    /// assert_eq!(rx.try_recv(), Ok("hello"));
+    /// assert_eq!(rx.try_recv(), Err(TryRecvError::Closed));
+    /// ```
+    pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
+        let Some(channel) = self.channel else {
+            return Err(TryRecvError::Closed);
+        };
+        // SAFETY: we are the receiver, still there; on `Value` and `Closed` it left, and
+        // the handle lets go of the channel below.
+        let found = unsafe { Channel::try_recv(channel) };
+        let result = match found {
+            Found::Value(value) => Ok(value),
+            Found::Closed => Err(TryRecvError::Closed),
+            Found::Empty => return Err(TryRecvError::Empty),
+        };
+        self.channel = None;
+        result
+    }
+
+    /// Blocks this thread until the value comes or the sender is dropped, for code
+    /// outside any async runtime. Do not call it on a runtime's thread: it blocks the
+    /// tasks that would send.
+    ///
+    /// The thread's waker is made once per thread and reused, so this allocates nothing
+    /// after a thread's first call.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use valuetask::oneshot;
+    ///
+    /// let (tx, rx) = oneshot::channel::<u8>();
+    /// std::thread::spawn(move || tx.send(10));
+    /// assert_eq!(rx.blocking_recv(), Ok(10));
+    /// ```
+    pub fn blocking_recv(mut self) -> Result<T, RecvError> {
+        thread_local! {
+            static PARKER: Waker = Waker::from(Arc::new(Unpark(thread::current())));
+        }
+        PARKER.with(|waker| {
+            let mut cx = Context::from_waker(waker);
+            loop {
+                if let Poll::Ready(result) = Pin::new(&mut self).poll(&mut cx) {
+                    return result;
+                }
+                thread::park();
+            }
+        })
+    }
+}
+
+/// Wakes a thread parked in [`Receiver::blocking_recv`].
+struct Unpark(Thread);
+
+impl Wake for Unpark {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// Waits for the value: `Ok(value)`, or `Err(RecvError)` when none will come (the
+/// sender was dropped without sending, or the receiver was closed before it sent).
+///
+/// Only the waker of the latest poll is kept (an earlier one is dropped at once), and
+/// the sender wakes it once.
+///
+/// # Cancel safety
+///
+/// Cancel safe: a value not received stays in the channel; dropping the receiver drops
+/// it (or the sender gets it back if it had not sent yet).
+///
+/// # Panics
+///
+/// Polling after the result was returned panics, as for any future; see
+/// [`is_terminated`](Receiver::is_terminated).
+impl<T> Future for Receiver<T> {
+    type Output = Result<T, RecvError>;
+
+    #[inline(always)]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let Some(channel) = this.channel else {
+            panic!("oneshot::Receiver polled after it returned its result");
+        };
+        // SAFETY: we are the receiver, still there; on `Ready` it left, and the handle
+        // lets go of the channel below.
+        let Poll::Ready(found) = (unsafe { Channel::poll_recv(channel, cx) }) else {
+            return Poll::Pending;
+        };
+        this.channel = None;
+        Poll::Ready(found.ok_or(RecvError(())))
+    }
+}
+
+impl<T> Drop for Receiver<T> {
+    fn drop(&mut self) {
+        if let Some(channel) = self.channel {
+            // SAFETY: we are the receiver, still there, and this is its last touch.
+            unsafe { Channel::drop_receiver(channel) };
+        }
+    }
+}
+
+impl<T> fmt::Debug for Receiver<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut f = f.debug_struct("Receiver");
+        match self.channel() {
+            Some(channel) => f.field("state", &channel.state()),
+            None => f.field("terminated", &true),
+        };
+        f.finish()
+    }
+}
+
+/// A receiver as a [`ValueTask`], for code that returns one: no allocation, the task
+/// drives the same channel through the crate's type-erased task.
+///
+/// # Examples
+///
+/// ```
+/// use valuetask::{ValueTask, oneshot};
+///
+/// let (tx, rx) = oneshot::channel();
+/// let task: ValueTask<'static, Result<u8, oneshot::error::RecvError>> = rx.into();
+/// tx.send(5).unwrap();
+/// assert_eq!(task.into_ready().ok(), Some(Ok(5)));
+/// ```
+impl<'a, T: Send + 'a> From<Receiver<T>> for ValueTask<'a, Result<T, RecvError>> {
+    fn from(receiver: Receiver<T>) -> Self {
+        let receiver = std::mem::ManuallyDrop::new(receiver);
+        match receiver.channel {
+            // SAFETY: the receiver's hold on the channel moves to the task (the handle is
+            // never dropped); `RawTaskRecv`'s functions uphold `RawTask::new`'s contract:
+            // `poll` writes the result when it returns `true`, after which (as after
+            // `discard`) the receiver has left; they run on any thread for `T: Send`.
+            Some(channel) => ValueTask::from_raw(unsafe {
+                RawTask::new(channel.cast(), RawTaskRecv::<T>::VTABLE)
+            }),
+            // A terminated receiver: polling the task panics, as polling it would.
+            None => ValueTask::from_future(std::mem::ManuallyDrop::into_inner(receiver)),
+        }
+    }
+}
+
+/// The type-erased task's functions for a channel's receiver.
+struct RawTaskRecv<T>(std::marker::PhantomData<T>);
+
+impl<T> RawTaskRecv<T> {
+    const VTABLE: &'static RawTaskVTable = &RawTaskVTable {
+        poll: Self::poll,
+        is_ready: Self::is_ready,
+        discard: Self::discard,
+        kind: "oneshot receiver",
+    };
+
+    /// # Safety
+    ///
+    /// `ptr` is a `Channel<T>` whose receiver the task is, still there; `out` points to
+    /// a `MaybeUninit<Result<T, RecvError>>`.
+    unsafe fn poll(ptr: NonNull<()>, cx: &mut Context<'_>, out: *mut ()) -> bool {
+        // SAFETY: as this function's contract.
+        let Poll::Ready(found) = (unsafe { Channel::<T>::poll_recv(ptr.cast(), cx) }) else {
+            return false;
+        };
+        // SAFETY: the caller passes a place for the output.
+        unsafe {
+            out.cast::<Result<T, RecvError>>()
+                .write(found.ok_or(RecvError(())))
+        };
+        true
+    }
+
+    /// # Safety
+    ///
+    /// As for `poll`.
+    unsafe fn is_ready(ptr: NonNull<()>) -> bool {
+        // SAFETY: the receiver is still there, so the channel is alive.
+        unsafe { ptr.cast::<Channel<T>>().as_ref() }.is_finished()
+    }
+
+    /// # Safety
+    ///
+    /// As for `poll`; the task gives up the channel.
+    unsafe fn discard(ptr: NonNull<()>) {
+        // SAFETY: as this function's contract.
+        unsafe { Channel::<T>::drop_receiver(ptr.cast()) };
+    }
+}
