@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The allocation-counting binaries (tests/zero_alloc*.rs and tests/leak.rs), built once
+# The allocation-counting binaries (tests/*zero_alloc*.rs and tests/leak.rs), built once
 # in release and run several times over: a steady state that allocates now and then, or
 # a leak that depends on thread timing, shows up as a flaky run. Stops at the first
 # failure. RUNS=25 .ci/zero_alloc.sh for a longer soak.
@@ -8,7 +8,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 runs="${RUNS:-5}"
 binaries=()
-for file in tests/zero_alloc*.rs tests/leak.rs; do
+for file in tests/*zero_alloc*.rs tests/leak.rs; do
     binaries+=(--test "$(basename "$file" .rs)")
 done
 
