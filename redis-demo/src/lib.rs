@@ -47,12 +47,14 @@
 #![warn(missing_debug_implementations, unreachable_pub)]
 
 mod client;
+mod completion;
 mod error;
 pub mod resp;
 mod server;
 
 pub use bytes::Bytes;
 pub use client::{Client, Request};
+pub use completion::{Completion, OneshotRequest, Pooled, TokioOneshot};
 pub use error::{Error, ServerError};
 pub use resp::Value;
 pub use server::{INSTALL_HINT, RedisServer};
