@@ -39,6 +39,9 @@ const READ_MIN_ROOM: usize = 4 * 1024;
 /// Full read chunks kept while replies handed out from them may still be held, for reuse
 /// once they are not.
 const SPARE_CHUNKS: usize = 4;
+/// How many times the writer lets other tasks run before a write while they keep queueing
+/// requests (see `write_loop`).
+const MAX_WRITER_YIELDS: usize = 8;
 /// Initial capacity of the completer FIFO and of the pools.
 const INITIAL_IN_FLIGHT: usize = 256;
 
@@ -61,8 +64,64 @@ const INITIAL_IN_FLIGHT: usize = 256;
 /// command is queued when the method returns, so requests issued one after another are
 /// pipelined even before they are awaited.
 ///
-/// `Client` is a cheap handle (`Clone`). When the last handle is dropped the connection
-/// closes, and requests still in flight resolve to [`Error::Closed`].
+/// `Client` is a cheap handle (`Clone`). Requests completed by a [`Completion`] other than
+/// the default [`Pooled`] are made with [`connect_with`](Client::connect_with).
+///
+/// # Dropping the last handle
+///
+/// The connection closes at once, without waiting for replies. A request whose reply
+/// the reader has already read resolves with that reply (`Ok`, or its own error), even
+/// when it is awaited after the drop; every other request in flight resolves to
+/// [`Error::Closed`]. So a request issued just before the drop may resolve either way,
+/// depending on whether its reply came back first. A request that failed with
+/// [`Error::Closed`] may still have been executed by the server (it was sent, its reply
+/// was not read yet) or not (it was still in the write buffer, which is discarded).
+/// Await the requests whose effect you need before dropping the last handle.
+///
+/// # When the connection dies
+///
+/// A `Client` does not reconnect. Once its connection is gone (the server closed it or
+/// died, the network failed, the server sent bytes that are not RESP2), every request in
+/// flight and every later one fails with an error whose
+/// [`is_connection_error`](Error::is_connection_error) is true, and
+/// [`is_closed`](Client::is_closed) returns true. The requests in flight at that moment
+/// may or may not have been executed, and only the caller knows whether running one again
+/// is safe (a `GET` is; an `INCR` may count twice), so retrying is left to the caller. To
+/// carry on, connect a new `Client` and use it in place of the old one, for example:
+///
+/// ```
+/// use std::net::SocketAddr;
+/// use valuetask_redis::{Client, Result};
+///
+/// /// A client shared by many tasks that replaces its connection once it died.
+/// struct Reconnecting {
+///     addr: SocketAddr,
+///     client: tokio::sync::Mutex<Client>,
+/// }
+///
+/// impl Reconnecting {
+///     /// The current client; a new connection if the last one died.
+///     async fn client(&self) -> Result<Client> {
+///         let mut client = self.client.lock().await;
+///         if client.is_closed() {
+///             *client = Client::connect(self.addr).await?;
+///         }
+///         Ok(client.clone())
+///     }
+/// }
+///
+/// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let server = valuetask_redis::RedisServer::start()?; // a throwaway redis-server
+/// # let addr = server.addr();
+/// # /*
+/// let addr: SocketAddr = "127.0.0.1:6379".parse()?;
+/// # */
+/// let shared = Reconnecting { addr, client: Client::connect(addr).await?.into() };
+/// // Each call goes through the current connection (cloning a `Client` allocates nothing).
+/// shared.client().await?.set("k", "v", None).await?;
+/// assert_eq!(shared.client().await?.get("k").await?.as_deref(), Some(&b"v"[..]));
+/// # Ok(()) }
+/// ```
 ///
 /// # Examples
 ///
@@ -439,29 +498,31 @@ async fn write_loop<M: Completion>(shared: Arc<Shared<M>>, mut writer: OwnedWrit
     let mut batch = Vec::with_capacity(WRITE_BUF_INITIAL);
     'run: loop {
         shared.wake_writer.notified().await;
-        let mut yielded = false;
-        loop {
-            let wait = {
-                let mut state = shared.lock();
+        // While other requests are in flight, other callers are active: let the tasks
+        // that are ready to run queue their requests into this write first, and again as
+        // long as they keep adding some (tasks on the other worker thread finish later).
+        // A woken task runs next on tokio, through its LIFO slot, so without yielding the
+        // writer would send about one request per write. A lone caller does not wait.
+        let mut seen = 0;
+        for _ in 0..MAX_WRITER_YIELDS {
+            {
+                let state = shared.lock();
                 if state.closed.is_some() {
                     break 'run;
                 }
-                // When other requests are in flight, other callers are active: let the
-                // tasks that are ready to run queue their requests first. (A task woken
-                // by another runs next on tokio, through its LIFO slot, so without this
-                // the writer would often send one request per write.) A lone caller does
-                // not wait for it.
-                let wait = !yielded && state.pending.len() > 1;
-                if !wait {
-                    mem::swap(&mut state.out, &mut batch);
+                if state.pending.len() <= 1 || state.out.len() == seen {
+                    break;
                 }
-                wait
-            };
-            if !wait {
-                break;
+                seen = state.out.len();
             }
             tokio::task::yield_now().await;
-            yielded = true;
+        }
+        {
+            let mut state = shared.lock();
+            if state.closed.is_some() {
+                break 'run;
+            }
+            mem::swap(&mut state.out, &mut batch);
         }
         if batch.is_empty() {
             continue;
