@@ -143,9 +143,54 @@ struct Sample {
     ops_per_s: f64,
     /// Latency at each of [`QUANTILES`], microseconds.
     latency_us: [f64; 3],
+    /// How the slowest requests were spread in time.
+    tail: Tail,
     allocs_per_op: f64,
     reallocs_per_op: f64,
     bytes_per_op: f64,
+}
+
+/// Slow requests that completed within this of each other belong to one stall.
+const STALL_GAP_NS: u64 = 100_000;
+
+/// Where a run's slowest 1% of requests (at or above its p99) come from: a stall is a
+/// window in which at least half the C requests in flight were that slow together (the
+/// whole pipeline stopped: the connection, the runtime, the server or the machine); the
+/// rest were slow on their own (one caller waiting behind others).
+struct Tail {
+    /// Stalls per second of the run.
+    stalls_per_s: f64,
+    /// The share of the slowest 1% that completed inside a stall.
+    in_stalls: f64,
+}
+
+impl Tail {
+    /// `trace`: each request's (completion time since the run's start, latency), ns.
+    fn of(trace: &mut [(u64, u64)], p99_ns: u64, c: usize, elapsed: Duration) -> Tail {
+        trace.sort_unstable_by_key(|&(end, _)| end);
+        let (mut stalls, mut in_stalls, mut slow) = (0usize, 0usize, 0usize);
+        let mut window = (0u64, 0usize); // (last completion, size)
+        let mut close = |size: usize| {
+            if size >= c.div_ceil(2).max(2) {
+                stalls += 1;
+                in_stalls += size;
+            }
+        };
+        for &(end, _) in trace.iter().filter(|&&(_, latency)| latency >= p99_ns) {
+            slow += 1;
+            if window.1 > 0 && end - window.0 <= STALL_GAP_NS {
+                window = (end, window.1 + 1);
+            } else {
+                close(window.1);
+                window = (end, 1);
+            }
+        }
+        close(window.1);
+        Tail {
+            stalls_per_s: stalls as f64 / elapsed.as_secs_f64(),
+            in_stalls: in_stalls as f64 / slow.max(1) as f64,
+        }
+    }
 }
 
 async fn run<G: Getter>(getter: &G, c: usize, per_task: usize) -> Sample {
@@ -153,12 +198,16 @@ async fn run<G: Getter>(getter: &G, c: usize, per_task: usize) -> Sample {
     let value_len = VALUE_LEN.load(Relaxed);
     let ready = Arc::new(AtomicUsize::new(0));
     let go = Arc::new(Semaphore::new(0));
+    // The epoch of every task's trace; the measured run starts a little later.
+    let epoch = Instant::now();
     let mut tasks = Vec::with_capacity(c);
     for _ in 0..c {
         let mut getter = getter.clone();
         let (ready, go) = (Arc::clone(&ready), Arc::clone(&go));
         // Nanoseconds, 1 ns to 60 s, 3 significant figures; never resizes while recording.
         let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).unwrap();
+        // Allocated here, before counting starts; never grows.
+        let mut trace = Vec::with_capacity(per_task);
         tasks.push(tokio::spawn(async move {
             for _ in 0..warmup {
                 assert_eq!(getter.get().await, value_len);
@@ -168,33 +217,40 @@ async fn run<G: Getter>(getter: &G, c: usize, per_task: usize) -> Sample {
             for _ in 0..per_task {
                 let start = Instant::now();
                 let len = getter.get().await;
-                hist.saturating_record(start.elapsed().as_nanos() as u64);
+                let end = Instant::now();
+                let latency = (end - start).as_nanos() as u64;
+                hist.saturating_record(latency);
+                trace.push(((end - epoch).as_nanos() as u64, latency));
                 assert_eq!(len, value_len);
             }
-            hist
+            (hist, trace)
         }));
     }
     while ready.load(Relaxed) < c {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    let mut hists = Vec::with_capacity(c);
+    let mut results = Vec::with_capacity(c);
     let before = counts();
     let start = Instant::now();
     go.add_permits(c);
     for task in tasks {
-        hists.push(task.await.expect("worker panicked"));
+        results.push(task.await.expect("worker panicked"));
     }
     let elapsed = start.elapsed();
     let after = counts();
 
     let mut all = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).unwrap();
-    for h in &hists {
+    let mut trace = Vec::with_capacity(c * per_task);
+    for (h, t) in &results {
         all.add(h).unwrap();
+        trace.extend_from_slice(t);
     }
     let ops = (c * per_task) as f64;
+    let tail = Tail::of(&mut trace, all.value_at_quantile(0.99), c, elapsed);
     Sample {
         ops_per_s: ops / elapsed.as_secs_f64(),
         latency_us: QUANTILES.map(|q| all.value_at_quantile(q) as f64 / 1e3),
+        tail,
         allocs_per_op: (after.allocs - before.allocs + after.reallocs - before.reallocs) as f64
             / ops,
         reallocs_per_op: (after.reallocs - before.reallocs) as f64 / ops,
@@ -417,13 +473,15 @@ async fn bench(options: &Options, url: &str, addr: &str) -> ExitCode {
                     _ => run(&fred_client, c, per_task).await,
                 };
                 eprintln!(
-                    "  C={c:<3} round {}/{rounds} {client:<13} {:>9.0} ops/s  p50 {:>7.1}  p99 {:>7.1}  p99.9 {:>7.1} us  {:.4} allocs/op",
+                    "  C={c:<3} round {}/{rounds} {client:<13} {:>9.0} ops/s  p50 {:>7.1}  p99 {:>7.1}  p99.9 {:>7.1} us  {:.4} allocs/op  {:>4.0} stalls/s ({:.0}% of the slowest 1%)",
                     round + 1,
                     s.ops_per_s,
                     s.latency_us[0],
                     s.latency_us[1],
                     s.latency_us[2],
-                    s.allocs_per_op
+                    s.allocs_per_op,
+                    s.tail.stalls_per_s,
+                    s.tail.in_stalls * 100.0,
                 );
                 rows[first + k].samples.push(s);
             }
@@ -435,18 +493,20 @@ async fn bench(options: &Options, url: &str, addr: &str) -> ExitCode {
 
 fn report(options: &Options, rows: &[Row]) -> ExitCode {
     let mut table = String::new();
-    table.push_str("| client | C | ops/s median | ops/s min..max | p50 us | p99 us | p99 min..max | p99.9 us | allocs/op | reallocs/op | bytes/op |\n");
-    table.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    table.push_str("| client | C | ops/s median | ops/s min..max | p50 us | p99 us | p99 min..max | p99.9 us | stalls/s | slowest 1% in stalls | allocs/op | reallocs/op | bytes/op |\n");
+    table.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for row in rows {
         let ops = row.ops();
         let (ops_min, ops_max) = min_max(&row.each(|s| s.ops_per_s));
         let [p50, p99, p999] = [0, 1, 2].map(|q| row.median(|s| s.latency_us[q]));
         let (p99_min, p99_max) = min_max(&row.each(|s| s.latency_us[1]));
+        let stalls = row.median(|s| s.tail.stalls_per_s);
+        let in_stalls = row.median(|s| s.tail.in_stalls) * 100.0;
         let allocs = row.median(|s| s.allocs_per_op);
         let reallocs = row.median(|s| s.reallocs_per_op);
         let bytes = row.median(|s| s.bytes_per_op);
         table.push_str(&format!(
-            "| {} | {} | {ops:.0} | {ops_min:.0}..{ops_max:.0} | {p50:.1} | {p99:.1} | {p99_min:.0}..{p99_max:.0} | {p999:.1} | {allocs:.6} | {reallocs:.6} | {bytes:.2} |\n",
+            "| {} | {} | {ops:.0} | {ops_min:.0}..{ops_max:.0} | {p50:.1} | {p99:.1} | {p99_min:.0}..{p99_max:.0} | {p999:.1} | {stalls:.0} | {in_stalls:.0}% | {allocs:.6} | {reallocs:.6} | {bytes:.2} |\n",
             row.client, row.c,
         ));
         if options.json {
