@@ -44,7 +44,10 @@ pub trait Completion: fmt::Debug + Send + Sync + 'static {
     type Source<T: Send + 'static>: Send + Sync;
     /// What a command returns: a future of the command's result.
     type Request<T: Send + 'static>: Future<Output = Result<T>> + Send + 'static;
-    /// What the reader resolves with the reply.
+    /// What the reader resolves with the reply. Dropped without
+    /// [`complete`](Completion::complete) (the connection's task went away), it must
+    /// resolve its request to an error, [`Error::Abandoned`], so that no caller waits
+    /// forever.
     type Completer<T: Send + 'static>: Send + 'static;
 
     /// A source for one reply type, sized for `capacity` requests in flight.

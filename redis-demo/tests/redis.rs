@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-use valuetask_redis::{Bytes, Client, Error, RedisServer, Value};
+use valuetask_redis::{Bytes, Client, Completion, Error, Pooled, RedisServer, TokioOneshot, Value};
 
 /// Generous: a hang detector, not a timing assertion.
 const HANG: Duration = Duration::from_secs(30);
@@ -37,8 +37,20 @@ fn server_code(result: Result<impl std::fmt::Debug, Error>) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commands() {
+    commands_with(Pooled).await;
+}
+
+/// The same client with another completion mechanism behaves the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_with_tokio_oneshot() {
+    commands_with(TokioOneshot).await;
+}
+
+async fn commands_with<M: Completion>(completion: M) {
     let server = redis();
-    let c = connect(&server).await;
+    let c = within("connect", Client::connect_with(server.addr(), completion))
+        .await
+        .expect("connect to redis-server");
     within("commands", async {
         c.ping().await.unwrap();
         assert_eq!(
