@@ -53,18 +53,18 @@ const INITIAL_IN_FLIGHT: usize = 256;
 /// so the queue's order is the order of the bytes. A writer task sends everything queued
 /// since its last write with one `write_all`; a reader task parses replies from a reused
 /// buffer and completes the queued completers in order. In steady state a request
-/// allocates nothing: no box, no channel, no argument vector, and a bulk reply is a [`Bytes`] slice
-/// of the read buffer. (A reply kept pins its 64 KiB read chunk, and the reader allocates
-/// a fresh chunk only when every recent one is pinned: copy out what you keep for long.)
+/// allocates nothing: no box, no channel, no argument vector, and a bulk reply is a
+/// [`Bytes`] slice of the read buffer. (A reply kept pins its 64 KiB read chunk, and the
+/// reader allocates a fresh chunk only when every recent one is pinned: copy out what you
+/// keep for long.)
 ///
 /// There is no timeout and no backpressure: wrap a request in `tokio::time::timeout` to
 /// give up on it (its reply is still read and discarded), and bound the number of
 /// requests in flight yourself (a semaphore) if the server may fall behind.
 ///
-/// Commands return a [`Request`] (by default a [`ValueTask`](valuetask::ValueTask)) without
-/// awaiting anything: the
-/// command is queued when the method returns, so requests issued one after another are
-/// pipelined even before they are awaited.
+/// Commands return a [`Request`] (by default a [`ValueTask`](valuetask::ValueTask))
+/// without awaiting anything: the command is queued when the method returns, so requests
+/// issued one after another are pipelined even before they are awaited.
 ///
 /// `Client` is a cheap handle (`Clone`). Requests completed by a [`Completion`] other than
 /// the default [`Pooled`] are made with [`connect_with`](Client::connect_with).
