@@ -424,9 +424,12 @@ async fn bench(options: &Options, url: &str, addr: &str) -> ExitCode {
     let info = redis::IntoConnectionInfo::into_connection_info(url)
         .expect("redis URL")
         .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
+    // No response timeout (redis-rs's default is 500 ms), like the other clients: a
+    // stall of the loaded machine must not fail the run.
+    let redis_config = redis::AsyncConnectionConfig::new().set_response_timeout(None);
     let redis_conn = redis::Client::open(info)
         .expect("redis client")
-        .get_multiplexed_async_connection()
+        .get_multiplexed_async_connection_with_config(&redis_config)
         .await
         .expect("redis connect");
     let fred_client = {
