@@ -2,7 +2,6 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::io;
 use std::mem;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
@@ -13,14 +12,18 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpStream, ToSocketAddrs};
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
-use valuetask::{Completer, SourcePool, ValueTask};
 
+use crate::Result;
+use crate::completion::{Completion, Pooled};
 use crate::error::{Error, ServerError};
 use crate::resp::{self, Value};
 
 /// A request in flight: await it for its reply. Dropping it gives up on the reply, which
 /// is still read off the connection and discarded.
-pub type Request<T> = ValueTask<'static, Result<T, Error>>;
+///
+/// With the default [`Pooled`] completion this is a
+/// [`ValueTask`](valuetask::ValueTask)`<'static, Result<T>>`.
+pub type Request<T, M = Pooled> = <M as Completion>::Request<T>;
 
 /// Bytes of write buffer kept between writes; a larger one (after a huge request) is
 /// given back.
@@ -36,30 +39,91 @@ const READ_MIN_ROOM: usize = 4 * 1024;
 /// Full read chunks kept while replies handed out from them may still be held, for reuse
 /// once they are not.
 const SPARE_CHUNKS: usize = 4;
+/// How many times the writer lets other tasks run before a write while they keep queueing
+/// requests (see `write_loop`).
+const MAX_WRITER_YIELDS: usize = 8;
 /// Initial capacity of the completer FIFO and of the pools.
 const INITIAL_IN_FLIGHT: usize = 256;
 
 /// A pipelined Redis client: one TCP connection shared by any number of tasks.
 ///
 /// Each command is encoded by the caller straight into the connection's write buffer,
-/// with a completer rented from a [`SourcePool`] queued under the same lock, so the
-/// queue's order is the order of the bytes. A writer task sends everything queued since
-/// its last write with one `write_all`; a reader task parses replies from a reused buffer
-/// and completes the queued completers in order. In steady state a request allocates
-/// nothing: no box, no channel, no argument vector, and a bulk reply is a [`Bytes`] slice
-/// of the read buffer. (A reply kept pins its 64 KiB read chunk, and the reader allocates
-/// a fresh chunk only when every recent one is pinned: copy out what you keep for long.)
+/// with its request's completer (by default a slot rented from a
+/// [`SourcePool`](valuetask::SourcePool); see [`Completion`]) queued under the same lock,
+/// so the queue's order is the order of the bytes. A writer task sends everything queued
+/// since its last write with one `write_all`; a reader task parses replies from a reused
+/// buffer and completes the queued completers in order. In steady state a request
+/// allocates nothing: no box, no channel, no argument vector, and a bulk reply is a
+/// [`Bytes`] slice of the read buffer. (A reply kept pins its 64 KiB read chunk, and the
+/// reader allocates a fresh chunk only when every recent one is pinned: copy out what you
+/// keep for long.)
 ///
 /// There is no timeout and no backpressure: wrap a request in `tokio::time::timeout` to
 /// give up on it (its reply is still read and discarded), and bound the number of
 /// requests in flight yourself (a semaphore) if the server may fall behind.
 ///
-/// Commands return a [`Request`] (a [`ValueTask`]) without awaiting anything: the
-/// command is queued when the method returns, so requests issued one after another are
-/// pipelined even before they are awaited.
+/// Commands return a [`Request`] (by default a [`ValueTask`](valuetask::ValueTask))
+/// without awaiting anything: the command is queued when the method returns, so requests
+/// issued one after another are pipelined even before they are awaited.
 ///
-/// `Client` is a cheap handle (`Clone`). When the last handle is dropped the connection
-/// closes, and requests still in flight resolve to [`Error::Closed`].
+/// `Client` is a cheap handle (`Clone`). Requests completed by a [`Completion`] other than
+/// the default [`Pooled`] are made with [`connect_with`](Client::connect_with).
+///
+/// # Dropping the last handle
+///
+/// The connection closes at once, without waiting for replies. A request whose reply
+/// the reader has already read resolves with that reply (`Ok`, or its own error), even
+/// when it is awaited after the drop; every other request in flight resolves to
+/// [`Error::Closed`]. So a request issued just before the drop may resolve either way,
+/// depending on whether its reply came back first. A request that failed with
+/// [`Error::Closed`] may still have been executed by the server (it was sent, its reply
+/// was not read yet) or not (it was still in the write buffer, which is discarded).
+/// Await the requests whose effect you need before dropping the last handle.
+///
+/// # When the connection dies
+///
+/// A `Client` does not reconnect. Once its connection is gone (the server closed it or
+/// died, the network failed, the server sent bytes that are not RESP2), every request in
+/// flight and every later one fails with an error whose
+/// [`is_connection_error`](Error::is_connection_error) is true, and
+/// [`is_closed`](Client::is_closed) returns true. The requests in flight at that moment
+/// may or may not have been executed, and only the caller knows whether running one again
+/// is safe (a `GET` is; an `INCR` may count twice), so retrying is left to the caller. To
+/// carry on, connect a new `Client` and use it in place of the old one, for example:
+///
+/// ```
+/// use std::net::SocketAddr;
+/// use valuetask_redis::{Client, Result};
+///
+/// /// A client shared by many tasks that replaces its connection once it died.
+/// struct Reconnecting {
+///     addr: SocketAddr,
+///     client: tokio::sync::Mutex<Client>,
+/// }
+///
+/// impl Reconnecting {
+///     /// The current client; a new connection if the last one died.
+///     async fn client(&self) -> Result<Client> {
+///         let mut client = self.client.lock().await;
+///         if client.is_closed() {
+///             *client = Client::connect(self.addr).await?;
+///         }
+///         Ok(client.clone())
+///     }
+/// }
+///
+/// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let server = valuetask_redis::RedisServer::start()?; // a throwaway redis-server
+/// # let addr = server.addr();
+/// # /*
+/// let addr: SocketAddr = "127.0.0.1:6379".parse()?;
+/// # */
+/// let shared = Reconnecting { addr, client: Client::connect(addr).await?.into() };
+/// // Each call goes through the current connection (cloning a `Client` allocates nothing).
+/// shared.client().await?.set("k", "v", None).await?;
+/// assert_eq!(shared.client().await?.get("k").await?.as_deref(), Some(&b"v"[..]));
+/// # Ok(()) }
+/// ```
 ///
 /// # Examples
 ///
@@ -76,95 +140,106 @@ const INITIAL_IN_FLIGHT: usize = 256;
 /// println!("visit number {}", b.await?);
 /// # Ok(()) }
 /// ```
-#[derive(Clone)]
-pub struct Client {
-    handle: Arc<Handle>,
+pub struct Client<M: Completion = Pooled> {
+    handle: Arc<Handle<M>>,
+}
+
+impl<M: Completion> Clone for Client<M> {
+    fn clone(&self) -> Self {
+        Client {
+            handle: Arc::clone(&self.handle),
+        }
+    }
 }
 
 /// What the `Client` handles share; dropping it closes the connection.
-struct Handle {
-    shared: Arc<Shared>,
-    values: SourcePool<Value, Error>,
-    bulks: SourcePool<Option<Bytes>, Error>,
-    ints: SourcePool<i64, Error>,
-    units: SourcePool<(), Error>,
+struct Handle<M: Completion> {
+    shared: Arc<Shared<M>>,
+    completion: M,
+    values: M::Source<Value>,
+    bulks: M::Source<Option<Bytes>>,
+    ints: M::Source<i64>,
+    units: M::Source<()>,
 }
 
 /// What the handle and the two connection tasks share.
-struct Shared {
-    state: Mutex<State>,
+struct Shared<M: Completion> {
+    state: Mutex<State<M>>,
     /// Wakes the writer: something was queued, or the connection closed.
     wake_writer: Notify,
     /// Stops the reader (blocked in a read) when the connection closes.
     reader: OnceLock<AbortHandle>,
 }
 
-struct State {
+struct State<M: Completion> {
     /// Encoded commands not yet taken by the writer.
     out: Vec<u8>,
     /// One completer per command queued or written and not yet answered, in order.
-    pending: VecDeque<Pending>,
+    pending: VecDeque<Pending<M>>,
     /// Set once, when the connection closes: every later request fails with it.
     closed: Option<Error>,
 }
 
 /// A completer waiting for its reply, with what its command expects.
-enum Pending {
+enum Pending<M: Completion> {
     /// Any reply (the generic command).
-    Value(Completer<Value, Error>),
+    Value(M::Completer<Value>),
     /// A bulk string or nil (`GET`).
-    Bulk(Completer<Option<Bytes>, Error>),
+    Bulk(M::Completer<Option<Bytes>>),
     /// An integer (`DEL`, `INCR`).
-    Int(Completer<i64, Error>),
+    Int(M::Completer<i64>),
     /// This simple string (`+OK` for `SET`, `+PONG` for `PING`).
-    Status(Completer<(), Error>, &'static [u8]),
+    Status(M::Completer<()>, &'static [u8]),
 }
 
-impl Pending {
+impl<M: Completion> Pending<M> {
     /// Completes the request with its reply. A caller who gave up gets nothing; the reply
-    /// is dropped here.
+    /// is dropped.
     fn resolve(self, reply: Value) {
         let error = |reply: Value| match reply {
             Value::Error(message) => Error::Server(ServerError(message)),
             other => Error::UnexpectedReply(other),
         };
-        // `complete` hands the result back when the task was dropped: discard it.
-        let _ = match self {
-            Pending::Value(c) => c
-                .complete(match reply {
+        match self {
+            Pending::Value(c) => M::complete(
+                c,
+                match reply {
                     Value::Error(message) => Err(Error::Server(ServerError(message))),
                     other => Ok(other),
-                })
-                .map_err(drop),
-            Pending::Bulk(c) => c
-                .complete(match reply {
+                },
+            ),
+            Pending::Bulk(c) => M::complete(
+                c,
+                match reply {
                     Value::Bulk(data) => Ok(Some(data)),
                     Value::Nil => Ok(None),
                     other => Err(error(other)),
-                })
-                .map_err(drop),
-            Pending::Int(c) => c
-                .complete(match reply {
+                },
+            ),
+            Pending::Int(c) => M::complete(
+                c,
+                match reply {
                     Value::Int(n) => Ok(n),
                     other => Err(error(other)),
-                })
-                .map_err(drop),
-            Pending::Status(c, expected) => c
-                .complete(match reply {
+                },
+            ),
+            Pending::Status(c, expected) => M::complete(
+                c,
+                match reply {
                     Value::Simple(s) if s == expected => Ok(()),
                     other => Err(error(other)),
-                })
-                .map_err(drop),
-        };
+                },
+            ),
+        }
     }
 
     fn fail(self, error: Error) {
-        let _ = match self {
-            Pending::Value(c) => c.fail(error).map_err(drop),
-            Pending::Bulk(c) => c.fail(error).map_err(drop),
-            Pending::Int(c) => c.fail(error).map_err(drop),
-            Pending::Status(c, _) => c.fail(error).map_err(drop),
-        };
+        match self {
+            Pending::Value(c) => M::complete(c, Err(error)),
+            Pending::Bulk(c) => M::complete(c, Err(error)),
+            Pending::Int(c) => M::complete(c, Err(error)),
+            Pending::Status(c, _) => M::complete(c, Err(error)),
+        }
     }
 }
 
@@ -172,13 +247,15 @@ impl Client {
     /// Connects to a Redis server (RESP2, no authentication) and starts the connection's
     /// writer and reader tasks on the current tokio runtime.
     ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when the connection cannot be made.
+    ///
     /// # Panics
     ///
     /// Outside a tokio runtime.
-    pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<Client> {
-        let stream = TcpStream::connect(addr).await?;
-        stream.set_nodelay(true)?;
-        Ok(Client::from_stream(stream))
+    pub async fn connect(addr: impl ToSocketAddrs) -> Result<Client> {
+        Client::connect_with(addr, Pooled).await
     }
 
     /// Wraps a connected stream (see [`connect`](Self::connect)).
@@ -187,6 +264,33 @@ impl Client {
     ///
     /// Outside a tokio runtime.
     pub fn from_stream(stream: TcpStream) -> Client {
+        Client::from_stream_with(stream, Pooled)
+    }
+}
+
+impl<M: Completion> Client<M> {
+    /// [`connect`](Client::connect), with requests completed by `completion` instead of
+    /// pooled slots.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when the connection cannot be made.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime.
+    pub async fn connect_with(addr: impl ToSocketAddrs, completion: M) -> Result<Client<M>> {
+        let stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        Ok(Client::from_stream_with(stream, completion))
+    }
+
+    /// [`from_stream`](Client::from_stream), with requests completed by `completion`.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime.
+    pub fn from_stream_with(stream: TcpStream, completion: M) -> Client<M> {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 out: Vec::with_capacity(WRITE_BUF_INITIAL),
@@ -203,16 +307,17 @@ impl Client {
         Client {
             handle: Arc::new(Handle {
                 shared,
-                values: SourcePool::with_capacity(16),
-                bulks: SourcePool::with_capacity(INITIAL_IN_FLIGHT),
-                ints: SourcePool::with_capacity(INITIAL_IN_FLIGHT),
-                units: SourcePool::with_capacity(INITIAL_IN_FLIGHT),
+                values: completion.source(16),
+                bulks: completion.source(INITIAL_IN_FLIGHT),
+                ints: completion.source(INITIAL_IN_FLIGHT),
+                units: completion.source(INITIAL_IN_FLIGHT),
+                completion,
             }),
         }
     }
 
     /// `GET key`: the value, or `None` when the key does not exist.
-    pub fn get(&self, key: impl AsRef<[u8]>) -> Request<Option<Bytes>> {
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Request<Option<Bytes>, M> {
         self.submit(&self.handle.bulks, Pending::Bulk, |out| {
             resp::encode_slices(out, &[b"GET", key.as_ref()]);
             Ok(())
@@ -226,7 +331,7 @@ impl Client {
         key: impl AsRef<[u8]>,
         value: impl AsRef<[u8]>,
         expiry: Option<Duration>,
-    ) -> Request<()> {
+    ) -> Request<(), M> {
         let status = |c| Pending::Status(c, b"OK");
         self.submit(&self.handle.units, status, |out| {
             let (key, value) = (key.as_ref(), value.as_ref());
@@ -243,7 +348,7 @@ impl Client {
     }
 
     /// `DEL key`: how many keys were removed (0 or 1).
-    pub fn del(&self, key: impl AsRef<[u8]>) -> Request<i64> {
+    pub fn del(&self, key: impl AsRef<[u8]>) -> Request<i64, M> {
         self.submit(&self.handle.ints, Pending::Int, |out| {
             resp::encode_slices(out, &[b"DEL", key.as_ref()]);
             Ok(())
@@ -251,7 +356,7 @@ impl Client {
     }
 
     /// `INCR key`: the value after the increment.
-    pub fn incr(&self, key: impl AsRef<[u8]>) -> Request<i64> {
+    pub fn incr(&self, key: impl AsRef<[u8]>) -> Request<i64, M> {
         self.submit(&self.handle.ints, Pending::Int, |out| {
             resp::encode_slices(out, &[b"INCR", key.as_ref()]);
             Ok(())
@@ -259,7 +364,7 @@ impl Client {
     }
 
     /// `PING`: `Ok(())` when the server answered `PONG`.
-    pub fn ping(&self) -> Request<()> {
+    pub fn ping(&self) -> Request<(), M> {
         let status = |c| Pending::Status(c, b"PONG");
         self.submit(&self.handle.units, status, |out| {
             resp::encode_slices(out, &[b"PING"]);
@@ -281,7 +386,7 @@ impl Client {
     /// assert_eq!(reply, Value::Int(2));
     /// # Ok(()) }
     /// ```
-    pub fn command<I, A>(&self, args: I) -> Request<Value>
+    pub fn command<I, A>(&self, args: I) -> Request<Value, M>
     where
         I: IntoIterator<Item = A>,
         I::IntoIter: ExactSizeIterator,
@@ -297,37 +402,44 @@ impl Client {
         self.handle.shared.lock().closed.is_some()
     }
 
-    /// Queues one command: rents a slot, encodes the command into the write buffer and
-    /// queues the slot's completer, the last two under one lock so that the order of the
-    /// queue is the order of the bytes.
+    /// Queues one command: issues a request, encodes the command into the write buffer
+    /// and queues the request's completer, the last two under one lock so that the order
+    /// of the queue is the order of the bytes.
     fn submit<T: Send + 'static>(
         &self,
-        pool: &SourcePool<T, Error>,
-        pending: impl FnOnce(Completer<T, Error>) -> Pending,
-        encode: impl FnOnce(&mut Vec<u8>) -> Result<(), Error>,
-    ) -> Request<T> {
+        source: &M::Source<T>,
+        pending: impl FnOnce(M::Completer<T>) -> Pending<M>,
+        encode: impl FnOnce(&mut Vec<u8>) -> Result<()>,
+    ) -> Request<T, M> {
         let shared = &*self.handle.shared;
-        let (task, completer) = pool.rent();
+        let (request, completer) = self.handle.completion.issue(source);
         let mut state = shared.lock();
-        if let Some(error) = &state.closed {
-            return ValueTask::ready(Err(error.clone()));
-        }
-        let was_empty = state.out.is_empty();
-        if let Err(error) = encode(&mut state.out) {
-            return ValueTask::ready(Err(error));
-        }
-        state.pending.push_back(pending(completer));
+        let refused = match &state.closed {
+            Some(error) => error.clone(),
+            None => {
+                let was_empty = state.out.is_empty();
+                match encode(&mut state.out) {
+                    Ok(()) => {
+                        state.pending.push_back(pending(completer));
+                        drop(state);
+                        // The writer takes the whole buffer at once: only the request
+                        // that found it empty needs to wake it.
+                        if was_empty {
+                            shared.wake_writer.notify_one();
+                        }
+                        return request;
+                    }
+                    Err(error) => error,
+                }
+            }
+        };
         drop(state);
-        // The writer takes the whole buffer at once: only the request that found it
-        // empty needs to wake it.
-        if was_empty {
-            shared.wake_writer.notify_one();
-        }
-        task
+        M::complete(completer, Err(refused));
+        request
     }
 }
 
-impl fmt::Debug for Client {
+impl<M: Completion> fmt::Debug for Client<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = self.handle.shared.lock();
         f.debug_struct("Client")
@@ -338,14 +450,14 @@ impl fmt::Debug for Client {
     }
 }
 
-impl Drop for Handle {
+impl<M: Completion> Drop for Handle<M> {
     fn drop(&mut self) {
         self.shared.close(Error::Closed);
     }
 }
 
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, State> {
+impl<M: Completion> Shared<M> {
+    fn lock(&self) -> MutexGuard<'_, State<M>> {
         // Nothing panics while holding the lock; if something did, the state is still
         // consistent (every step leaves it so), so poisoning is ignored.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
@@ -372,9 +484,9 @@ impl Shared {
 
 /// Closes the connection when a connection task ends, however it ends (returning,
 /// panicking, or being dropped by a runtime that shuts down): no request is left waiting.
-struct CloseOnExit(Arc<Shared>);
+struct CloseOnExit<M: Completion>(Arc<Shared<M>>);
 
-impl Drop for CloseOnExit {
+impl<M: Completion> Drop for CloseOnExit<M> {
     fn drop(&mut self) {
         self.0.close(Error::Closed);
     }
@@ -382,35 +494,37 @@ impl Drop for CloseOnExit {
 
 /// Sends whatever callers queued, one `write_all` per wake-up, swapping the shared buffer
 /// with a spare one so that callers keep encoding while it writes.
-async fn write_loop(shared: Arc<Shared>, mut writer: OwnedWriteHalf) {
+async fn write_loop<M: Completion>(shared: Arc<Shared<M>>, mut writer: OwnedWriteHalf) {
     let guard = CloseOnExit(shared);
     let shared = &*guard.0;
     let mut batch = Vec::with_capacity(WRITE_BUF_INITIAL);
     'run: loop {
         shared.wake_writer.notified().await;
-        let mut yielded = false;
-        loop {
-            let wait = {
-                let mut state = shared.lock();
+        // While other requests are in flight, other callers are active: let the tasks
+        // that are ready to run queue their requests into this write first, and again as
+        // long as they keep adding some (tasks on the other worker thread finish later).
+        // A woken task runs next on tokio, through its LIFO slot, so without yielding the
+        // writer would send about one request per write. A lone caller does not wait.
+        let mut seen = 0;
+        for _ in 0..MAX_WRITER_YIELDS {
+            {
+                let state = shared.lock();
                 if state.closed.is_some() {
                     break 'run;
                 }
-                // When other requests are in flight, other callers are active: let the
-                // tasks that are ready to run queue their requests first. (A task woken
-                // by another runs next on tokio, through its LIFO slot, so without this
-                // the writer would often send one request per write.) A lone caller does
-                // not wait for it.
-                let wait = !yielded && state.pending.len() > 1;
-                if !wait {
-                    mem::swap(&mut state.out, &mut batch);
+                if state.pending.len() <= 1 || state.out.len() == seen {
+                    break;
                 }
-                wait
-            };
-            if !wait {
-                break;
+                seen = state.out.len();
             }
             tokio::task::yield_now().await;
-            yielded = true;
+        }
+        {
+            let mut state = shared.lock();
+            if state.closed.is_some() {
+                break 'run;
+            }
+            mem::swap(&mut state.out, &mut batch);
         }
         if batch.is_empty() {
             continue;
@@ -428,12 +542,12 @@ async fn write_loop(shared: Arc<Shared>, mut writer: OwnedWriteHalf) {
 
 /// Reads replies into a reused buffer and completes the pending requests in order, one
 /// lock per batch of replies.
-async fn read_loop(shared: Arc<Shared>, mut reader: OwnedReadHalf) {
+async fn read_loop<M: Completion>(shared: Arc<Shared<M>>, mut reader: OwnedReadHalf) {
     let guard = CloseOnExit(shared);
     let shared = &*guard.0;
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     let mut replies: Vec<Value> = Vec::with_capacity(INITIAL_IN_FLIGHT);
-    let mut waiters: Vec<Pending> = Vec::with_capacity(INITIAL_IN_FLIGHT);
+    let mut waiters: Vec<Pending<M>> = Vec::with_capacity(INITIAL_IN_FLIGHT);
     let mut spares: VecDeque<BytesMut> = VecDeque::with_capacity(SPARE_CHUNKS);
     let error = loop {
         // Take every complete reply off the buffer.

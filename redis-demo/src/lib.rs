@@ -8,6 +8,11 @@
 //! replies being [`bytes::Bytes`] slices of that buffer. In steady state a request
 //! allocates nothing (`redis-bench` counts it: see the README).
 //!
+//! The per-request completion is a type parameter of [`Client`] (a [`Completion`]): the
+//! default [`Pooled`] rents pool slots; [`TokioOneshot`] makes one tokio oneshot channel
+//! per request, and is the baseline the pool is measured against, the client being the
+//! same in every other line.
+//!
 //! Every unhappy path resolves: an error reply fails its own request only; a request
 //! whose caller gave up still has its reply read and discarded, so nobody gets a
 //! neighbour's reply; when the connection dies (the server closed it, died, or sent
@@ -47,12 +52,14 @@
 #![warn(missing_debug_implementations, unreachable_pub)]
 
 mod client;
+mod completion;
 mod error;
 pub mod resp;
 mod server;
 
 pub use bytes::Bytes;
 pub use client::{Client, Request};
+pub use completion::{Completion, OneshotRequest, Pooled, TokioOneshot};
 pub use error::{Error, ServerError};
 pub use resp::Value;
 pub use server::{INSTALL_HINT, RedisServer};

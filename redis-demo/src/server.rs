@@ -34,7 +34,11 @@ impl RedisServer {
         let mut last_error = String::new();
         // The free port may be taken between finding it and the server binding it: retry.
         for _ in 0..5 {
-            match Self::try_start() {
+            let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+                .and_then(|l| l.local_addr())
+                .map_err(|e| format!("no free port: {e}"))?
+                .port();
+            match Self::try_start(port) {
                 Ok(server) => return Ok(server),
                 Err(StartError::NotFound) => return Err(INSTALL_HINT.to_string()),
                 Err(StartError::Other(e)) => last_error = e,
@@ -43,11 +47,26 @@ impl RedisServer {
         Err(format!("could not start redis-server: {last_error}"))
     }
 
-    fn try_start() -> Result<RedisServer, StartError> {
-        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .and_then(|l| l.local_addr())
-            .map_err(|e| StartError::Other(format!("no free port: {e}")))?
-            .port();
+    /// Kills the server if it runs, then starts a new one on the same port (empty: no
+    /// persistence), as a server restarted after a crash: clients connected to the old
+    /// one see their connection die, and can connect again to the same address.
+    ///
+    /// # Errors
+    ///
+    /// When the new server does not start (for example, another process took the port).
+    pub fn restart(&mut self) -> Result<(), String> {
+        self.kill();
+        match Self::try_start(self.addr.port()) {
+            Ok(server) => {
+                *self = server;
+                Ok(())
+            }
+            Err(StartError::NotFound) => Err(INSTALL_HINT.to_string()),
+            Err(StartError::Other(e)) => Err(format!("could not restart redis-server: {e}")),
+        }
+    }
+
+    fn try_start(port: u16) -> Result<RedisServer, StartError> {
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-use valuetask_redis::{Bytes, Client, Error, RedisServer, Value};
+use valuetask_redis::{Bytes, Client, Completion, Error, Pooled, RedisServer, TokioOneshot, Value};
 
 /// Generous: a hang detector, not a timing assertion.
 const HANG: Duration = Duration::from_secs(30);
@@ -37,8 +37,20 @@ fn server_code(result: Result<impl std::fmt::Debug, Error>) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commands() {
+    commands_with(Pooled).await;
+}
+
+/// The same client with another completion mechanism behaves the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_with_tokio_oneshot() {
+    commands_with(TokioOneshot).await;
+}
+
+async fn commands_with<M: Completion>(completion: M) {
     let server = redis();
-    let c = connect(&server).await;
+    let c = within("connect", Client::connect_with(server.addr(), completion))
+        .await
+        .expect("connect to redis-server");
     within("commands", async {
         c.ping().await.unwrap();
         assert_eq!(
@@ -336,16 +348,89 @@ async fn the_server_closing_the_connection_fails_in_flight_and_later_requests() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dropping_the_client_fails_requests_in_flight() {
+async fn dropping_the_client_resolves_what_was_answered_and_fails_the_rest() {
     let server = redis();
     let c = connect(&server).await;
-    within("PING", c.ping()).await.unwrap();
+    within("DEL", c.del("n")).await.unwrap();
+    let answered = c.incr("n");
+    // BLPOP holds the connection for 5 s: nothing behind it is answered before the drop.
     let blocked = c.command(["BLPOP", "nothing", "5"]);
+    let behind = c.incr("n");
+    within("the INCR's reply to be read", async {
+        while !answered.is_ready() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await;
     drop(c);
+    // The reply read before the drop is kept, even though it is awaited after it.
+    assert_eq!(within("answered request", answered).await.unwrap(), 1);
     assert!(matches!(
-        within("request after drop", blocked).await,
+        within("blocked request", blocked).await,
         Err(Error::Closed)
     ));
+    assert!(matches!(
+        within("request behind it", behind).await,
+        Err(Error::Closed)
+    ));
+}
+
+/// The pattern the `Client` docs show under "When the connection dies".
+struct Reconnecting {
+    addr: std::net::SocketAddr,
+    client: tokio::sync::Mutex<Client>,
+}
+
+impl Reconnecting {
+    async fn client(&self) -> valuetask_redis::Result<Client> {
+        let mut client = self.client.lock().await;
+        if client.is_closed() {
+            *client = Client::connect(self.addr).await?;
+        }
+        Ok(client.clone())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_client_carries_on_after_the_server_is_killed_and_restarted() {
+    let mut server = redis();
+    let addr = server.addr();
+    let shared = Reconnecting {
+        addr,
+        client: connect(&server).await.into(),
+    };
+    let first = within("client", shared.client()).await.unwrap();
+    within("SET", first.set("k", "v", None)).await.unwrap();
+
+    server.kill();
+    // The old client fails, and stays failed: it does not reconnect by itself.
+    let error = within("GET on a dead server", first.get("k"))
+        .await
+        .unwrap_err();
+    assert!(error.is_connection_error(), "{error:?}");
+    assert!(first.is_closed());
+    // Nothing listens: connecting again is the crate's `Error::Io`.
+    let refused = within("reconnect to nothing", shared.client()).await;
+    assert!(matches!(refused, Err(Error::Io(_))), "{refused:?}");
+
+    server.restart().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(server.addr(), addr);
+    let second = within("reconnect", shared.client()).await.unwrap();
+    assert!(!second.is_closed());
+    // A new, empty server: the key written before the kill is gone.
+    assert_eq!(
+        within("GET after restart", second.get("k")).await.unwrap(),
+        None
+    );
+    within("SET after restart", second.set("k", "w", None))
+        .await
+        .unwrap();
+    let again = within("client", shared.client()).await.unwrap();
+    assert_eq!(
+        within("GET", again.get("k")).await.unwrap().as_deref(),
+        Some(&b"w"[..])
+    );
+    assert!(first.ping().await.unwrap_err().is_connection_error());
 }
 
 /// A one-connection fake server: reads a request, answers with `reply`, optionally
