@@ -6,7 +6,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use tokio::sync::oneshot;
 use valuetask::{Completer, SourcePool, ValueTask};
 
 use crate::{Error, Result};
@@ -91,45 +90,92 @@ impl Completion for Pooled {
     }
 }
 
-/// A [`Completion`] on tokio's oneshot channel: one channel, so one allocation, per
-/// request. The baseline that [`Pooled`] is measured against (`redis-bench`).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct TokioOneshot;
+/// Defines a [`Completion`] over a oneshot channel module with tokio's API. The macro
+/// is the whole definition, so the mechanisms it makes differ in the `use` line alone:
+/// the same code, compiled with another channel.
+macro_rules! oneshot_completion {
+    (
+        $(#[$mechanism_doc:meta])*
+        $mechanism:ident,
+        $(#[$request_doc:meta])*
+        $request:ident,
+        $oneshot:path
+    ) => {
+        $(#[$mechanism_doc])*
+        #[derive(Clone, Copy, Debug, Default)]
+        pub struct $mechanism;
 
-/// A request of a [`Client`](crate::Client)`<`[`TokioOneshot`]`>`: a future of its result.
-/// A completer dropped unanswered (the connection's task went away) resolves it to
-/// [`Error::Abandoned`], as with a pooled slot.
-///
-/// # Cancel safety
-///
-/// Dropping it gives up on the reply, which is still read off the connection and
-/// discarded.
-#[derive(Debug)]
-pub struct OneshotRequest<T>(oneshot::Receiver<Result<T>>);
+        $(#[$request_doc])*
+        ///
+        /// A completer dropped unanswered (the connection's task went away) resolves it
+        /// to [`Error::Abandoned`], as with a pooled slot.
+        ///
+        /// # Cancel safety
+        ///
+        /// Dropping it gives up on the reply, which is still read off the connection
+        /// and discarded.
+        #[derive(Debug)]
+        pub struct $request<T>(channel::Receiver<Result<T>>);
 
-impl<T> Future for OneshotRequest<T> {
-    type Output = Result<T>;
+        use $oneshot as channel;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
-        let received = ready!(Pin::new(&mut self.0).poll(cx));
-        Poll::Ready(received.unwrap_or(Err(Error::Abandoned)))
-    }
+        impl<T> Future for $request<T> {
+            type Output = Result<T>;
+
+            fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
+                let received = ready!(Pin::new(&mut self.0).poll(cx));
+                Poll::Ready(received.unwrap_or(Err(Error::Abandoned)))
+            }
+        }
+
+        impl Completion for $mechanism {
+            type Source<T: Send + 'static> = ();
+            type Request<T: Send + 'static> = $request<T>;
+            type Completer<T: Send + 'static> = channel::Sender<Result<T>>;
+
+            fn source<T: Send + 'static>(&self, _capacity: usize) {}
+
+            fn issue<T: Send + 'static>(&self, _: &()) -> ($request<T>, Self::Completer<T>) {
+                let (sender, receiver) = channel::channel();
+                ($request(receiver), sender)
+            }
+
+            fn complete<T: Send + 'static>(completer: Self::Completer<T>, result: Result<T>) {
+                // Err: the caller gave up; the result is dropped here.
+                let _ = completer.send(result);
+            }
+        }
+    };
 }
 
-impl Completion for TokioOneshot {
-    type Source<T: Send + 'static> = ();
-    type Request<T: Send + 'static> = OneshotRequest<T>;
-    type Completer<T: Send + 'static> = oneshot::Sender<Result<T>>;
+mod tokio_channel {
+    use super::*;
 
-    fn source<T: Send + 'static>(&self, _capacity: usize) {}
-
-    fn issue<T: Send + 'static>(&self, _: &()) -> (OneshotRequest<T>, Self::Completer<T>) {
-        let (sender, receiver) = oneshot::channel();
-        (OneshotRequest(receiver), sender)
-    }
-
-    fn complete<T: Send + 'static>(completer: Self::Completer<T>, result: Result<T>) {
-        // Err: the caller gave up; the result is dropped here.
-        let _ = completer.send(result);
-    }
+    oneshot_completion!(
+        /// A [`Completion`] on tokio's oneshot channel: one channel, so one allocation, per
+        /// request. The baseline that [`Pooled`] is measured against (`redis-bench`).
+        TokioOneshot,
+        /// A request of a [`Client`](crate::Client)`<`[`TokioOneshot`]`>`: a future of its
+        /// result.
+        OneshotRequest,
+        tokio::sync::oneshot
+    );
 }
+
+mod valuetask_channel {
+    use super::*;
+
+    oneshot_completion!(
+        /// A [`Completion`] on [`valuetask::oneshot`]: the same code as [`TokioOneshot`]
+        /// with the channel's import switched. Its channels live in recycled memory, so a
+        /// request allocates nothing in steady state.
+        ValuetaskOneshot,
+        /// A request of a [`Client`](crate::Client)`<`[`ValuetaskOneshot`]`>`: a future of
+        /// its result.
+        ValuetaskOneshotRequest,
+        valuetask::oneshot
+    );
+}
+
+pub use tokio_channel::{OneshotRequest, TokioOneshot};
+pub use valuetask_channel::{ValuetaskOneshot, ValuetaskOneshotRequest};

@@ -59,7 +59,9 @@ mod server;
 
 pub use bytes::Bytes;
 pub use client::{Client, Request};
-pub use completion::{Completion, OneshotRequest, Pooled, TokioOneshot};
+pub use completion::{
+    Completion, OneshotRequest, Pooled, TokioOneshot, ValuetaskOneshot, ValuetaskOneshotRequest,
+};
 pub use error::{Error, ServerError};
 pub use resp::Value;
 pub use server::{INSTALL_HINT, RedisServer};

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-use valuetask_redis::{Bytes, Client, Completion, Error, Pooled, RedisServer, TokioOneshot, Value};
+use valuetask_redis::{
+    Bytes, Client, Completion, Error, Pooled, RedisServer, TokioOneshot, Value, ValuetaskOneshot,
+};
 
 /// Generous: a hang detector, not a timing assertion.
 const HANG: Duration = Duration::from_secs(30);
@@ -44,6 +46,12 @@ async fn commands() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commands_with_tokio_oneshot() {
     commands_with(TokioOneshot).await;
+}
+
+/// And with `valuetask::oneshot` in place of tokio's channel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_with_valuetask_oneshot() {
+    commands_with(ValuetaskOneshot).await;
 }
 
 async fn commands_with<M: Completion>(completion: M) {

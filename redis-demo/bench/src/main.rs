@@ -7,7 +7,8 @@
 //!
 //! Clients: `valuetask` (`valuetask_redis::Client`, requests completed by pooled slots),
 //! `tokio_oneshot` (the same client with one tokio oneshot channel per request: only its
-//! `Completion` parameter differs), `redis` (redis-rs `MultiplexedConnection`) and `fred`
+//! `Completion` parameter differs), `valuetask_oneshot` (the same again, with the channel's
+//! import switched to `valuetask::oneshot`), `redis` (redis-rs `MultiplexedConnection`) and `fred`
 //! (`fred::clients::Client`). For C = 1, 16 and 128 concurrent tasks on a 2-worker tokio
 //! runtime, each round runs every client once, in turn, against a 32-byte value; after
 //! each task's warm-up (2,000 requests in all) it counts every allocation in the process,
@@ -29,7 +30,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use hdrhistogram::Histogram;
 use tokio::sync::Semaphore;
-use valuetask_redis::{Client, Completion, RedisServer, TokioOneshot};
+use valuetask_redis::{Client, Completion, RedisServer, TokioOneshot, ValuetaskOneshot};
 
 // ---------------------------------------------------------------------------------------
 // The counting allocator.
@@ -133,7 +134,13 @@ impl Getter for fred::clients::Client {
 // ---------------------------------------------------------------------------------------
 // One measured run.
 
-const CLIENTS: [&str; 4] = ["valuetask", "tokio_oneshot", "redis", "fred"];
+const CLIENTS: [&str; 5] = [
+    "valuetask",
+    "tokio_oneshot",
+    "valuetask_oneshot",
+    "redis",
+    "fred",
+];
 const CONCURRENCY: [usize; 3] = [1, 16, 128];
 const WARMUP_REQUESTS: usize = 2_000;
 /// The quantiles reported, as fractions.
@@ -417,6 +424,9 @@ async fn bench(options: &Options, url: &str, addr: &str) -> ExitCode {
     let tokio_oneshot = Client::connect_with(addr, TokioOneshot)
         .await
         .expect("tokio_oneshot connect");
+    let valuetask_oneshot = Client::connect_with(addr, ValuetaskOneshot)
+        .await
+        .expect("valuetask_oneshot connect");
     valuetask
         .set(KEY, vec![b'v'; VALUE_LEN.load(Relaxed)], None)
         .await
@@ -472,11 +482,12 @@ async fn bench(options: &Options, url: &str, addr: &str) -> ExitCode {
                 let s = match *client {
                     "valuetask" => run(&valuetask, c, per_task).await,
                     "tokio_oneshot" => run(&tokio_oneshot, c, per_task).await,
+                    "valuetask_oneshot" => run(&valuetask_oneshot, c, per_task).await,
                     "redis" => run(&redis_conn, c, per_task).await,
                     _ => run(&fred_client, c, per_task).await,
                 };
                 eprintln!(
-                    "  C={c:<3} round {}/{rounds} {client:<13} {:>9.0} ops/s  p50 {:>7.1}  p99 {:>7.1}  p99.9 {:>7.1} us  {:.4} allocs/op  {:>4.0} stalls/s ({:.0}% of the slowest 1%)",
+                    "  C={c:<3} round {}/{rounds} {client:<17} {:>9.0} ops/s  p50 {:>7.1}  p99 {:>7.1}  p99.9 {:>7.1} us  {:.4} allocs/op  {:>4.0} stalls/s ({:.0}% of the slowest 1%)",
                     round + 1,
                     s.ops_per_s,
                     s.latency_us[0],
@@ -544,6 +555,15 @@ fn report(options: &Options, rows: &[Row]) -> ExitCode {
         let allocs = vt.median(|s| s.allocs_per_op);
         if allocs >= 0.01 {
             failed.push(format!("C={c}: valuetask allocs/op {allocs:.6} >= 0.01"));
+        }
+        // The import switch alone takes the channel's allocation away.
+        if let Some(switched) = find("valuetask_oneshot", c) {
+            let allocs = switched.median(|s| s.allocs_per_op);
+            if allocs >= 0.01 {
+                failed.push(format!(
+                    "C={c}: valuetask_oneshot allocs/op {allocs:.6} >= 0.01"
+                ));
+            }
         }
         let (vs_redis, vs_fred) = (vt.ops() / redis.ops(), vt.ops() / fred.ops());
         let p99_vs_redis = vt.p99() / redis.p99();
