@@ -63,6 +63,47 @@ fn dropping_an_unpolled_ready_task_drops_its_value_once() {
 }
 
 #[test]
+fn a_boxed_future_is_dropped_once_when_it_finishes_not_when_its_task_goes() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let held = DropCounter(Arc::clone(&drops));
+    // A future that keeps `held` until the future itself is dropped (an async block
+    // would drop it as it returns).
+    let mut task = ValueTask::boxed(std::future::poll_fn(move |_| {
+        let _ = &held;
+        Poll::Ready(7_u8)
+    }));
+    assert_eq!(poll_noop(&mut task), Poll::Ready(7));
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        1,
+        "dropped with the finished future"
+    );
+    drop(task);
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        1,
+        "not dropped again with the task"
+    );
+}
+
+#[test]
+fn dropping_an_unpolled_task_drops_its_future_once() {
+    for boxed in [true, false] {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let held = DropCounter(Arc::clone(&drops));
+        let future = async move {
+            let _held = held;
+        };
+        drop(if boxed {
+            ValueTask::boxed(future)
+        } else {
+            ValueTask::from_future(future)
+        });
+        assert_eq!(drops.load(Ordering::SeqCst), 1, "boxed: {boxed}");
+    }
+}
+
+#[test]
 fn boxed_task_is_never_ready_and_into_ready_gives_it_back() {
     // Even a future that would complete on its first poll: `is_ready` never polls it.
     let task = ValueTask::boxed(async { 42 });
