@@ -40,11 +40,12 @@
 //! after which it takes the value and gives the block back; poll first, the receiver's
 //! `+RX_WAKER`, the sender's `+COMPLETE|VALUE`, its wake and its `+TX_LEFT`, and the
 //! receiver's load. A receiver that looks between the sender's `+COMPLETE` and its
-//! `+TX_LEFT` (about one poll in fifty across threads) looks again a few times before
-//! it writes the word to leave, so that it disposes of the block itself, without a
-//! read-modify-write (in a request/response the receiver's thread made the channel, so
-//! the block goes into its own cache), rather than leave that to the sender, which
-//! would write the word once more and push the block to the home inbox from afar.
+//! `+TX_LEFT` (up to one round trip in fifty in `prove_it`'s cross-thread case) looks
+//! again a few times before it writes the word to leave, so that it disposes of the
+//! block itself, without a read-modify-write (in a request/response the receiver's
+//! thread made the channel, so the block goes into its own cache), rather than leave
+//! that to the sender, which would write the word once more and push the block to the
+//! home inbox from afar.
 
 use std::fmt;
 use std::mem::{MaybeUninit, align_of, size_of};
@@ -56,9 +57,9 @@ use crate::sync::{self, AtomicUsize, Ordering, UnsafeCell};
 
 /// How many times a receiver that found `COMPLETE` without `TX_LEFT` looks again before
 /// it writes the word to leave (see [`Channel::await_sender_leaving`]): the sender is
-/// then only waking the receiver's waker, tens of nanoseconds for a task's waker; past
-/// that the receiver stops waiting and leaves the block to the sender. One look under
-/// loom, which explores every look as a step of its own.
+/// then only waking the receiver's waker, usually a short call; past that the receiver
+/// stops waiting and leaves the block to the sender. One look under loom, which explores
+/// every look as a step of its own.
 const RECEIVER_SPINS: u32 = if cfg!(valuetask_loom) { 1 } else { 32 };
 
 /// The state word's value: the flags of the table above.
