@@ -39,7 +39,13 @@
 //! compare-and-swap (`EMPTY` to `COMPLETE|VALUE|TX_LEFT`) and the receiver's one load,
 //! after which it takes the value and gives the block back; poll first, the receiver's
 //! `+RX_WAKER`, the sender's `+COMPLETE|VALUE`, its wake and its `+TX_LEFT`, and the
-//! receiver's load.
+//! receiver's load. A receiver that looks between the sender's `+COMPLETE` and its
+//! `+TX_LEFT` (up to one round trip in fifty in `prove_it`'s cross-thread case) looks
+//! again a few times before it writes the word to leave, so that it disposes of the
+//! block itself, without a read-modify-write (in a request/response the receiver's
+//! thread made the channel, so the block goes into its own cache), rather than leave
+//! that to the sender, which would write the word once more and push the block to the
+//! home inbox from afar.
 
 use std::fmt;
 use std::mem::{MaybeUninit, align_of, size_of};
@@ -48,6 +54,13 @@ use std::task::{Context, Poll, Waker};
 
 use crate::future_pool::{BlockHome, class_for, give_back_block, rent_block};
 use crate::sync::{self, AtomicUsize, Ordering, UnsafeCell};
+
+/// How many times a receiver that found `COMPLETE` without `TX_LEFT` looks again before
+/// it writes the word to leave (see [`Channel::await_sender_leaving`]): the sender is
+/// then only waking the receiver's waker, usually a short call; past that the receiver
+/// stops waiting and leaves the block to the sender. One look under loom, which explores
+/// every look as a step of its own.
+const RECEIVER_SPINS: u32 = if cfg!(valuetask_loom) { 1 } else { 32 };
 
 /// The state word's value: the flags of the table above.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -798,6 +811,9 @@ impl<T> Channel<T> {
         let took = leaving.took();
         // ORDERING: Acquire, as in `poll_recv`.
         let mut seen = channel.load(Ordering::Acquire);
+        if seen.has(State::COMPLETE) && !seen.has(State::TX_LEFT) {
+            seen = channel.await_sender_leaving(seen);
+        }
         loop {
             if seen.has(State::TX_LEFT) {
                 // SAFETY: the sender left (seen with Acquire): we are the last one out.
@@ -822,6 +838,26 @@ impl<T> Channel<T> {
                 Err(now) => seen = now,
             }
         }
+    }
+
+    /// Spins a little while the sender, having completed, wakes the receiver and has yet
+    /// to set `TX_LEFT` (the only step it takes between the two): seeing the flag here
+    /// lets the receiver dispose of the channel on its own thread, with no
+    /// read-modify-write, rather than leave it to the sender, which would write the word
+    /// once more and give the block back to this thread's inbox from afar. Returns the
+    /// word as last read (with Acquire), `TX_LEFT` or not.
+    #[inline]
+    fn await_sender_leaving(&self, mut seen: State) -> State {
+        for _ in 0..RECEIVER_SPINS {
+            sync::spin();
+            // ORDERING: Acquire pairs with the sender's Release `+TX_LEFT` in
+            // `finish_sender_slow`, as in `poll_recv`.
+            seen = self.load(Ordering::Acquire);
+            if seen.has(State::TX_LEFT) {
+                break;
+            }
+        }
+        seen
     }
 
     /// The receiver is dropped: it leaves whatever is there.
