@@ -71,7 +71,7 @@
 //! | **H** | | | | | | | | | `pool_handles_dropped_while_rentals_run` | `pool_handles_dropped_while_rentals_run` |
 //! | **S** | | | | | | | | | | `pool_rent_vs_halves_leaving_and_stats` |
 //!
-//! Every pool and future-pool model runs through `pool::bounded_model`, which fails a
+//! Every model runs through the shared `model`, which fails a
 //! model that explores more than about three times its usual number of interleavings,
 //! so a bug that makes a model grow fails it instead of filling memory.
 //!
@@ -130,27 +130,45 @@ use loom::sync::{Arc, Notify};
 use loom::thread;
 use valuetask::{Abandoned, ResetCore, Source, SourcePool, Status, Token, ValueTask};
 
-/// Runs `f` under loom, with the preemption bound from `LOOM_MAX_PREEMPTIONS` (3 if unset,
-/// so a model run by hand without the script still finishes).
-fn model<F>(f: F)
+/// Branches (scheduling decisions) one interleaving may take: a spin that never ends
+/// fails here ("exceeded maximum number of branches") rather than running on.
+const MAX_BRANCHES: usize = 2_000;
+
+/// Runs `f` under loom, with the preemption bound from `LOOM_MAX_PREEMPTIONS` (3 if
+/// unset, so a model run by hand without the script still finishes), and with bounds
+/// that fail the model rather than let it grow: at most `max_interleavings`
+/// interleavings (each model's bound is a few times what it explores at
+/// `LOOM_MAX_PREEMPTIONS=3`), and at most [`MAX_BRANCHES`] branches in one
+/// interleaving. A bug that makes a model grow (a weakened ordering that opens new
+/// interleavings, a claim that never ends) fails it by name once it passes a bound,
+/// instead of running for as long as memory lasts. The bounds count interleavings and
+/// branches, not time, so a loaded machine only makes a model slower, never failing.
+fn model<F>(max_interleavings: usize, f: F)
 where
     F: Fn() + Sync + Send + 'static,
 {
     let mut builder = loom::model::Builder::new();
-    if builder.preemption_bound.is_none() {
-        builder.preemption_bound = Some(3);
-    }
+    builder.preemption_bound.get_or_insert(3);
+    builder.max_branches = MAX_BRANCHES;
+    let name = std::thread::current().name().unwrap_or("model").to_owned();
     let iterations = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counter = std::sync::Arc::clone(&iterations);
+    let start = std::time::Instant::now();
+    let model_name = name.clone();
     builder.check(move || {
-        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let explored = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        assert!(
+            explored <= max_interleavings,
+            "{model_name} grew past its bound of {max_interleavings} interleavings: a bug, \
+             or a model that needs a new bound"
+        );
         f();
     });
     // Shown with `--nocapture`: how much of the model loom explored.
     eprintln!(
-        "{}: {} interleavings (preemption bound {:?})",
-        std::thread::current().name().unwrap_or("model"),
+        "{name}: {} interleavings in {:.1?} (bound {max_interleavings}, preemption bound {:?})",
         iterations.load(std::sync::atomic::Ordering::Relaxed),
+        start.elapsed(),
         builder.preemption_bound,
     );
 }

@@ -2,7 +2,6 @@
 //!
 //! Part of `tests/loom.rs` (see the matrix there); shares its support code.
 
-use super::pool::bounded_model;
 use super::*;
 
 // Under loom the per-thread caches are off and the shared stacks hold at most
@@ -30,7 +29,7 @@ fn counted_future_task(drops: &Arc<AtomicUsize>) -> ValueTask<'static, u64> {
 /// on the shared stack, within its cap.
 #[test]
 fn future_blocks_freed_on_other_threads() {
-    bounded_model(30_000, || {
+    model(30_000, || {
         let drops = Arc::new(AtomicUsize::new(0));
         let finished = counted_future_task(&drops);
         let dropped = counted_future_task(&drops);
@@ -51,7 +50,7 @@ fn future_blocks_freed_on_other_threads() {
 /// the one that does not fit goes back to the allocator.
 #[test]
 fn future_blocks_over_the_shared_cap_are_freed() {
-    bounded_model(3_000, || {
+    model(3_000, || {
         let drops = Arc::new(AtomicUsize::new(0));
         let tasks = [
             counted_future_task(&drops),
@@ -76,7 +75,7 @@ fn future_blocks_over_the_shared_cap_are_freed() {
 /// block ends on the stack or back with the allocator, never both.
 #[test]
 fn future_pool_trim_races_free_and_take() {
-    bounded_model(4_000, || {
+    model(4_000, || {
         let drops = Arc::new(AtomicUsize::new(0));
         let task = counted_future_task(&drops);
         drop(counted_future_task(&drops)); // one block waits on the stack
@@ -103,7 +102,7 @@ fn future_pool_trim_races_free_and_take() {
 /// what is left sits on the shared stack, which one more trim empties.
 #[test]
 fn future_pool_two_takers_trim_at_once() {
-    bounded_model(100_000, || {
+    model(100_000, || {
         let drops = Arc::new(AtomicUsize::new(0));
         let dropped = counted_future_task(&drops);
         let takers: Vec<_> = (0..2)

@@ -13,6 +13,10 @@ use valuetask::oneshot::{self, error::TryRecvError};
 
 use super::*;
 
+/// Interleavings one model may explore: the largest here explores a few hundred at
+/// `LOOM_MAX_PREEMPTIONS=3`; a model that needs ten times that is not terminating.
+const ONESHOT_INTERLEAVINGS: usize = 5_000;
+
 /// Sends a counted value; returns whether it was delivered (`false`: it came back, and
 /// was not dropped by anybody else before).
 fn send_counted(tx: oneshot::Sender<Counted>, drops: &Arc<AtomicUsize>) -> bool {
@@ -30,7 +34,7 @@ fn send_counted(tx: oneshot::Sender<Counted>, drops: &Arc<AtomicUsize>) -> bool 
 /// delivered (and dropped by the last one out) or comes back; dropped once either way.
 #[test]
 fn oneshot_send_vs_receiver_drop() {
-    model(|| {
+    model(ONESHOT_INTERLEAVINGS, || {
         let drops = Arc::new(AtomicUsize::new(0));
         let (tx, rx) = oneshot::channel();
         let sender = {
@@ -48,7 +52,7 @@ fn oneshot_send_vs_receiver_drop() {
 /// receiver's `+RX_WAKER` finds `COMPLETE`). No lost wake-up; the value arrives.
 #[test]
 fn oneshot_send_vs_poll() {
-    model(|| {
+    model(ONESHOT_INTERLEAVINGS, || {
         let drops = Arc::new(AtomicUsize::new(0));
         let (tx, rx) = oneshot::channel();
         let sender = {
@@ -66,7 +70,7 @@ fn oneshot_send_vs_poll() {
 /// sender drop ∥ poll: `COMPLETE` without `VALUE`, and the wake, against `+RX_WAKER`.
 #[test]
 fn oneshot_sender_drop_vs_poll() {
-    model(|| {
+    model(ONESHOT_INTERLEAVINGS, || {
         let (tx, rx) = oneshot::channel::<usize>();
         let sender = thread::spawn(move || drop(tx));
         assert!(block_on(rx).is_err());
@@ -80,7 +84,7 @@ fn oneshot_sender_drop_vs_poll() {
 /// once, and no waker outlives the channel; the value is dropped once.
 #[test]
 fn oneshot_send_vs_waker_replacement() {
-    model(|| {
+    model(ONESHOT_INTERLEAVINGS, || {
         let drops = Arc::new(AtomicUsize::new(0));
         let (tx, mut rx) = oneshot::channel();
         let first = CountingWaker::new();
@@ -125,7 +129,7 @@ fn oneshot_send_vs_waker_replacement() {
 /// back; never both, never neither.
 #[test]
 fn oneshot_send_vs_close() {
-    model(|| {
+    model(ONESHOT_INTERLEAVINGS, || {
         let drops = Arc::new(AtomicUsize::new(0));
         let (tx, mut rx) = oneshot::channel();
         let sender = {
@@ -154,7 +158,7 @@ fn oneshot_send_vs_close() {
 /// sender on the model's).
 #[test]
 fn oneshot_send_vs_try_recv() {
-    model(|| {
+    model(ONESHOT_INTERLEAVINGS, || {
         let drops = Arc::new(AtomicUsize::new(0));
         let (tx, mut rx) = oneshot::channel();
         let receiver = thread::spawn(move || {
@@ -183,7 +187,7 @@ fn oneshot_send_vs_try_recv() {
 /// halves registered a waker: the last one out frees the block and both wakers.
 #[test]
 fn oneshot_sender_drop_vs_receiver_drop() {
-    model(|| {
+    model(ONESHOT_INTERLEAVINGS, || {
         let (mut tx, mut rx) = oneshot::channel::<usize>();
         let rx_waker = CountingWaker::new();
         let tx_waker = CountingWaker::new();
@@ -205,7 +209,7 @@ fn oneshot_sender_drop_vs_receiver_drop() {
 /// the sender first when it sees the waker. No lost wake-up.
 #[test]
 fn oneshot_closed_vs_receiver_drop() {
-    model(|| {
+    model(ONESHOT_INTERLEAVINGS, || {
         let (mut tx, rx) = oneshot::channel::<usize>();
         let receiver = thread::spawn(move || drop(rx));
         block_on(tx.closed());
@@ -219,7 +223,7 @@ fn oneshot_closed_vs_receiver_drop() {
 /// leave on their own threads.
 #[test]
 fn oneshot_closed_vs_close() {
-    model(|| {
+    model(ONESHOT_INTERLEAVINGS, || {
         let (mut tx, mut rx) = oneshot::channel::<usize>();
         let receiver = thread::spawn(move || {
             rx.close();
@@ -235,7 +239,7 @@ fn oneshot_closed_vs_close() {
 /// no waker outlives the channel.
 #[test]
 fn oneshot_closed_waker_replacement_vs_receiver_drop() {
-    model(|| {
+    model(ONESHOT_INTERLEAVINGS, || {
         let (mut tx, rx) = oneshot::channel::<usize>();
         let first = CountingWaker::new();
         let second = CountingWaker::new();
@@ -265,7 +269,7 @@ fn oneshot_closed_waker_replacement_vs_receiver_drop() {
 /// receiver's last look.
 #[test]
 fn oneshot_sender_drop_vs_close() {
-    model(|| {
+    model(ONESHOT_INTERLEAVINGS, || {
         let (mut tx, mut rx) = oneshot::channel::<usize>();
         let tx_waker = CountingWaker::new();
         assert!(
@@ -287,7 +291,7 @@ fn oneshot_sender_drop_vs_close() {
 /// untaken value once.
 #[test]
 fn oneshot_send_vs_poll_then_drop() {
-    model(|| {
+    model(ONESHOT_INTERLEAVINGS, || {
         let drops = Arc::new(AtomicUsize::new(0));
         let (tx, mut rx) = oneshot::channel();
         let waker = CountingWaker::new();
@@ -308,7 +312,7 @@ fn oneshot_send_vs_poll_then_drop() {
 /// type-erased task.
 #[test]
 fn oneshot_send_vs_value_task() {
-    model(|| {
+    model(ONESHOT_INTERLEAVINGS, || {
         let (tx, rx) = oneshot::channel::<usize>();
         let task: ValueTask<'static, Result<usize, oneshot::error::RecvError>> = rx.into();
         let sender = thread::spawn(move || tx.send(7).unwrap());

@@ -2,54 +2,13 @@
 //!
 //! Part of `tests/loom.rs` (see the matrix there); shares its support code.
 
-use std::time::Instant;
-
 use super::*;
-
-/// Runs `f` under loom, like [`model`], with bounds that fail the model rather than
-/// let it grow: at most `max_interleavings` interleavings (each model's bound is about
-/// three times what it explores at `LOOM_MAX_PREEMPTIONS=3`), and loom's own bound on
-/// the branches of one interleaving (`LOOM_MAX_BRANCHES`, 1,000), which fails a spin
-/// that never ends. A bug that makes a model grow (a weakened ordering that opens new
-/// interleavings) fails it once it passes the bound, instead of running for as long as
-/// memory lasts. The bound counts interleavings, not time, so a loaded machine only
-/// makes a model slower, never failing.
-pub(super) fn bounded_model<F>(max_interleavings: usize, f: F)
-where
-    F: Fn() + Sync + Send + 'static,
-{
-    let mut builder = loom::model::Builder::new();
-    if builder.preemption_bound.is_none() {
-        builder.preemption_bound = Some(3);
-    }
-    let name = std::thread::current().name().unwrap_or("model").to_owned();
-    let iterations = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counter = std::sync::Arc::clone(&iterations);
-    let start = Instant::now();
-    let model_name = name.clone();
-    builder.check(move || {
-        let explored = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-        assert!(
-            explored <= max_interleavings,
-            "{model_name} grew past its bound of {max_interleavings} interleavings: a bug, \
-             or a model that needs a new bound"
-        );
-        f();
-    });
-    // Shown with `--nocapture`: how much of the model loom explored.
-    eprintln!(
-        "{name}: {} interleavings in {:.1?} (bound {max_interleavings}, preemption bound {:?})",
-        iterations.load(std::sync::atomic::Ordering::Relaxed),
-        start.elapsed(),
-        builder.preemption_bound,
-    );
-}
 
 /// The completer completes while the task is dropped: the value comes back from
 /// `complete` or is dropped with the slot, exactly once, and the slot is returned.
 #[test]
 fn pool_complete_vs_task_drop() {
-    bounded_model(100, || {
+    model(100, || {
         let drops = Arc::new(AtomicUsize::new(0));
         let pool: SourcePool<Counted> = SourcePool::with_capacity(1);
         let (task, completer) = pool.rent();
@@ -74,7 +33,7 @@ fn pool_complete_vs_task_drop() {
 /// The completer is dropped while the task waits: the task wakes with `Err(Abandoned)`.
 #[test]
 fn pool_abandon_vs_poll() {
-    bounded_model(500, || {
+    model(500, || {
         let pool: SourcePool<usize> = SourcePool::with_capacity(1);
         let (task, completer) = pool.rent();
         let producer = thread::spawn(move || drop(completer));
@@ -96,7 +55,7 @@ enum Producer {
 /// stays rented, no waker is kept, the value is dropped exactly once, and the slot rents
 /// again.
 fn last_one_out(kind: Producer) {
-    bounded_model(500, move || {
+    model(500, move || {
         let drops = Arc::new(AtomicUsize::new(0));
         let pool: SourcePool<Counted> = SourcePool::with_capacity(1);
         let (mut task, completer) = pool.rent();
@@ -153,7 +112,7 @@ fn pool_last_one_out_abandon() {
 /// to install the first chunk; the loser frees its chunk and takes a slot from the
 /// winner's).
 fn rent_and_return(preallocated: bool) {
-    bounded_model(30_000, move || {
+    model(30_000, move || {
         let pool: SourcePool<usize> = if preallocated {
             SourcePool::with_capacity(1)
         } else {
@@ -205,7 +164,7 @@ fn pool_rent_and_return_with_growth() {
 /// memory must stay valid until the last half leaves, and the value arrives.
 #[test]
 fn pool_handle_dropped_first() {
-    bounded_model(3_000, || {
+    model(3_000, || {
         let drops = Arc::new(AtomicUsize::new(0));
         let pool: SourcePool<Counted> = SourcePool::with_capacity(1);
         let (task, completer) = pool.rent();
@@ -227,7 +186,7 @@ fn pool_handle_dropped_first() {
 /// the slot comes back once.
 #[test]
 fn pool_task_takes_while_the_completer_leaves() {
-    bounded_model(200, || {
+    model(200, || {
         let drops = Arc::new(AtomicUsize::new(0));
         let pool: SourcePool<Counted> = SourcePool::with_capacity(1);
         let (mut task, completer) = pool.rent();
@@ -266,7 +225,7 @@ fn pool_task_takes_while_the_completer_leaves() {
 /// it).
 #[test]
 fn pool_cancelled_vs_task_drop() {
-    bounded_model(2_000, || {
+    model(2_000, || {
         let pool: SourcePool<usize> = SourcePool::with_capacity(1);
         let (task, completer) = pool.rent();
         let dropper = thread::spawn(move || drop(task));
@@ -283,7 +242,7 @@ fn pool_cancelled_vs_task_drop() {
 /// way it is dropped once and nothing is left rented.
 #[test]
 fn pool_cancel_waker_vs_complete_vs_task_drop() {
-    bounded_model(500, || {
+    model(500, || {
         let pool: SourcePool<usize> = SourcePool::with_capacity(1);
         let (task, completer) = pool.rent();
         let waker = CountingWaker::new();
@@ -314,7 +273,7 @@ fn pool_cancel_waker_vs_complete_vs_task_drop() {
 /// value, and all slots come back.
 #[test]
 fn pool_free_list_pop_push_pop() {
-    bounded_model(10_000, || {
+    model(10_000, || {
         let pool: SourcePool<usize> = SourcePool::with_capacity(2);
         let single = {
             let pool = pool.clone();
@@ -345,7 +304,7 @@ fn pool_free_list_pop_push_pop() {
 /// the result is not there, and awaiting it then gets the value: it reaches the task
 /// whatever the order, is dropped exactly once, and the slot comes back.
 fn into_ready_vs(kind: Producer) {
-    bounded_model(500, move || {
+    model(500, move || {
         let drops = Arc::new(AtomicUsize::new(0));
         let pool: SourcePool<Counted> = SourcePool::with_capacity(1);
         let (task, completer) = pool.rent();
@@ -391,7 +350,7 @@ fn pool_into_ready_vs_abandon() {
 /// `Ready`, the value comes back to the producer, and no waker is kept.
 #[test]
 fn pool_two_cancelled_polls_vs_task() {
-    bounded_model(60_000, || {
+    model(60_000, || {
         let pool: SourcePool<usize> = SourcePool::with_capacity(1);
         let (mut task, completer) = pool.rent();
         let completer = Arc::new(completer);
@@ -454,7 +413,7 @@ fn poll_noop_ready(completer: &valuetask::Completer<usize>) -> Poll<()> {
 /// every slot comes back.
 #[test]
 fn pool_rent_vs_halves_leaving_and_stats() {
-    bounded_model(360_000, || {
+    model(360_000, || {
         let drops = Arc::new(AtomicUsize::new(0));
         let pool: SourcePool<Counted> = SourcePool::with_capacity(1);
         let (task, completer) = pool.rent();
@@ -496,7 +455,7 @@ fn pool_rent_vs_halves_leaving_and_stats() {
 /// its answer.
 #[test]
 fn pool_handles_dropped_while_rentals_run() {
-    bounded_model(400_000, || {
+    model(400_000, || {
         let drops = Arc::new(AtomicUsize::new(0));
         let pool: SourcePool<Counted> = SourcePool::with_capacity(1);
         let (task, completer) = pool.rent();

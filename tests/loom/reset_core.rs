@@ -1,7 +1,7 @@
 //! Loom models of `ResetCore`: one per cell of the `ResetCore` matrix in `tests/loom.rs`.
 //!
 //! Part of `tests/loom.rs`; shares its support code. Every model here runs through
-//! [`bounded`], so a bug that makes a model explode (a claim never ended, a spin that
+//! the shared `model` with [`MAX_INTERLEAVINGS`], so a bug that makes a model explode (a claim never ended, a spin that
 //! never sees its state) fails it by name within seconds instead of growing for minutes.
 
 use super::*;
@@ -10,37 +10,6 @@ use valuetask::ResetRefused;
 /// Interleavings one model may explore at the preemption bound CI uses (3). The largest
 /// model here needs a few thousand; a model that needs more is not terminating.
 const MAX_INTERLEAVINGS: usize = 200_000;
-
-/// Branches (scheduling decisions) one interleaving may take: a spin that never ends
-/// fails here ("exceeded maximum number of branches") rather than running on.
-const MAX_BRANCHES: usize = 2_000;
-
-/// Runs `f` under loom like [`model`], bounded in both directions.
-fn bounded<F>(f: F)
-where
-    F: Fn() + Sync + Send + 'static,
-{
-    let mut builder = loom::model::Builder::new();
-    builder.preemption_bound.get_or_insert(3);
-    builder.max_branches = MAX_BRANCHES;
-    let iterations = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counter = std::sync::Arc::clone(&iterations);
-    builder.check(move || {
-        let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-        assert!(
-            n <= MAX_INTERLEAVINGS,
-            "the model explored more than {MAX_INTERLEAVINGS} interleavings: it does not \
-             terminate (a claim that never ends, a state space blown up by a bug)"
-        );
-        f();
-    });
-    eprintln!(
-        "{}: {} interleavings (preemption bound {:?})",
-        std::thread::current().name().unwrap_or("model"),
-        iterations.load(std::sync::atomic::Ordering::Relaxed),
-        builder.preemption_bound,
-    );
-}
 
 /// Runs `f`, catching a panic and returning its message.
 fn caught<R>(f: impl FnOnce() -> R) -> Result<R, String> {
@@ -114,7 +83,7 @@ fn check_value_in_core(core: &ResetCore<Tagged>) {
 /// each is dropped exactly once.
 #[test]
 fn core_two_completers_drop_once() {
-    bounded(|| {
+    model(MAX_INTERLEAVINGS, || {
         let drops = Arc::new(AtomicUsize::new(0));
         let core = Arc::new(ResetCore::<Tagged>::new());
         let token = core.token();
@@ -139,7 +108,7 @@ fn core_two_completers_drop_once() {
 /// winner's value.
 #[test]
 fn core_two_completers() {
-    bounded(|| {
+    model(MAX_INTERLEAVINGS, || {
         let core = Arc::new(ResetCore::<usize>::new());
         let token = core.token();
         let waker = CountingWaker::new();
@@ -173,7 +142,7 @@ fn core_two_completers() {
 /// complete ∥ the task's first poll: the value arrives (no lost wake-up).
 #[test]
 fn core_complete_vs_first_poll() {
-    bounded(|| {
+    model(MAX_INTERLEAVINGS, || {
         let core = Arc::new(ResetCore::<usize>::new());
         let token = core.token();
         let completer = {
@@ -191,7 +160,7 @@ fn core_complete_vs_first_poll() {
 /// it and never woken.
 #[test]
 fn core_waker_change_between_polls() {
-    bounded(|| {
+    model(MAX_INTERLEAVINGS, || {
         let core = Arc::new(ResetCore::<usize>::new());
         let token = core.token();
         let completer = {
@@ -239,7 +208,7 @@ fn core_waker_change_between_polls() {
 /// in the core for the generation it was completed for: dropped exactly once.
 #[test]
 fn core_complete_vs_reset() {
-    bounded(|| {
+    model(MAX_INTERLEAVINGS, || {
         let drops = Arc::new(AtomicUsize::new(0));
         let core = Arc::new(ResetCore::<Tagged>::new());
         let first = core.token();
@@ -275,7 +244,7 @@ fn core_complete_vs_reset() {
 /// and the completion of the old token comes back.
 #[test]
 fn core_complete_vs_try_reset() {
-    bounded(|| {
+    model(MAX_INTERLEAVINGS, || {
         let drops = Arc::new(AtomicUsize::new(0));
         let core = Arc::new(ResetCore::<Tagged>::new());
         let first = core.token();
@@ -313,7 +282,7 @@ fn core_complete_vs_try_reset() {
 /// back, or dropped by the release; afterwards the core knows the task left.
 #[test]
 fn core_complete_vs_task_drop() {
-    bounded(|| {
+    model(MAX_INTERLEAVINGS, || {
         let drops = Arc::new(AtomicUsize::new(0));
         let core = Arc::new(ResetCore::<Tagged>::new());
         let token = core.token();
@@ -375,7 +344,7 @@ impl Source<Counted> for Owner {
 /// complete ∥ a release that resets (the shape of [`Owner`]).
 #[test]
 fn core_release_vs_complete() {
-    bounded(|| {
+    model(MAX_INTERLEAVINGS, || {
         let drops = Arc::new(AtomicUsize::new(0));
         let owner = Arc::new(Owner {
             core: ResetCore::new(),
@@ -450,7 +419,7 @@ fn spawn_direct_poll(
 /// which the reset then wakes exactly once and does not keep.
 #[test]
 fn core_poll_vs_reset() {
-    bounded(|| {
+    model(MAX_INTERLEAVINGS, || {
         let core = Arc::new(ResetCore::<usize>::new());
         let token = core.token();
         let waker = CountingWaker::new();
@@ -470,7 +439,7 @@ fn core_poll_vs_reset() {
 /// first and the poll panics on the stale token.
 #[test]
 fn core_poll_vs_try_reset() {
-    bounded(|| {
+    model(MAX_INTERLEAVINGS, || {
         let core = Arc::new(ResetCore::<usize>::new());
         let token = core.token();
         let waker = CountingWaker::new();
@@ -497,7 +466,7 @@ fn core_poll_vs_try_reset() {
 /// gets the value, the other is refused with the rule's panic; nobody hangs.
 #[test]
 fn core_two_tasks() {
-    bounded(|| {
+    model(MAX_INTERLEAVINGS, || {
         let core = Arc::new(ResetCore::<usize>::new());
         let token = core.token();
         let tasks: Vec<_> = (0..2)
@@ -543,7 +512,7 @@ fn core_two_tasks() {
 /// is dropped exactly once.
 #[test]
 fn core_poll_vs_unpolled_task_drop() {
-    bounded(|| {
+    model(MAX_INTERLEAVINGS, || {
         let drops = Arc::new(AtomicUsize::new(0));
         let core = Arc::new(ResetCore::<Tagged>::new());
         let token = core.token();
@@ -589,7 +558,7 @@ fn core_poll_vs_unpolled_task_drop() {
 /// the value dropped exactly once.
 #[test]
 fn core_reset_vs_reset() {
-    bounded(|| {
+    model(MAX_INTERLEAVINGS, || {
         let drops = Arc::new(AtomicUsize::new(0));
         let core = Arc::new(ResetCore::<Tagged>::new());
         let first = core.token();
@@ -610,7 +579,7 @@ fn core_reset_vs_reset() {
 /// reset ∥ try_reset over a consumed operation: both move on, to distinct tokens.
 #[test]
 fn core_reset_vs_try_reset() {
-    bounded(|| {
+    model(MAX_INTERLEAVINGS, || {
         let core = Arc::new(ResetCore::<usize>::new());
         let first = core.token();
         core.complete(first, 1).unwrap();
@@ -636,7 +605,7 @@ fn core_reset_vs_try_reset() {
 /// the reset, if it came first) and never kept; nothing panics.
 #[test]
 fn core_reset_vs_task_drop() {
-    bounded(|| {
+    model(MAX_INTERLEAVINGS, || {
         let core = Arc::new(ResetCore::<usize>::new());
         let token = core.token();
         let waker = CountingWaker::new();
@@ -663,7 +632,7 @@ fn core_reset_vs_task_drop() {
 /// only while the task is there; once it left, the reset moves on.
 #[test]
 fn core_try_reset_vs_task_drop() {
-    bounded(|| {
+    model(MAX_INTERLEAVINGS, || {
         let core = Arc::new(ResetCore::<usize>::new());
         let token = core.token();
         let mut task = ValueTask::from_source(&*core, token);
@@ -692,7 +661,7 @@ fn core_try_reset_vs_task_drop() {
 /// reset moves on.
 #[test]
 fn core_two_task_drops() {
-    bounded(|| {
+    model(MAX_INTERLEAVINGS, || {
         let core = Arc::new(ResetCore::<usize>::new());
         let token = core.token();
         let waker = CountingWaker::new();
@@ -720,7 +689,7 @@ fn core_two_task_drops() {
 /// say what happened: once the token is not current, it stays abandoned.
 #[test]
 fn core_queries_vs_complete_and_reset() {
-    bounded(|| {
+    model(MAX_INTERLEAVINGS, || {
         let core = Arc::new(ResetCore::<usize>::new());
         let token = core.token();
         let completer = {
@@ -759,7 +728,7 @@ fn core_queries_vs_complete_and_reset() {
 /// back; dropped exactly once.
 #[test]
 fn core_two_resets_vs_complete() {
-    bounded(|| {
+    model(MAX_INTERLEAVINGS, || {
         let drops = Arc::new(AtomicUsize::new(0));
         let core = Arc::new(ResetCore::<Tagged>::new());
         let first = core.token();
@@ -786,7 +755,7 @@ fn core_two_resets_vs_complete() {
 /// in the core belongs to the current generation, every value is dropped exactly once.
 #[test]
 fn core_two_completers_vs_reset() {
-    bounded(|| {
+    model(MAX_INTERLEAVINGS, || {
         let drops = Arc::new(AtomicUsize::new(0));
         let core = Arc::new(ResetCore::<Tagged>::new());
         let completers = [
@@ -816,7 +785,7 @@ fn core_two_completers_vs_reset() {
 /// kept; the new generation is clean.
 #[test]
 fn core_release_vs_reset_vs_complete() {
-    bounded(|| {
+    model(MAX_INTERLEAVINGS, || {
         let drops = Arc::new(AtomicUsize::new(0));
         let core = Arc::new(ResetCore::<Tagged>::new());
         let token = core.token();
