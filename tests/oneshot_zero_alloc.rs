@@ -184,6 +184,12 @@ fn batch<T: Send + 'static>(
     worker.wait_idle();
 }
 
+/// Makes `BATCH` channels of `T` and only then drops them all.
+fn hold_a_batch_at_once<T>() {
+    let channels: [(Sender<T>, Receiver<T>); BATCH] = std::array::from_fn(|_| oneshot::channel());
+    drop(channels);
+}
+
 fn run_batches(worker: &Worker, waker: &std::task::Waker, batches: usize) {
     for b in 0..batches {
         batch(worker, waker, b, Job::Byte);
@@ -198,6 +204,15 @@ fn oneshot_channels_allocate_nothing_in_steady_state() {
     wait_until_the_harness_waits();
     let worker = Worker::start();
     let waker = thread_waker();
+    // The peak, made sure of: a batch has at most `BATCH` channels of a type alive at
+    // once, but how many it really has at once depends on how fast the worker frees
+    // the ones it finishes, so the warm-up alone may stay below the peak that a
+    // descheduled worker reaches later. Holding `BATCH` of each type at once puts that
+    // many blocks of each class in this thread's cache before anything is counted.
+    hold_a_batch_at_once::<u8>();
+    hold_a_batch_at_once::<u64>();
+    hold_a_batch_at_once::<[u64; 16]>();
+    hold_a_batch_at_once::<Largest>();
     run_batches(&worker, &waker, WARM_UP_BATCHES);
 
     let (counts, ()) = counted(|| run_batches(&worker, &waker, BATCHES));
