@@ -379,6 +379,22 @@ fn suspended_tasks(count: usize) -> Vec<ValueTask<'static, u64>> {
     tasks
 }
 
+/// A fresh thread (an empty cache, no inbox) runs one pooled task: its block comes
+/// from the shared stacks, so nothing is allocated beyond what `after` counted.
+fn another_thread_takes_a_shared_block(after: &future_pool::FuturePoolStats) {
+    std::thread::spawn(|| {
+        block_on(ValueTask::from_future(async {
+            yield_once().await;
+        }));
+    })
+    .join()
+    .unwrap();
+    assert_eq!(
+        future_pool::stats().allocated_blocks,
+        after.allocated_blocks
+    );
+}
+
 #[test]
 fn an_exiting_thread_returns_its_blocks_to_the_shared_stack() {
     let _serial = serial();
@@ -393,20 +409,7 @@ fn an_exiting_thread_returns_its_blocks_to_the_shared_stack() {
     let after = future_pool::stats();
     assert_eq!(after.shared_blocks, before.shared_blocks + 4);
     assert_eq!(after.allocated_blocks, before.allocated_blocks + 4);
-
-    // Another thread takes them from there instead of allocating.
-    std::thread::spawn(|| {
-        let task = ValueTask::from_future(async {
-            yield_once().await;
-        });
-        block_on(task);
-    })
-    .join()
-    .unwrap();
-    assert_eq!(
-        future_pool::stats().allocated_blocks,
-        after.allocated_blocks
-    );
+    another_thread_takes_a_shared_block(&after);
     assert_eq!(future_pool::trim(), 4);
 }
 
@@ -439,18 +442,7 @@ fn blocks_freed_after_their_thread_exited_reach_the_shared_stack() {
         "blocks of an exited thread are stranded in its inbox"
     );
     assert_eq!(after.thread_cached_blocks, 0, "blocks homed elsewhere");
-    // Another thread takes them from there instead of allocating.
-    std::thread::spawn(|| {
-        block_on(ValueTask::from_future(async {
-            yield_once().await;
-        }));
-    })
-    .join()
-    .unwrap();
-    assert_eq!(
-        future_pool::stats().allocated_blocks,
-        after.allocated_blocks
-    );
+    another_thread_takes_a_shared_block(&after);
     assert_eq!(future_pool::trim(), 4);
 }
 
