@@ -1,4 +1,4 @@
-//! The shape both completion cores give their state word: one `u64` with the generation
+//! The shape the pool slot gives its state word: one `u64` with the generation
 //! (the [`Token`](crate::Token)) in the high 32 bits and named flags in the low bits, as
 //! a `Copy` type with named predicates and a `Debug` that prints the flags.
 
@@ -21,7 +21,7 @@ macro_rules! state_word {
         #[derive(Clone, Copy, PartialEq, Eq)]
         $vis struct $name(u64);
 
-        #[allow(dead_code)] // each core uses its own subset of the generated accessors
+        #[allow(dead_code)] // a word uses a subset of the generated accessors
         impl $name {
             $(
                 $(#[$flag_meta])*
