@@ -16,7 +16,11 @@
 //! RUSTFLAGS="--cfg valuetask_bench_mimalloc" CARGO_TARGET_DIR=target/mimalloc \
 //!     cargo run --release --example contention -- --json        # the same under mimalloc
 //! cargo run --release --example contention -- --svg docs/contention.svg glibc.json mimalloc.json
+//! cargo run --release --example contention -- --md docs/contention.md glibc.json mimalloc.json
 //! ```
+//!
+//! `--md` rewrites the tables of `docs/contention.md` from the runs' points: it keeps the
+//! file's hand-written text up to the line [`GENERATED`] and replaces what follows it.
 //!
 //! Options: `--ms N` measures each point for N ms (default 100); `--rounds N` repeats
 //! each point N times (default 3), rotating the order of the three channels, and keeps
@@ -321,6 +325,8 @@ struct Row {
     channel: String,
     threads: usize,
     per_thread: f64,
+    allocs_per_round_trip: f64,
+    cpus: usize,
 }
 
 /// The value of `"key": value` in one of our own JSON lines.
@@ -343,6 +349,10 @@ fn read_rows(path: &str) -> Result<Vec<Row>, Box<dyn std::error::Error>> {
             per_thread: field(line, "round_trips_per_sec_per_thread")
                 .ok_or_else(missing)?
                 .parse()?,
+            allocs_per_round_trip: field(line, "allocs_per_round_trip")
+                .ok_or_else(missing)?
+                .parse()?,
+            cpus: field(line, "cpus").ok_or_else(missing)?.parse()?,
         });
     }
     Ok(rows)
@@ -420,7 +430,63 @@ fn write_svg(path: &str, rows: &[Row]) -> Result<(), Box<dyn std::error::Error>>
     Ok(())
 }
 
-const USAGE: &str = "usage: contention [--json] [--ms N] [--rounds N] [--threads 1,2,4,8,16]\n       contention --svg OUT.svg RUN.json [RUN.json...]";
+// ---------------------------------------------------------------------------------------
+// The tables of docs/contention.md.
+// ---------------------------------------------------------------------------------------
+
+/// The line of `docs/contention.md` after which `--md` writes; the text above it is kept.
+const GENERATED: &str = "<!-- Generated below by `cargo run --release --example contention -- --md docs/contention.md RUN.json...`: edit the text above this line only. -->";
+
+/// The text of `path` up to and including the [`GENERATED`] line (the whole file and the
+/// line after it when the line is missing, so nothing hand-written is lost).
+fn kept_header(path: &str) -> Result<String, Box<dyn std::error::Error>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(error) => return Err(error.into()),
+    };
+    Ok(match text.find(GENERATED) {
+        Some(at) => format!("{}\n", &text[..at + GENERATED.len()]),
+        None => format!("{text}{GENERATED}\n"),
+    })
+}
+
+fn write_markdown(path: &str, rows: &[Row]) -> Result<(), Box<dyn std::error::Error>> {
+    use std::fmt::Write as _;
+
+    let mut text = kept_header(path)?;
+    let mut allocators: Vec<&str> = rows.iter().map(|r| r.allocator.as_str()).collect();
+    allocators.dedup();
+    for allocator in allocators {
+        let of_allocator: Vec<&Row> = rows.iter().filter(|r| r.allocator == allocator).collect();
+        let cpus = of_allocator.first().map_or(0, |r| r.cpus);
+        write!(
+            text,
+            "\n### allocator: {allocator}, {cpus} logical CPUs\n\n\
+             | threads | channel | round trips/s per consumer | allocs/round trip | valuetask::oneshot vs it |\n\
+             |--:|:--|--:|--:|--:|\n"
+        )?;
+        for row in &of_allocator {
+            let ours = of_allocator
+                .iter()
+                .find(|r| r.threads == row.threads && r.channel == "valuetask::oneshot")
+                .map_or(f64::NAN, |r| r.per_thread);
+            writeln!(
+                text,
+                "| {} | {} | {:.0} | {:.2} | {:.2}x |",
+                row.threads,
+                row.channel,
+                row.per_thread,
+                row.allocs_per_round_trip,
+                ours / row.per_thread
+            )?;
+        }
+    }
+    std::fs::write(path, text)?;
+    Ok(())
+}
+
+const USAGE: &str = "usage: contention [--json] [--ms N] [--rounds N] [--threads 1,2,4,8,16]\n       contention --svg OUT.svg RUN.json [RUN.json...]\n       contention --md OUT.md RUN.json [RUN.json...]";
 
 fn main() -> ExitCode {
     let mut json = false;
@@ -462,9 +528,9 @@ fn main() -> ExitCode {
                     }
                 }
             }
-            "--svg" => {
+            "--svg" | "--md" => {
                 let Some(out) = args.next() else {
-                    eprintln!("--svg needs a file name\n{USAGE}");
+                    eprintln!("{arg} needs a file name\n{USAGE}");
                     return ExitCode::from(2);
                 };
                 let mut rows = Vec::new();
@@ -477,7 +543,12 @@ fn main() -> ExitCode {
                         }
                     }
                 }
-                return match write_svg(&out, &rows) {
+                let written = if arg == "--svg" {
+                    write_svg(&out, &rows)
+                } else {
+                    write_markdown(&out, &rows)
+                };
+                return match written {
                     Ok(()) => ExitCode::SUCCESS,
                     Err(error) => {
                         eprintln!("writing {out}: {error}");

@@ -24,6 +24,9 @@
 //! futures that are not (an `Rc` held across an `.await`) and sources that are not `Sync`
 //! go in a [`LocalValueTask`], which `#[async_trait(?Send)]` methods return.
 //!
+//! Every example in these docs is a doc test. Besides `valuetask`, the examples need only
+//! `futures = "0.3"`, for `futures::executor::block_on`.
+//!
 //! # The rules of `ValueTask`, enforced by Rust
 //!
 //! .NET asks for discipline; here the compiler or a clear panic does the work:

@@ -188,8 +188,9 @@ use proc_macro::TokenStream;
 ///
 /// The body goes into [`ValueTask::from_future`], which keeps the future in a recycled
 /// block: no allocation per call in steady state, whether the body finishes at once or
-/// suspends. A future larger than the largest block (1 KiB) is boxed, as `async-trait`
-/// boxes every one; `valuetask::future_pool::stats()` shows whether blocks are in use.
+/// suspends. A future larger than the largest block (`valuetask::future_pool` gives the
+/// sizes) is boxed, as `async-trait` boxes every one; `valuetask::future_pool::stats()`
+/// shows whether blocks are in use.
 ///
 /// The crate docs of `valuetask-macros` describe the expansion: the lifetimes
 /// (`'life0`, ..., `'async_trait`) and bounds it adds and why, and how other attributes
@@ -197,13 +198,15 @@ use proc_macro::TokenStream;
 ///
 /// # Examples
 ///
-/// (Compiled and run as a doc test of `valuetask`'s README, which depends on this crate.)
+/// Needs `valuetask` and, for `block_on`, `futures = "0.3"`. A trait called through
+/// `dyn` is `Send + Sync` here, as with `async-trait`: a default body that borrows
+/// `self` gets the bound `Self: Sync`, and only then can `dyn Store` call it.
 ///
-/// ```ignore
+/// ```
 /// use valuetask::async_trait;
 ///
 /// #[async_trait]
-/// trait Store {
+/// trait Store: Send + Sync {
 ///     async fn get(&self, key: &str) -> Option<u64>;
 ///     async fn get_or_zero(&self, key: &str) -> u64 {
 ///         self.get(key).await.unwrap_or(0)
@@ -224,6 +227,46 @@ use proc_macro::TokenStream;
 /// assert_eq!(futures::executor::block_on(store.get_or_zero("two")), 0);
 /// ```
 ///
+/// An impl may also be written by hand, without the attribute, to answer a cache hit
+/// with [`ValueTask::ready`] and build a future only on a miss. Its signature is the one
+/// the attribute generates for the trait (the crate docs of `valuetask-macros` derive
+/// it): every elided lifetime named and bounded by `'async_trait`, in the same order.
+/// `ValueTask<'_, T>` alone does not match it (E0195).
+///
+/// ```
+/// use std::collections::HashMap;
+/// use valuetask::{ValueTask, async_trait};
+///
+/// #[async_trait]
+/// trait Store: Send + Sync {
+///     async fn get(&self, key: &str) -> Option<u64>;
+/// }
+///
+/// struct Cached {
+///     hot: HashMap<String, u64>,
+/// }
+///
+/// impl Store for Cached {
+///     fn get<'life0: 'async_trait, 'life1: 'async_trait, 'async_trait>(
+///         &'life0 self,
+///         key: &'life1 str,
+///     ) -> ValueTask<'async_trait, Option<u64>>
+///     where
+///         Self: 'async_trait,
+///     {
+///         match self.hot.get(key) {
+///             Some(&hit) => ValueTask::ready(Some(hit)),
+///             None => ValueTask::from_future(async move { key.parse().ok() }),
+///         }
+///     }
+/// }
+///
+/// let store: &dyn Store = &Cached { hot: HashMap::from([("one".into(), 1)]) };
+/// assert_eq!(store.get("one").into_ready().ok(), Some(Some(1))); // no future was made
+/// assert_eq!(futures::executor::block_on(store.get("42")), Some(42));
+/// ```
+///
+/// [`ValueTask::ready`]: https://docs.rs/valuetask/latest/valuetask/struct.ValueTask.html#method.ready
 /// [`ValueTask`]: https://docs.rs/valuetask/latest/valuetask/struct.ValueTask.html
 /// [`ValueTask::from_future`]: https://docs.rs/valuetask/latest/valuetask/struct.ValueTask.html#method.from_future
 #[proc_macro_attribute]

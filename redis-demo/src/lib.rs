@@ -6,7 +6,7 @@
 //! connection's write buffer; a writer task sends everything queued with one write; a
 //! reader task parses RESP2 from a reused buffer and completes the slots in order, bulk
 //! replies being [`bytes::Bytes`] slices of that buffer. In steady state a request
-//! allocates nothing (`redis-bench` counts it: see the README).
+//! allocates nothing (`redis-bench` counts it: see `docs/redis.md` in the repository).
 //!
 //! The per-request completion is a type parameter of [`Client`] (a [`Completion`]): the
 //! default [`Pooled`] rents pool slots; [`TokioOneshot`] makes one tokio oneshot channel

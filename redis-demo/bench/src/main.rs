@@ -2,8 +2,12 @@
 //! interleaved, in one process with a process-wide counting allocator.
 //!
 //! ```text
-//! cargo run --release -p valuetask-redis-bench [-- --quick] [-- --json]
+//! cargo run --release -p valuetask-redis-bench [-- --quick] [-- --json] [-- --md docs/redis.md]
 //! ```
+//!
+//! `--md FILE` also writes the run (when, the load, the table and the verdicts) into
+//! `FILE`, keeping its hand-written text up to the line [`GENERATED`] and replacing what
+//! follows it.
 //!
 //! Clients: `valuetask` (`valuetask_redis::Client`, requests completed by pooled slots),
 //! `tokio_oneshot` (the same client with one tokio oneshot channel per request: only its
@@ -275,6 +279,46 @@ struct Options {
     concurrency: Vec<usize>,
     /// Rounds instead of the default (`--rounds N`).
     rounds: Option<usize>,
+    /// The Markdown file to write the run into (`--md FILE`).
+    markdown: Option<String>,
+}
+
+/// The line of the `--md` file after which the run is written; the text above it is kept.
+const GENERATED: &str = "<!-- Generated below by `cargo run --release -p valuetask-redis-bench -- --md docs/redis.md`: edit the text above this line only. -->";
+
+/// Writes `run` into `path` below its [`GENERATED`] line, keeping the text above it (the
+/// whole file, and the line after it, when the line is missing).
+fn write_markdown(path: &str, run: &str) -> std::io::Result<()> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(error) => return Err(error),
+    };
+    let header = match text.find(GENERATED) {
+        Some(at) => text[..at + GENERATED.len()].to_string(),
+        None => format!("{text}{GENERATED}"),
+    };
+    std::fs::write(path, format!("{header}\n\n{run}"))
+}
+
+/// The 1-minute load average (`/proc/loadavg`), or `?` where there is none.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
+}
+
+/// The current time as `YYYY-MM-DD HH:MM UTC`, from `date` (this benchmark already
+/// needs a Unix machine), or `?` where it cannot run.
+fn utc_now() -> String {
+    std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        .unwrap_or_else(|| "?".into())
 }
 
 fn median(values: &[f64]) -> f64 {
@@ -338,12 +382,20 @@ fn main() -> ExitCode {
         json: false,
         concurrency: Vec::new(),
         rounds: None,
+        markdown: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--quick" => options.quick = true,
             "--json" => options.json = true,
+            "--md" => match args.next() {
+                Some(path) => options.markdown = Some(path),
+                None => {
+                    eprintln!("redis-bench: --md takes a file name");
+                    return ExitCode::from(2);
+                }
+            },
             "--value-bytes" => match args.next().and_then(|n| n.parse().ok()) {
                 Some(n) => VALUE_LEN.store(n, Relaxed),
                 None => {
@@ -367,7 +419,7 @@ fn main() -> ExitCode {
             },
             "-h" | "--help" => {
                 println!(
-                    "usage: redis-bench [--quick] [--json] [--c 1|16|128 ...] [--rounds N] [--value-bytes N]\n\
+                    "usage: redis-bench [--quick] [--json] [--md FILE] [--c 1|16|128 ...] [--rounds N] [--value-bytes N]\n\
                      REDIS_URL=redis://host:port uses a running server instead of starting one"
                 );
                 return ExitCode::SUCCESS;
@@ -412,6 +464,7 @@ fn main() -> ExitCode {
 }
 
 async fn bench(options: &Options, url: &str, addr: &str) -> ExitCode {
+    let started = format!("{}, load average {}", utc_now(), load_average());
     let (rounds, total_ops): (usize, [usize; 3]) = if options.quick {
         (3, [4_000, 16_000, 32_000])
     } else {
@@ -502,10 +555,18 @@ async fn bench(options: &Options, url: &str, addr: &str) -> ExitCode {
         }
     }
 
-    report(options, &rows)
+    let heading = format!(
+        "{} run of {rounds} rounds, GET of a {}-byte value, 2-worker tokio runtime, {} logical CPUs: started {started}, ended {}, load average {}",
+        if options.quick { "A quick" } else { "A full" },
+        VALUE_LEN.load(Relaxed),
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        utc_now(),
+        load_average(),
+    );
+    report(options, &heading, &rows)
 }
 
-fn report(options: &Options, rows: &[Row]) -> ExitCode {
+fn report(options: &Options, heading: &str, rows: &[Row]) -> ExitCode {
     let mut table = String::new();
     table.push_str("| client | C | ops/s median | ops/s min..max | p50 us | p99 us | p99 min..max | p99.9 us | stalls/s | slowest 1% in stalls | allocs/op | reallocs/op | bytes/op |\n");
     table.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
@@ -537,9 +598,11 @@ fn report(options: &Options, rows: &[Row]) -> ExitCode {
             print!("{s}");
         }
     };
-    out(&format!(
-        "\nMedians over rounds (allocs/op counts allocs + reallocs, every thread):\n\n{table}\n"
-    ));
+    let medians = format!(
+        "Medians over rounds (allocs/op counts allocs + reallocs, every thread):\n\n{table}\n"
+    );
+    out(&format!("\n{medians}"));
+    let mut verdicts = String::new();
 
     let find = |client: &str, c: usize| rows.iter().find(|r| r.client == client && r.c == c);
     let mut failed = Vec::new();
@@ -567,11 +630,13 @@ fn report(options: &Options, rows: &[Row]) -> ExitCode {
         }
         let (vs_redis, vs_fred) = (vt.ops() / redis.ops(), vt.ops() / fred.ops());
         let p99_vs_redis = vt.p99() / redis.p99();
-        out(&format!(
+        let verdict = format!(
             "C={c:<3} valuetask allocs/op {allocs:.6}; ops/s vs redis {vs_redis:.2}x, vs fred {vs_fred:.2}x, vs tokio_oneshot {:.2}x; p99 vs redis {p99_vs_redis:.2}x, vs tokio_oneshot {:.2}x\n",
             vt.ops() / oneshot.ops(),
             vt.p99() / oneshot.p99(),
-        ));
+        );
+        out(&verdict);
+        verdicts.push_str(&verdict);
         if !options.quick {
             if c >= 16 && (vs_redis < 1.0 || vs_fred < 1.0) {
                 failed.push(format!(
@@ -583,6 +648,18 @@ fn report(options: &Options, rows: &[Row]) -> ExitCode {
                     "C={c}: valuetask p99 {p99_vs_redis:.2}x redis's (limit 1.2x)"
                 ));
             }
+        }
+    }
+    if let Some(path) = &options.markdown {
+        let outcome = if failed.is_empty() {
+            "every check passed (exit 0)".to_string()
+        } else {
+            format!("FAILED (exit 1): {}", failed.join("; "))
+        };
+        let run = format!("{heading}.\n\n{medians}```text\n{verdicts}```\n\nResult: {outcome}.\n");
+        if let Err(e) = write_markdown(path, &run) {
+            eprintln!("redis-bench: writing {path}: {e}");
+            return ExitCode::FAILURE;
         }
     }
     if failed.is_empty() {
