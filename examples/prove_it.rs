@@ -84,13 +84,13 @@ impl Config {
     const FULL: Self = Self {
         samples: 15,
         sample_time: Duration::from_millis(15),
-        min_cross_ops: 20_000,
+        min_cross_ops: 2_000,
         warm_up: Duration::from_millis(50),
     };
     const QUICK: Self = Self {
         samples: 5,
         sample_time: Duration::from_millis(1),
-        min_cross_ops: 1_000,
+        min_cross_ops: 200,
         warm_up: Duration::from_millis(20),
     };
 }
