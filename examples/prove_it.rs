@@ -102,17 +102,62 @@ fn run_ops<C: Case>(case: &mut C, ops: u64) {
     }
 }
 
-fn time_ops<C: Case>(case: &mut C, ops: u64) -> Duration {
-    let start = Instant::now();
-    run_ops(case, ops);
-    start.elapsed()
+/// Times `ops` operations: on this thread's CPU clock for a single-thread case, so that
+/// the time the thread spends descheduled while other processes run does not count; on
+/// the wall clock for a cross-thread case, whose round trip needs both threads running.
+fn time_ops<C: Case>(case: &mut C, ops: u64, threads: Threads) -> Duration {
+    match threads {
+        Threads::Local => {
+            let start = thread_cpu_time();
+            run_ops(case, ops);
+            thread_cpu_time().saturating_sub(start)
+        }
+        Threads::Cross => {
+            let start = Instant::now();
+            run_ops(case, ops);
+            start.elapsed()
+        }
+    }
+}
+
+/// The CPU time this thread has used, from `clock_gettime(CLOCK_THREAD_CPUTIME_ID)`,
+/// which brings the scheduler's account up to date before it reads it.
+#[cfg(target_os = "linux")]
+fn thread_cpu_time() -> Duration {
+    /// `struct timespec` on 64-bit Linux.
+    #[repr(C)]
+    struct Timespec {
+        seconds: i64,
+        nanoseconds: i64,
+    }
+    /// From `<linux/time.h>`.
+    const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
+    unsafe extern "C" {
+        fn clock_gettime(clock: i32, time: *mut Timespec) -> i32;
+    }
+    let mut time = Timespec {
+        seconds: 0,
+        nanoseconds: 0,
+    };
+    // SAFETY: `time` is a valid, writable `struct timespec` (two 64-bit fields on the
+    // 64-bit targets this example runs on) and the clock id is a constant Linux defines.
+    let status = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut time) };
+    assert_eq!(status, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
+    Duration::new(time.seconds as u64, time.nanoseconds as u32)
+}
+
+/// Elsewhere, the wall clock since the first call.
+#[cfg(not(target_os = "linux"))]
+fn thread_cpu_time() -> Duration {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    START.get_or_init(Instant::now).elapsed()
 }
 
 /// The number of operations that takes about `target`, found by doubling.
-fn calibrate<C: Case>(case: &mut C, target: Duration) -> u64 {
+fn calibrate<C: Case>(case: &mut C, target: Duration, threads: Threads) -> u64 {
     let mut ops: u64 = 1;
     loop {
-        let elapsed = time_ops(case, ops);
+        let elapsed = time_ops(case, ops, threads);
         if elapsed >= target / 8 || ops >= 1 << 32 {
             let scale = target.as_secs_f64() / elapsed.as_secs_f64().max(1e-9);
             return ((ops as f64 * scale) as u64).max(1);
@@ -148,8 +193,9 @@ impl<C: Case> Runner<C> {
 impl<C: Case> Subject for Runner<C> {
     fn prepare(&mut self, config: &Config) -> u64 {
         cases::warm_up(self.case(), config.warm_up);
-        let ops = calibrate(self.case(), config.sample_time);
-        match self.threads {
+        let threads = self.threads;
+        let ops = calibrate(self.case(), config.sample_time, threads);
+        match threads {
             Threads::Local => ops,
             // A round trip that met a descheduled partner would skew the calibration of
             // a short sample: never fewer than this many.
@@ -158,7 +204,8 @@ impl<C: Case> Subject for Runner<C> {
     }
 
     fn sample(&mut self, ops: u64) -> f64 {
-        time_ops(self.case(), ops).as_secs_f64() * 1e9 / ops as f64
+        let threads = self.threads;
+        time_ops(self.case(), ops, threads).as_secs_f64() * 1e9 / ops as f64
     }
 
     fn count(&mut self, ops: u64) -> (usize, usize) {
@@ -568,7 +615,9 @@ fn report(results: &[GroupResult], config: &Config, run: &RunNote, chart: bool) 
          interleaved: {} rounds, each round one sample of every member of the group (in \
          table order, then reversed on the next round), so that load from other processes \
          falls on both sides alike. A sample is N operations, N calibrated to take ~{} ms \
-         (cross-thread cases: at least {} operations). The verdict is the median of the \
+         (cross-thread cases: at least {} operations), timed on the thread's CPU clock \
+         for a single-thread case (time spent descheduled does not count) and on the \
+         wall clock for a cross-thread one. The verdict is the median of the \
          per-round ratios, with its quartiles (p25-p75). Single-thread cases are polled by \
          hand with a no-op waker; in cross-thread cases another OS thread completes, and \
          each side waits for the other by spinning a bounded while, then parking until \
