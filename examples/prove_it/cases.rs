@@ -45,8 +45,9 @@ pub(crate) fn warm_up<C: Case>(case: &mut C, time: Duration) {
 }
 
 /// Calls `$m!` with every case as `name: Type, threads`, in the order of the comparison
-/// table; `threads` is `Local` for a case that runs on one thread and `Cross` for one
-/// whose operation another thread completes (measured in round trips).
+/// table; `threads` is `Local` for a case that runs on one thread, `Cross` for one whose
+/// operation another thread completes (measured in round trips), and `Pipeline` for one
+/// that hands its operations to another thread through a queue (measured in throughput).
 macro_rules! for_each_case {
     ($m:ident) => {
         $m! {
@@ -74,8 +75,8 @@ macro_rules! for_each_case {
             task_box_dyn_async: cases::TaskBoxDynAsync, Local;
             async_trait_async: cases::AsyncTraitAsync, Local;
             valuetask_async_dyn: cases::ValueTaskAsyncDyn, Local;
-            valuetask_async_dyn_cross_thread: cases::ValueTaskAsyncDynCrossThread, Cross;
-            task_box_dyn_async_cross_thread: cases::TaskBoxDynAsyncCrossThread, Cross;
+            valuetask_async_dyn_cross_thread: cases::ValueTaskAsyncDynCrossThread, Pipeline;
+            task_box_dyn_async_cross_thread: cases::TaskBoxDynAsyncCrossThread, Pipeline;
             valuetask_async_trait: cases::ValueTaskAsyncTrait, Local;
             valuetask_async_trait_async: cases::ValueTaskAsyncTraitAsync, Local;
         }
