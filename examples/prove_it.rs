@@ -655,6 +655,15 @@ struct RunNote {
     note: Option<String>,
 }
 
+/// A time in ns, or a dash when no sample was clean.
+fn ns_text(ns: f64) -> String {
+    if ns.is_nan() {
+        "-".to_owned()
+    } else {
+        format!("{ns:.2}")
+    }
+}
+
 /// A ratio's median and quartiles, and how many rounds it rests on when some had no
 /// clean sample (a cross-thread case on a busy machine).
 fn ratio_text(ratio: &Spread, rounds: usize) -> String {
@@ -731,10 +740,13 @@ fn report(results: &[GroupResult], config: &Config, run: &RunNote, chart: bool) 
                 Some(_) => format!("vs {}", row.case),
             };
             line(format!(
-                "| {name} | {:.2} | {:.2}-{:.2} | {:.2} | {:.1} | {} |",
-                row.ns_per_op.median,
-                row.ns_per_op.p25,
-                row.ns_per_op.p75,
+                "| {name} | {} | {} | {:.2} | {:.1} | {} |",
+                ns_text(row.ns_per_op.median),
+                if row.ns_per_op.count == 0 {
+                    "no clean sample".to_owned()
+                } else {
+                    format!("{:.2}-{:.2}", row.ns_per_op.p25, row.ns_per_op.p75)
+                },
                 row.allocs_per_op,
                 row.bytes_per_op,
                 ratio.map_or(String::new(), |ratio| ratio_text(ratio, config.samples)),
@@ -1087,7 +1099,13 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let command = std::iter::once("cargo run --release --example prove_it --".to_owned())
-        .chain(std::env::args().skip(1))
+        .chain(std::env::args().skip(1).map(|arg| {
+            if arg.contains(' ') {
+                format!("'{arg}'")
+            } else {
+                arg
+            }
+        }))
         .collect::<Vec<_>>()
         .join(" ");
     let load_before = load_average();
