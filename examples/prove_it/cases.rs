@@ -505,16 +505,26 @@ impl Respond for valuetask::oneshot::Sender<u64> {
     }
 }
 
-/// How many times a waiting thread checks for its partner before it goes to sleep. On an
-/// idle machine a round trip ends long before (about 100 ns against some microseconds of
-/// spinning); on a busy one the partner may be descheduled for a whole time slice, and a
-/// spinner would then take the core the partner needs, so the waiter sleeps instead.
-const SPINS_BEFORE_SLEEP: u32 = 1 << 10;
+/// How many times a thread waiting for a round trip's response (or for the next request)
+/// checks before it goes to sleep: about 200 us of spinning on this machine's CPUs, where
+/// a round trip takes about 100 ns. A waiter that parks sooner, on a busy machine, parks
+/// on every round trip: its partner, woken a scheduler latency later, finds it gone and
+/// parks in turn, and the pair never gets back to running at once. Spinning through one
+/// wake-up latency lets it.
+const ROUND_TRIP_SPINS: u32 = 1 << 13;
+
+/// How many times a thread of the pipelined cases (a queue of 64 calls) checks before it
+/// goes to sleep, about 25 us: there the partner has up to 64 calls of work in hand, and a
+/// long spin by one thread of the pair would only hold the core that the other, when the
+/// scheduler put both on one core, needs to make room in the queue.
+const PIPELINE_SPINS: u32 = 1 << 10;
 
 /// One side of a two-thread handoff: it waits for its partner by spinning a bounded while,
 /// then parks until the partner calls [`Sleeper::wake`]. Every cross-thread case waits
 /// this way on both sides, so cases and their anchors differ only in what they compare.
 struct Sleeper {
+    /// How many checks before it parks.
+    spins: u32,
     /// Set by the owning thread just before it parks, cleared once it is up again.
     sleeping: AtomicBool,
     /// The owning thread, set before the partner may call `wake`.
@@ -522,16 +532,17 @@ struct Sleeper {
 }
 
 impl Sleeper {
-    fn new() -> Self {
+    fn new(spins: u32) -> Self {
         Self {
+            spins,
             sleeping: AtomicBool::new(false),
             thread: OnceLock::new(),
         }
     }
 
     /// A sleeper owned by the calling thread.
-    fn current() -> Self {
-        let sleeper = Self::new();
+    fn current(spins: u32) -> Self {
+        let sleeper = Self::new(spins);
         sleeper.set_thread(std::thread::current());
         sleeper
     }
@@ -547,7 +558,7 @@ impl Sleeper {
     /// what the partner publishes before it calls [`Sleeper::wake`].
     #[inline(always)]
     fn wait_until(&self, mut ready: impl FnMut() -> bool) {
-        for _ in 0..SPINS_BEFORE_SLEEP {
+        for _ in 0..self.spins {
             if ready() {
                 return;
             }
@@ -672,8 +683,8 @@ impl<P: Respond> CrossThread<P> {
             full: AtomicBool::new(false),
             stop: AtomicBool::new(false),
             slot: UnsafeCell::new(MaybeUninit::uninit()),
-            consumer: Sleeper::current(),
-            completer: Sleeper::new(),
+            consumer: Sleeper::current(ROUND_TRIP_SPINS),
+            completer: Sleeper::new(ROUND_TRIP_SPINS),
         });
         let served = Arc::clone(&handoff);
         let thread = std::thread::Builder::new()
@@ -1041,8 +1052,8 @@ impl<C: Future<Output = u64> + Unpin + Send + 'static> CrossThreadCalls<C> {
             head: AtomicUsize::new(0),
             stop: AtomicBool::new(false),
             slots: std::array::from_fn(|_| UnsafeCell::new(MaybeUninit::uninit())),
-            producer: Sleeper::current(),
-            finisher: Sleeper::new(),
+            producer: Sleeper::current(PIPELINE_SPINS),
+            finisher: Sleeper::new(PIPELINE_SPINS),
         });
         let served = Arc::clone(&ring);
         let thread = std::thread::Builder::new()
