@@ -375,12 +375,23 @@ fn write_svg(path: &str, rows: &[Row]) -> Result<(), Box<dyn std::error::Error>>
     ];
     let max_threads = rows.iter().map(|r| r.threads).max().unwrap_or(16) as f64;
     let max_rate = rows.iter().map(|r| r.per_thread).fold(1.0, f64::max);
-    let root = SVGBackend::new(path, (960, 420)).into_drawing_area();
+    let root = SVGBackend::new(path, (960, 450)).into_drawing_area();
     root.fill(&WHITE)?;
     let root = root.titled(
         "oneshot round trips per second per consumer thread (higher is better; 2-core machine)",
         ("sans-serif", 18),
     )?;
+    // The legend has a strip of its own above the panels, so it never covers a line.
+    let (legend, root) = root.split_vertically(30);
+    for (i, (channel, color)) in channels.iter().zip(colors).enumerate() {
+        let x = 80 + 240 * i as i32;
+        legend.draw(&PathElement::new(
+            vec![(x, 15), (x + 26, 15)],
+            color.stroke_width(3),
+        ))?;
+        legend.draw(&Circle::new((x + 13, 15), 3, color.filled()))?;
+        legend.draw(&Text::new(*channel, (x + 34, 8), ("sans-serif", 14)))?;
+    }
     let panels = root.split_evenly((1, allocators.len().max(1)));
     for (panel, allocator) in panels.iter().zip(&allocators) {
         let mut chart = ChartBuilder::on(panel)
@@ -407,24 +418,13 @@ fn write_svg(path: &str, rows: &[Row]) -> Result<(), Box<dyn std::error::Error>>
                 .map(|r| (r.threads as f64, r.per_thread))
                 .collect();
             points.sort_by(|a, b| a.0.total_cmp(&b.0));
-            chart
-                .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?
-                .label(*channel)
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-                });
+            chart.draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?;
             chart.draw_series(
                 points
                     .into_iter()
                     .map(|p| Circle::new(p, 3, color.filled())),
             )?;
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 13))
-            .draw()?;
     }
     root.present()?;
     Ok(())

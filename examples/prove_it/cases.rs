@@ -11,10 +11,10 @@ use std::future::{Future, IntoFuture};
 use std::hint::black_box;
 use std::mem::MaybeUninit;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, Waker};
-use std::thread::JoinHandle;
+use std::thread::{JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -45,8 +45,9 @@ pub(crate) fn warm_up<C: Case>(case: &mut C, time: Duration) {
 }
 
 /// Calls `$m!` with every case as `name: Type, threads`, in the order of the comparison
-/// table; `threads` is `Local` for a case that runs on one thread and `Cross` for one
-/// whose operation another thread completes (measured in round trips).
+/// table; `threads` is `Local` for a case that runs on one thread, `Cross` for one whose
+/// operation another thread completes (measured in round trips), and `Pipeline` for one
+/// that hands its operations to another thread through a queue (measured in throughput).
 macro_rules! for_each_case {
     ($m:ident) => {
         $m! {
@@ -74,8 +75,8 @@ macro_rules! for_each_case {
             task_box_dyn_async: cases::TaskBoxDynAsync, Local;
             async_trait_async: cases::AsyncTraitAsync, Local;
             valuetask_async_dyn: cases::ValueTaskAsyncDyn, Local;
-            valuetask_async_dyn_cross_thread: cases::ValueTaskAsyncDynCrossThread, Cross;
-            task_box_dyn_async_cross_thread: cases::TaskBoxDynAsyncCrossThread, Cross;
+            valuetask_async_dyn_cross_thread: cases::ValueTaskAsyncDynCrossThread, Pipeline;
+            task_box_dyn_async_cross_thread: cases::TaskBoxDynAsyncCrossThread, Pipeline;
             valuetask_async_trait: cases::ValueTaskAsyncTrait, Local;
             valuetask_async_trait_async: cases::ValueTaskAsyncTraitAsync, Local;
         }
@@ -504,26 +505,100 @@ impl Respond for valuetask::oneshot::Sender<u64> {
     }
 }
 
-/// Busy-waiting, as both sides of a cross-thread case do.
-#[derive(Default)]
-struct Spin(u32);
+/// How many times a thread waiting for a round trip's response (or for the next request)
+/// checks before it goes to sleep: about 200 us of spinning on this machine's CPUs, where
+/// a round trip takes about 100 ns. A waiter that parks sooner, on a busy machine, parks
+/// on every round trip: its partner, woken a scheduler latency later, finds it gone and
+/// parks in turn, and the pair never gets back to running at once. Spinning through one
+/// wake-up latency lets it.
+const ROUND_TRIP_SPINS: u32 = 1 << 13;
 
-impl Spin {
-    /// Spins, yielding the CPU once every 1024 turns. On an idle machine a round trip
-    /// ends long before the first yield; on a loaded 2-core machine the yield lets a
-    /// descheduled partner run instead of spinning out a whole time slice.
+/// How many times a thread of the pipelined cases (a queue of 64 calls) checks before it
+/// goes to sleep, about 25 us: there the partner has up to 64 calls of work in hand, and a
+/// long spin by one thread of the pair would only hold the core that the other, when the
+/// scheduler put both on one core, needs to make room in the queue.
+const PIPELINE_SPINS: u32 = 1 << 10;
+
+/// One side of a two-thread handoff: it waits for its partner by spinning a bounded while,
+/// then parks until the partner calls [`Sleeper::wake`]. Every cross-thread case waits
+/// this way on both sides, so cases and their anchors differ only in what they compare.
+struct Sleeper {
+    /// How many checks before it parks.
+    spins: u32,
+    /// Set by the owning thread just before it parks, cleared once it is up again.
+    sleeping: AtomicBool,
+    /// The owning thread, set before the partner may call `wake`.
+    thread: OnceLock<Thread>,
+}
+
+impl Sleeper {
+    fn new(spins: u32) -> Self {
+        Self {
+            spins,
+            sleeping: AtomicBool::new(false),
+            thread: OnceLock::new(),
+        }
+    }
+
+    /// A sleeper owned by the calling thread.
+    fn current(spins: u32) -> Self {
+        let sleeper = Self::new(spins);
+        sleeper.set_thread(std::thread::current());
+        sleeper
+    }
+
+    /// Names the thread that waits on this sleeper.
+    fn set_thread(&self, thread: Thread) {
+        self.thread
+            .set(thread)
+            .expect("a sleeper belongs to one thread");
+    }
+
+    /// Waits until `ready` returns true; called only by the owning thread. `ready` reads
+    /// what the partner publishes before it calls [`Sleeper::wake`].
     #[inline(always)]
-    fn wait(&mut self) {
-        self.0 = self.0.wrapping_add(1);
-        if self.0 % 1024 == 0 {
-            std::thread::yield_now();
-        } else {
+    fn wait_until(&self, mut ready: impl FnMut() -> bool) {
+        for _ in 0..self.spins {
+            if ready() {
+                return;
+            }
             std::hint::spin_loop();
+        }
+        self.sleep_until(ready);
+    }
+
+    #[cold]
+    fn sleep_until(&self, mut ready: impl FnMut() -> bool) {
+        loop {
+            self.sleeping.store(true, Ordering::Relaxed);
+            // ORDERING: pairs with the fence in `wake`. Either that fence comes first, and
+            // `ready` below sees what the partner published before it, or this one does,
+            // and `wake` sees `sleeping` set and unparks this thread.
+            fence(Ordering::SeqCst);
+            if ready() {
+                break;
+            }
+            // A wake from an earlier round may return at once: the loop checks again.
+            std::thread::park();
+        }
+        self.sleeping.store(false, Ordering::Relaxed);
+    }
+
+    /// Called by the partner after it published what the owner waits for.
+    #[inline(always)]
+    fn wake(&self) {
+        // ORDERING: pairs with the fence in `sleep_until` (see there).
+        fence(Ordering::SeqCst);
+        if self.sleeping.load(Ordering::Relaxed) {
+            self.thread
+                .get()
+                .expect("the owner was named before its partner started")
+                .unpark();
         }
     }
 }
 
-/// A single-slot spin handoff from the consumer to the completer thread, allocated once:
+/// A single-slot handoff from the consumer to the completer thread, allocated once:
 /// every cross-thread case uses it, so they differ only in the channel they compare.
 struct Handoff<P> {
     /// Set by the consumer once `slot` holds a request; cleared by the completer thread
@@ -532,6 +607,10 @@ struct Handoff<P> {
     /// Asks the completer thread to exit.
     stop: AtomicBool,
     slot: UnsafeCell<MaybeUninit<(P, u64)>>,
+    /// Where the consumer waits for the response.
+    consumer: Sleeper,
+    /// Where the completer thread waits for a request.
+    completer: Sleeper,
 }
 
 // SAFETY: `slot` is accessed only by the side that `full` hands it to (the consumer while
@@ -540,35 +619,43 @@ struct Handoff<P> {
 unsafe impl<P: Send> Sync for Handoff<P> {}
 
 impl<P: Respond> Handoff<P> {
-    /// Spins while the previous request is still in the slot (in practice it never is:
-    /// the completer thread empties the slot before it responds).
+    /// Waits while the previous request is still in the slot (in practice it never is:
+    /// the completer thread empties the slot before it responds), then hands the request
+    /// over.
     fn put(&self, responder: P, value: u64) {
-        let mut spin = Spin::default();
-        while self.full.load(Ordering::Acquire) {
-            spin.wait();
-        }
+        // ORDERING: pairs with the completer thread's release store of `false`, after it
+        // moved the last request out of the slot.
+        self.consumer
+            .wait_until(|| !self.full.load(Ordering::Acquire));
         // SAFETY: `full` is clear, so the consumer (the only caller of `put`) owns the
         // slot, and it is empty: the completer thread moved the last request out.
         unsafe { (*self.slot.get()).write((responder, value)) };
+        // ORDERING: pairs with the completer thread's acquire load in `serve`: the slot's
+        // contents are visible to it once it sees the flag.
         self.full.store(true, Ordering::Release);
+        self.completer.wake();
     }
 
     /// The completer thread's loop: respond to each request until asked to stop.
     fn serve(&self) {
-        let mut spin = Spin::default();
         loop {
-            if self.full.load(Ordering::Acquire) {
-                // SAFETY: `full` is set, so the completer thread owns the slot, which holds
-                // the request the consumer wrote before setting the flag.
-                let (responder, value) = unsafe { (*self.slot.get()).assume_init_read() };
-                self.full.store(false, Ordering::Release);
-                responder.respond(value);
-                spin = Spin::default();
-            } else if self.stop.load(Ordering::Acquire) {
+            // ORDERING: both acquire loads pair with the consumer's release stores (of
+            // `full` in `put`, of `stop` when the case is dropped).
+            self.completer.wait_until(|| {
+                self.full.load(Ordering::Acquire) || self.stop.load(Ordering::Acquire)
+            });
+            // ORDERING: pairs with the release store in `put`, as above.
+            if !self.full.load(Ordering::Acquire) {
                 return;
-            } else {
-                spin.wait();
             }
+            // SAFETY: `full` is set, so the completer thread owns the slot, which holds
+            // the request the consumer wrote before setting the flag.
+            let (responder, value) = unsafe { (*self.slot.get()).assume_init_read() };
+            // ORDERING: pairs with the consumer's acquire load in `put`: the slot is empty
+            // again before the consumer may write it.
+            self.full.store(false, Ordering::Release);
+            responder.respond(value);
+            self.consumer.wake();
         }
     }
 }
@@ -596,12 +683,15 @@ impl<P: Respond> CrossThread<P> {
             full: AtomicBool::new(false),
             stop: AtomicBool::new(false),
             slot: UnsafeCell::new(MaybeUninit::uninit()),
+            consumer: Sleeper::current(ROUND_TRIP_SPINS),
+            completer: Sleeper::new(ROUND_TRIP_SPINS),
         });
         let served = Arc::clone(&handoff);
         let thread = std::thread::Builder::new()
             .name("completer".into())
             .spawn(move || served.serve())
             .expect("spawn the completer thread");
+        handoff.completer.set_thread(thread.thread().clone());
         Self {
             handoff,
             thread: Some(thread),
@@ -609,7 +699,7 @@ impl<P: Respond> CrossThread<P> {
         }
     }
 
-    /// Hands `responder` to the completer thread, then busy-polls `receiver` until the
+    /// Hands `responder` to the completer thread, then polls `receiver` until the
     /// response is there.
     #[inline(always)]
     fn round_trip<F, E>(&mut self, responder: P, mut receiver: F) -> u64
@@ -619,19 +709,25 @@ impl<P: Respond> CrossThread<P> {
     {
         self.value = self.value.wrapping_add(1);
         self.handoff.put(responder, self.value);
-        let mut spin = Spin::default();
-        loop {
-            match poll_noop(&mut receiver) {
-                Poll::Ready(result) => return unwrap_ok(result),
-                Poll::Pending => spin.wait(),
-            }
-        }
+        let mut response = None;
+        self.handoff
+            .consumer
+            .wait_until(|| match poll_noop(&mut receiver) {
+                Poll::Ready(result) => {
+                    response = Some(result);
+                    true
+                }
+                Poll::Pending => false,
+            });
+        unwrap_ok(response.expect("the wait ends once the receiver is ready"))
     }
 }
 
 impl<P: Respond> Drop for CrossThread<P> {
     fn drop(&mut self) {
+        // ORDERING: pairs with the completer thread's acquire load in `serve`.
         self.handoff.stop.store(true, Ordering::Release);
+        self.handoff.completer.wake();
         if let Some(thread) = self.thread.take() {
             thread.join().expect("the completer thread panicked");
         }
@@ -877,6 +973,10 @@ struct Ring<C> {
     head: AtomicUsize,
     stop: AtomicBool,
     slots: [UnsafeCell<MaybeUninit<InFlight<C>>>; RING],
+    /// Where the producer waits while the ring is full.
+    producer: Sleeper,
+    /// Where the finishing thread waits while the ring is empty.
+    finisher: Sleeper,
 }
 
 // SAFETY: slot `i % RING` belongs to the producer while `tail - head < RING` says it is
@@ -887,22 +987,27 @@ unsafe impl<C: Send> Sync for Ring<C> {}
 impl<C: Future<Output = u64> + Unpin + Send> Ring<C> {
     fn push(&self, call: InFlight<C>) {
         let tail = self.tail.load(Ordering::Relaxed);
-        let mut spin = Spin::default();
-        while tail - self.head.load(Ordering::Acquire) == RING {
-            spin.wait();
-        }
+        // ORDERING: pairs with the release store of `head` in `pop`: the finishing thread
+        // moved the call out of the slot before it is written again.
+        self.producer
+            .wait_until(|| tail - self.head.load(Ordering::Acquire) < RING);
         // SAFETY: the slot is free (the consumer moved its last call out) and ours.
         unsafe { (*self.slots[tail % RING].get()).write(call) };
+        // ORDERING: pairs with the acquire load of `tail` in `pop`.
         self.tail.store(tail + 1, Ordering::Release);
+        self.finisher.wake();
     }
 
     fn pop(&self) -> Option<InFlight<C>> {
         let head = self.head.load(Ordering::Relaxed);
+        // ORDERING: pairs with the release store of `tail` in `push`: the slot's call is
+        // visible once `tail` passed it.
         if head == self.tail.load(Ordering::Acquire) {
             return None;
         }
         // SAFETY: the producer wrote this slot before publishing `tail` past it.
         let call = unsafe { (*self.slots[head % RING].get()).assume_init_read() };
+        // ORDERING: pairs with the acquire load of `head` in `push`.
         self.head.store(head + 1, Ordering::Release);
         Some(call)
     }
@@ -910,17 +1015,20 @@ impl<C: Future<Output = u64> + Unpin + Send> Ring<C> {
     /// The finishing thread: completes each call's operation and polls the call to
     /// `Ready` there, which drops its future and frees its memory on this thread.
     fn finish_calls(&self) {
-        let mut spin = Spin::default();
         loop {
-            if let Some((call, completer, value)) = self.pop() {
-                completer.succeed(value).expect("the call is alive");
-                black_box(expect_ready(call));
-                spin = Spin::default();
-            } else if self.stop.load(Ordering::Acquire) {
+            let mut next = None;
+            // ORDERING: the load of `stop` pairs with its release store when the case is
+            // dropped.
+            self.finisher.wait_until(|| {
+                next = self.pop();
+                next.is_some() || self.stop.load(Ordering::Acquire)
+            });
+            let Some((call, completer, value)) = next else {
                 return;
-            } else {
-                spin.wait();
-            }
+            };
+            self.producer.wake();
+            completer.succeed(value).expect("the call is alive");
+            black_box(expect_ready(call));
         }
     }
 }
@@ -944,12 +1052,15 @@ impl<C: Future<Output = u64> + Unpin + Send + 'static> CrossThreadCalls<C> {
             head: AtomicUsize::new(0),
             stop: AtomicBool::new(false),
             slots: std::array::from_fn(|_| UnsafeCell::new(MaybeUninit::uninit())),
+            producer: Sleeper::current(PIPELINE_SPINS),
+            finisher: Sleeper::new(PIPELINE_SPINS),
         });
         let served = Arc::clone(&ring);
         let thread = std::thread::Builder::new()
             .name("finisher".into())
             .spawn(move || served.finish_calls())
             .expect("spawn the finishing thread");
+        ring.finisher.set_thread(thread.thread().clone());
         Self {
             service: Box::new(PooledOffset),
             pool: SourcePool::with_capacity(4 * RING),
@@ -975,7 +1086,9 @@ impl<C: Future<Output = u64> + Unpin + Send + 'static> CrossThreadCalls<C> {
 
 impl<C: Future<Output = u64> + Unpin + Send + 'static> Drop for CrossThreadCalls<C> {
     fn drop(&mut self) {
+        // ORDERING: pairs with the finishing thread's acquire load in `finish_calls`.
         self.ring.stop.store(true, Ordering::Release);
+        self.ring.finisher.wake();
         if let Some(thread) = self.thread.take() {
             thread.join().expect("the finishing thread panicked");
         }
