@@ -59,9 +59,9 @@
 //! waits for the claim's end in `wait_unclaimed`: a few spins ([`SPINS_BEFORE_YIELD`]),
 //! long enough for the copy a running holder makes, then it yields its time slice
 //! (`std::thread::yield_now`) between looks, so a holder that was preempted inside its
-//! claim gets a core back instead of being spun against. Under loom the loop is the
-//! same, each wait a `loom::thread::yield_now`, so a model runs what a preempted holder
-//! does to the others. `examples/oversubscribed.rs` measures the worst single `poll`
+//! claim gets a core back instead of being spun against. Under loom the wait is a
+//! condition variable that each claim's end signals (loom cannot bound two threads
+//! yielding to each other while they wait on a third). `examples/oversubscribed.rs` measures the worst single `poll`
 //! with 64 threads on 2 cores (`docs/oversubscribed.md`).
 //!
 //! # The departure rule
@@ -108,7 +108,9 @@ use std::task::{Context, Poll, Waker};
 
 use crate::source::{Source, Status, Token};
 use crate::state_word::state_word;
-use crate::sync::{AtomicU64, Ordering, UnsafeCell, departed, spin};
+#[cfg(not(valuetask_loom))]
+use crate::sync::spin;
+use crate::sync::{AtomicU64, Ordering, UnsafeCell, departed};
 
 state_word! {
     /// A snapshot of `ResetCore`'s state word: the generation in the high 32 bits, the
@@ -317,6 +319,10 @@ pub struct ResetCore<T> {
     state: AtomicU64,
     value: UnsafeCell<MaybeUninit<T>>,
     waker: UnsafeCell<Option<Waker>>,
+    /// Under loom, how a side that found the word claimed waits for the claim's end
+    /// (see `wait_unclaimed`).
+    #[cfg(valuetask_loom)]
+    claim_ended: (crate::sync::Mutex<()>, loom::sync::Condvar),
 }
 
 // SAFETY: the value moves between threads (written by a completer, read by a poller),
@@ -346,6 +352,7 @@ impl<T> ResetCore<T> {
             state: AtomicU64::new(CoreState::INITIAL.bits()),
             value: UnsafeCell::new(MaybeUninit::uninit()),
             waker: UnsafeCell::new(None),
+            claim_ended: (crate::sync::Mutex::new(()), loom::sync::Condvar::new()),
         }
     }
 
@@ -693,8 +700,8 @@ impl<T> ResetCore<T> {
     /// into or out of a cell, so the first [`SPINS_BEFORE_YIELD`] looks are a spin hint
     /// apart; after them the holder was most likely preempted inside its claim, and each
     /// look follows a yield of our time slice, which gives a core back to it on a machine
-    /// with more runnable threads than cores. Under loom every wait is a yield (see
-    /// `crate::sync::spin`): the same loop, with the scheduler free to run the holder.
+    /// with more runnable threads than cores.
+    #[cfg(not(valuetask_loom))]
     #[cold]
     fn wait_unclaimed(&self) -> CoreState {
         let mut spins = 0;
@@ -709,6 +716,27 @@ impl<T> ResetCore<T> {
             if !state.is_claimed() {
                 return state;
             }
+        }
+    }
+
+    /// Waits until nobody holds a claim; the state then. Under loom the wait is on a
+    /// condition variable that every end of a claim signals. The loop of yields the real
+    /// build makes was tried under loom and fails: two sides waiting on a third's claim
+    /// each yield to the other for ever (`core_two_tasks` exceeds loom's branch bound),
+    /// so loom needs a wait it can see as blocked. The protocol's atomic steps are the
+    /// same; only the passing of time is modelled differently.
+    #[cfg(valuetask_loom)]
+    fn wait_unclaimed(&self) -> CoreState {
+        let (lock, ended) = &self.claim_ended;
+        let mut held = lock.lock();
+        loop {
+            let state = self.load();
+            if !state.is_claimed() {
+                return state;
+            }
+            held = ended
+                .wait(held)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
         }
     }
 
@@ -732,6 +760,12 @@ impl<T> ResetCore<T> {
     fn end_claim(&self, to: CoreState, order: Ordering) {
         debug_assert!(!to.is_claimed());
         self.state.store(to.bits(), order);
+        #[cfg(valuetask_loom)]
+        {
+            let (lock, ended) = &self.claim_ended;
+            let _held = lock.lock();
+            ended.notify_all();
+        }
         // The claim's end is a departure: another side may own the cells now.
         departed();
     }
@@ -803,13 +837,11 @@ impl<T> ResetCore<T> {
     }
 }
 
-/// Gives the time slice to the thread holding a claim (under loom, a model's yield).
+/// Gives the time slice to the thread holding a claim.
+#[cfg(not(valuetask_loom))]
 #[cold]
 fn yield_to_holder() {
-    #[cfg(not(valuetask_loom))]
     std::thread::yield_now();
-    #[cfg(valuetask_loom)]
-    spin();
 }
 
 /// The checks of a poll, before it looks at the value: misuse panics here.
