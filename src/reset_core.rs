@@ -207,6 +207,7 @@ impl CoreState {
 /// How many spin hints a side that found the word claimed makes before it starts
 /// yielding its time slice: a claim covers a copy of a value or a waker, which a running
 /// holder ends within a few dozen; past that, the holder is most likely preempted.
+#[cfg(not(valuetask_loom))]
 const SPINS_BEFORE_YIELD: u32 = 32;
 
 /// Who is polling: a task's first poll attaches it to the operation (one task per token).
