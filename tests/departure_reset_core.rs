@@ -70,7 +70,17 @@ fn complete_then_next_generation() {
             let core = Arc::clone(&core);
             thread::spawn(move || core.complete(token, round.to_string()))
         };
-        let value = futures::executor::block_on(ValueTask::from_source(&*core, token));
+        // Polled by hand with a waker that does nothing, not parked: a wake-up would
+        // order everything the completer did before it ahead of our next generation,
+        // and hide a late access from the race checkers.
+        let mut task = ValueTask::from_source(&*core, token);
+        let value = loop {
+            match poll_once(&mut task) {
+                Poll::Ready(value) => break value,
+                Poll::Pending => thread::yield_now(),
+            }
+        };
+        drop(task);
         assert_eq!(value, round.to_string());
         next_generations(&core);
         assert_eq!(completer.join().unwrap(), Ok(()));
