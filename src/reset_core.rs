@@ -1,43 +1,45 @@
 //! [`ResetCore`]: a versioned, reusable, single-result completion core, and its whole
-//! protocol in this one file: the state word, its diagram, the named transitions and
-//! every atomic step.
+//! protocol in this one file: the state word, its diagram, the departure rule and its
+//! table, the named transitions and every atomic step.
 //!
 //! # The protocol
 //!
 //! One `AtomicU64` holds the generation (the [`Token`]) in its high 32 bits and the
-//! flags of [`State`] in its low bits. Two cells hang off it: the value cell and the
+//! flags of [`CoreState`] in its low bits. Two cells hang off it: the value cell and the
 //! waker cell. The sides are a completer (`complete`, any thread, any number of them),
 //! the task (a [`ValueTask::from_source`](crate::ValueTask::from_source): its polls, and
 //! its `Source::release` when it goes), and the owner (`reset`, `try_reset`).
 //!
 //! ```text
-//!   generation g                                           side that moves it
-//!   ------------                                           ------------------
-//!
+//!   generation g                                           side, and the method of
+//!   ------------                                           CoreState that names the step
+//!                                                          ---------------------------
 //!   EMPTY ------------------------------------> WAITING    task: a poll that finds no
 //!     |                                  (WAKER, TASK)           value stores its waker
-//!     |                                      |     ^
+//!     |                                      |     ^             (`waiting`)
 //!     | complete: value in                   |     |       task: a later poll swaps
-//!     |                                      |     +----         the waker
+//!     |                                      |     +----         the waker (`waiting`)
 //!     v                                      |
 //!   COMPLETE <-------------------------------+             completer: value in, the
 //!     |          complete: value in, waker out, woken                 waker woken
-//!     |
-//!     | poll: value out (and the waker, if any)            task
+//!     |                                                               (`completed`)
+//!     | poll: value out (and the waker, if any)            task (`consumed`)
 //!     v
 //!   CONSUMED (TASK)                                        (final for generation g)
 //!
 //!   EMPTY, WAITING, COMPLETE --> LEFT (TASK)               task: dropped before its
 //!                                                          result; value and waker go
+//!                                                          (`left`)
 //!   any state --> EMPTY of generation g + 1                owner: reset / try_reset;
 //!                                                          drops a value, wakes a waker
+//!                                                          (`next_generation`)
 //!
 //!   TASK is set by a task's first poll (`Source::poll_first`); a second task's first
 //!   poll finds it (or LEFT) and panics: one task per token.
 //!
-//!   Every arrow that moves a value or a waker passes through CLAIMED, held by the side
-//!   that moves it and ended by its plain store; the others (reset of a word whose
-//!   cells are empty, a task leaving with nothing in the cells) are one
+//!   Every arrow that moves a value or a waker passes through CLAIMED (`claimed`), held
+//!   by the side that moves it and ended by its plain store; the others (reset of a word
+//!   whose cells are empty, a task leaving with nothing in the cells) are one
 //!   compare-and-swap.
 //! ```
 //!
@@ -49,7 +51,52 @@
 //! `Release` store of the state its step leads to: that store cannot overwrite anybody's
 //! change, because there is none. A claim holds no user code (a waker is cloned before
 //! it, woken and dropped after it; a value is dropped after it), only a copy in or out
-//! of a cell, so a side that finds the word claimed spins for those few instructions.
+//! of a cell.
+//!
+//! # Nobody waits unboundedly on a claim
+//!
+//! A side that finds the word claimed (`poll`, `complete`, `reset`, a task's release)
+//! waits for the claim's end in `wait_unclaimed`: a few spins ([`SPINS_BEFORE_YIELD`]),
+//! long enough for the copy a running holder makes, then it yields its time slice
+//! (`std::thread::yield_now`) between looks, so a holder that was preempted inside its
+//! claim gets a core back instead of being spun against. Under loom the wait is a
+//! condition variable that each claim's end signals (loom cannot bound two threads
+//! yielding to each other while they wait on a third). `examples/oversubscribed.rs` measures the worst single `poll`
+//! with 64 threads on 2 cores (`docs/oversubscribed.md`).
+//!
+//! # The departure rule
+//!
+//! **A side's last touch of the cells is the step that may let another side own them.**
+//! A `ResetCore` is embedded: no protocol step frees it (its owner drops it with
+//! `&mut`, after every `&self` call returned), so "the other side is last" here means
+//! "the cells pass to the next user": the task, once the completer's value is in; the
+//! owner's `reset`, once the task took its value or left; and the next generation's
+//! completer and task, once the reset moved the word on. Every cell access is made
+//! under a claim and moves the cell's contents into a local; the step that ends the
+//! claim (or the one compare-and-swap of a side that touches no cell) is the side's
+//! departure, and what follows it runs on locals only (a wake, a drop, a return). The
+//! word itself outlives every generation, so a load of it after a departure is sound
+//! (`Source::release` of a task that took its value is one such load); nothing writes
+//! it on the strength of a state seen before the departure. Under loom a yield follows
+//! each departure step (`crate::sync::departed`), so the models run the next
+//! generation right there.
+//!
+//! | side, path | its last touch of shared memory | why nothing follows it |
+//! |---|---|---|
+//! | completer, `complete` accepted | the `Release` store of `completed` ending its claim | the value was written and the waker moved into a local under the claim; after the store it wakes that local and returns |
+//! | completer, `complete` refused | a load (or a failed compare-and-swap) of the word | it never claimed; the value it gives back never entered the cell |
+//! | task, poll `Ready` | the `Release` store of `consumed` ending its claim | value and old waker were moved into locals under the claim; the task then returns the value and drops the waker |
+//! | task, poll `Pending` | the `Release` store of `waiting` ending its claim | the old waker was moved into a local; the new one belongs to the cell, and only a later claim (the task's next poll, a completer, a reset, a release) touches it |
+//! | task, `release` / `release_unpolled` with a value or waker in the cells | the `Release` store of `left` ending its claim | both were moved into locals under the claim and are dropped after it |
+//! | task, `release` / `release_unpolled` with empty cells | the compare-and-swap to `left` | no cell was touched; it returns |
+//! | task, `release` after taking its value, of a stale token, or of a second task | a load of the word | the word outlives the generation; no cell is touched |
+//! | owner, `reset` / `try_reset` with a value or waker in the cells | the `Release` store of `next_generation` ending its claim | the old value and waker were moved into locals; the old value is dropped and the old waker woken after the store |
+//! | owner, `reset` / `try_reset` with empty cells | the `AcqRel` compare-and-swap to `next_generation` | no cell was touched; it returns the new token |
+//! | owner, `try_reset` refused | a load of the word | nothing changed |
+//!
+//! The next generation's first cell access is a claim whose `Acquire` compare-and-swap
+//! reads the reset's store (or a later one), which is ordered after every older
+//! generation's claim: every old access to a cell happens before every new one.
 //!
 //! Costs on the common round trip (reset, complete, poll the value out): one
 //! compare-and-swap each, the claims ended by plain stores; `Source::release` after the
@@ -60,67 +107,53 @@ use std::mem::MaybeUninit;
 use std::task::{Context, Poll, Waker};
 
 use crate::source::{Source, Status, Token};
+use crate::state_word::state_word;
 #[cfg(not(valuetask_loom))]
 use crate::sync::spin;
-use crate::sync::{AtomicU64, Ordering, UnsafeCell};
+use crate::sync::{AtomicU64, Ordering, UnsafeCell, departed};
 
-/// A snapshot of the state word: the generation in the high 32 bits, the flags in the
-/// low bits.
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct State(u64);
+state_word! {
+    /// A snapshot of `ResetCore`'s state word: the generation in the high 32 bits, the
+    /// flags in the low bits.
+    struct CoreState {
+        /// A side is inside the cells. Only the holder writes the word until it ends the
+        /// claim with a plain store; everybody else waits (their compare-and-swaps expect
+        /// the flag clear).
+        CLAIMED = 0 claim => is_claimed, with_claimed;
+        /// The value cell holds this generation's value, not yet taken.
+        COMPLETE = 1 => is_complete, with_complete;
+        /// The task took this generation's value; the value cell is empty. A completion
+        /// is refused and a poll panics from here on.
+        CONSUMED = 2 => is_consumed, with_consumed;
+        /// The waker cell holds the waker of the poll that waits for this generation.
+        WAKER = 3 => has_waker, with_waker;
+        /// A task made its first poll of this generation: a second task is refused.
+        TASK = 4 => has_task, with_task;
+        /// The task of this generation was dropped before it took the value: the value
+        /// cell and the waker cell are empty, a completion is refused, `try_reset` moves
+        /// on.
+        LEFT = 5 => has_left, with_left;
+    }
+}
 
-impl State {
-    /// A side is inside the cells. Only the holder writes the word until it ends the
-    /// claim with a plain store; everybody else waits (their compare-and-swaps expect
-    /// the flag clear).
-    const CLAIMED: u64 = 1 << 0;
-    /// The value cell holds this generation's value, not yet taken.
-    const COMPLETE: u64 = 1 << 1;
-    /// The task took this generation's value; the value cell is empty. A completion
-    /// is refused and a poll panics from here on.
-    const CONSUMED: u64 = 1 << 2;
-    /// The waker cell holds the waker of the poll that waits for this generation.
-    const WAKER: u64 = 1 << 3;
-    /// A task made its first poll of this generation: a second task is refused.
-    const TASK: u64 = 1 << 4;
-    /// The task of this generation was dropped before it took the value: the value
-    /// cell and the waker cell are empty, a completion is refused, `try_reset` moves on.
-    const LEFT: u64 = 1 << 5;
-    /// The flags, below the generation.
-    const FLAGS: u64 = u32::MAX as u64;
-
+impl CoreState {
     /// Generation 0, nothing happened yet.
-    const INITIAL: State = State(0);
-
-    const fn token(self) -> Token {
-        Token::from_state_bits(self.0)
-    }
-
-    const fn has(self, flag: u64) -> bool {
-        self.0 & flag != 0
-    }
-
-    const fn is_claimed(self) -> bool {
-        self.has(Self::CLAIMED)
-    }
+    const INITIAL: CoreState = CoreState::from_bits(0);
+    /// The generation's task is done with it: it took the value or left.
+    const SETTLED: CoreState = CoreState::CONSUMED.union(CoreState::LEFT);
+    /// A cell holds something that leaving or resetting must take out.
+    const FILLED: CoreState = CoreState::COMPLETE.union(CoreState::WAKER);
 
     /// Whether a completion for `token` is accepted now (once the word is unclaimed).
     fn accepts_completion(self, token: Token) -> bool {
-        self.token() == token && !self.has(Self::COMPLETE | Self::CONSUMED | Self::LEFT)
-    }
-
-    /// Whether a cell holds something that leaving or resetting must take out.
-    const fn holds_cells(self) -> bool {
-        self.has(Self::COMPLETE | Self::WAKER)
+        self.token() == token && !self.is_complete() && !self.any(Self::SETTLED)
     }
 
     /// Why `try_reset` refuses to move on from this state, if it does.
     const fn in_flight(self) -> Option<ResetRefused> {
-        if self.has(Self::COMPLETE) {
+        if self.is_complete() {
             Some(ResetRefused::Unread)
-        } else if self.has(Self::WAKER)
-            || (self.has(Self::TASK) && !self.has(Self::CONSUMED | Self::LEFT))
-        {
+        } else if self.has_waker() || (self.has_task() && !self.any(Self::SETTLED)) {
             Some(ResetRefused::Awaited)
         } else {
             None
@@ -128,66 +161,54 @@ impl State {
     }
 
     const fn status(self) -> Status {
-        if self.has(Self::COMPLETE) {
+        if self.is_complete() {
             Status::Ready
-        } else if self.has(Self::CONSUMED | Self::LEFT) {
+        } else if self.any(Self::SETTLED) {
             Status::Consumed
         } else {
             Status::Pending
         }
     }
 
-    // The transitions, each named after the state it leads to.
+    // The transitions, named as in the diagram, each after the state it leads to.
 
     /// Taking a claim: the word as seen, with `CLAIMED`.
     const fn claimed(self) -> Self {
-        Self(self.0 | Self::CLAIMED)
+        self.with_claimed()
     }
 
     /// The end of a completer's claim: the value is in, the waker (if any) taken out.
     const fn completed(self) -> Self {
-        Self((self.0 & !(Self::CLAIMED | Self::WAKER)) | Self::COMPLETE)
+        self.without(Self::CLAIMED.union(Self::WAKER))
+            .with_complete()
     }
 
     /// The end of a poller's claim that stored its waker.
     const fn waiting(self) -> Self {
-        Self((self.0 & !Self::CLAIMED) | Self::WAKER | Self::TASK)
+        self.without(Self::CLAIMED).with_waker().with_task()
     }
 
     /// The end of a poller's claim that took the value (and the waker, if any).
     const fn consumed(self) -> Self {
-        Self((self.0 & !Self::FLAGS) | Self::CONSUMED | Self::TASK)
+        Self::fresh(self.token()).with_consumed().with_task()
     }
 
     /// The task went without its value; the cells were emptied.
     const fn left(self) -> Self {
-        Self((self.0 & !Self::FLAGS) | Self::LEFT | Self::TASK)
+        Self::fresh(self.token()).with_left().with_task()
     }
 
     /// The first state of the next generation.
     const fn next_generation(self) -> Self {
-        Self(self.token().next().state_bits())
+        Self::fresh(self.token().next())
     }
 }
 
-impl fmt::Debug for State {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "State(generation {}", self.token().generation())?;
-        for (flag, name) in [
-            (Self::CLAIMED, "CLAIMED"),
-            (Self::COMPLETE, "COMPLETE"),
-            (Self::CONSUMED, "CONSUMED"),
-            (Self::WAKER, "WAKER"),
-            (Self::TASK, "TASK"),
-            (Self::LEFT, "LEFT"),
-        ] {
-            if self.has(flag) {
-                write!(f, " | {name}")?;
-            }
-        }
-        f.write_str(")")
-    }
-}
+/// How many spin hints a side that found the word claimed makes before it starts
+/// yielding its time slice: a claim covers a copy of a value or a waker, which a running
+/// holder ends within a few dozen; past that, the holder is most likely preempted.
+#[cfg(not(valuetask_loom))]
+const SPINS_BEFORE_YIELD: u32 = 32;
 
 /// Who is polling: a task's first poll attaches it to the operation (one task per token).
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -198,9 +219,9 @@ enum Poller {
     Attached,
 }
 
-/// Which task is leaving.
+/// Which task's `Source::release` ends its part in the operation.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Leaving {
+enum TaskExit {
     /// A task that polled: the operation's task.
     Polled,
     /// A task that never polled: the operation's task only if no other one attached.
@@ -318,17 +339,18 @@ impl<T> ResetCore<T> {
     #[cfg(not(valuetask_loom))]
     pub const fn new() -> Self {
         Self {
-            state: AtomicU64::new(State::INITIAL.0),
+            state: AtomicU64::new(CoreState::INITIAL.bits()),
             value: UnsafeCell::new(MaybeUninit::uninit()),
             waker: UnsafeCell::new(None),
         }
     }
 
-    /// A core at generation 0, with no operation completed.
+    /// A core at generation 0, with no operation completed. (Loom's atomics and cells
+    /// have no `const` constructor.)
     #[cfg(valuetask_loom)]
     pub fn new() -> Self {
         Self {
-            state: AtomicU64::new(State::INITIAL.0),
+            state: AtomicU64::new(CoreState::INITIAL.bits()),
             value: UnsafeCell::new(MaybeUninit::uninit()),
             waker: UnsafeCell::new(None),
             claim_ended: (crate::sync::Mutex::new(()), loom::sync::Condvar::new()),
@@ -382,7 +404,7 @@ impl<T> ResetCore<T> {
         unsafe { self.write_value(value) };
         // SAFETY: the claim is ours and `WAKER` says the cell holds the poller's waker.
         let waker = state
-            .has(State::WAKER)
+            .has_waker()
             .then(|| unsafe { self.take_waker() })
             .flatten();
         // ORDERING: Release publishes the value to the Acquire claim of the poll that
@@ -422,7 +444,7 @@ impl<T> ResetCore<T> {
                 state = self.wait_unclaimed();
                 continue;
             }
-            if state.has(State::COMPLETE) {
+            if state.is_complete() {
                 // ORDERING: Acquire pairs with the completer's Release end of its claim,
                 // so the value it wrote is seen.
                 if let Err(now) = self.cas(state, state.claimed(), Ordering::Acquire) {
@@ -432,9 +454,7 @@ impl<T> ResetCore<T> {
                 // SAFETY: the claim is ours and `COMPLETE` says the cell holds the value.
                 let value = unsafe { self.take_value() };
                 // SAFETY: the claim is ours and `WAKER` says the cell holds a waker.
-                let old = state
-                    .has(State::WAKER)
-                    .then(|| unsafe { self.take_waker() });
+                let old = state.has_waker().then(|| unsafe { self.take_waker() });
                 // ORDERING: Release: our read of the value cell is done before the reset
                 // that follows (its Acquire compare-and-swap) hands the cell to the next
                 // generation's completer.
@@ -454,9 +474,7 @@ impl<T> ResetCore<T> {
                 continue;
             }
             // SAFETY: the claim is ours and `WAKER` says the cell holds a waker.
-            let old = state
-                .has(State::WAKER)
-                .then(|| unsafe { self.take_waker() });
+            let old = state.has_waker().then(|| unsafe { self.take_waker() });
             // SAFETY: the claim is ours and the cell is empty now.
             unsafe { self.store_waker(new) };
             // ORDERING: Release publishes the waker to the completer's (or reset's)
@@ -523,7 +541,7 @@ impl<T> ResetCore<T> {
     /// ```
     pub fn is_abandoned(&self, token: Token) -> bool {
         let state = self.load();
-        state.token() != token || state.has(State::LEFT)
+        state.token() != token || state.has_left()
     }
 
     /// Moves to the next operation and returns its token.
@@ -532,8 +550,9 @@ impl<T> ResetCore<T> {
     /// the old operation is woken (its next poll panics on the stale token rather than
     /// waiting forever: see [`try_reset`](Self::try_reset) to refuse instead). Two resets
     /// at once hand out two different tokens. If another thread is in the middle of
-    /// copying a value or a waker in or out, `reset` spins for those few instructions;
-    /// no user code runs while it waits.
+    /// copying a value or a waker in or out, `reset` waits for those few instructions
+    /// (a short spin, then yielding its time slice to that thread); no user code runs
+    /// while it waits.
     ///
     /// # Examples
     ///
@@ -590,7 +609,7 @@ impl<T> ResetCore<T> {
                 }
             }
             let next = state.next_generation();
-            if state.holds_cells() {
+            if state.any(CoreState::FILLED) {
                 // ORDERING: Acquire pairs with the Release end of the claim that filled a
                 // cell (the completer's, the poller's), so we take out what it wrote.
                 match self.cas(state, state.claimed(), Ordering::Acquire) {
@@ -604,7 +623,10 @@ impl<T> ResetCore<T> {
             // generation's first Acquire claim, so the old accesses to the cells come
             // before the new ones.
             match self.cas(state, next, Ordering::AcqRel) {
-                Ok(()) => return Ok(next.token()),
+                Ok(()) => {
+                    departed();
+                    return Ok(next.token());
+                }
                 Err(now) => state = now,
             }
         }
@@ -625,13 +647,13 @@ impl<T> ResetCore<T> {
     /// The task of `token` is gone without its result (`Source::release`): empties the
     /// cells and sets `LEFT`, unless it took its result, the token is stale, or (for a
     /// task that never polled) another consumer is attached.
-    fn leave(&self, token: Token, leaving: Leaving) {
+    fn leave(&self, token: Token, exit: TaskExit) {
         let mut state = self.load();
         loop {
-            if state.token() != token || state.has(State::CONSUMED | State::LEFT) {
+            if state.token() != token || state.any(CoreState::SETTLED) {
                 return;
             }
-            if leaving == Leaving::Unpolled && state.has(State::TASK | State::WAKER) {
+            if exit == TaskExit::Unpolled && state.any(CoreState::TASK.union(CoreState::WAKER)) {
                 // Another task polled (or a direct poller waits): this one was a second
                 // task that never took part.
                 return;
@@ -640,10 +662,13 @@ impl<T> ResetCore<T> {
                 state = self.wait_unclaimed();
                 continue;
             }
-            if !state.holds_cells() {
+            if !state.any(CoreState::FILLED) {
                 // No cell to touch: only the flag changes, and nothing is read under it.
                 match self.cas(state, state.left(), Ordering::Relaxed) {
-                    Ok(()) => return,
+                    Ok(()) => {
+                        departed();
+                        return;
+                    }
                     Err(now) => state = now,
                 }
                 continue;
@@ -668,16 +693,26 @@ impl<T> ResetCore<T> {
 
     /// The word, for a check that a compare-and-swap then confirms (or a query).
     #[inline]
-    fn load(&self) -> State {
-        State(self.state.load(Ordering::Relaxed))
+    fn load(&self) -> CoreState {
+        CoreState::from_bits(self.state.load(Ordering::Relaxed))
     }
 
-    /// Spins until nobody holds a claim; the state then.
+    /// Waits until nobody holds a claim; the state then. The holder makes only a copy
+    /// into or out of a cell, so the first [`SPINS_BEFORE_YIELD`] looks are a spin hint
+    /// apart; after them the holder was most likely preempted inside its claim, and each
+    /// look follows a yield of our time slice, which gives a core back to it on a machine
+    /// with more runnable threads than cores.
     #[cfg(not(valuetask_loom))]
     #[cold]
-    fn wait_unclaimed(&self) -> State {
+    fn wait_unclaimed(&self) -> CoreState {
+        let mut spins = 0;
         loop {
-            spin();
+            if spins < SPINS_BEFORE_YIELD {
+                spins += 1;
+                spin();
+            } else {
+                yield_to_holder();
+            }
             let state = self.load();
             if !state.is_claimed() {
                 return state;
@@ -685,13 +720,14 @@ impl<T> ResetCore<T> {
         }
     }
 
-    /// Waits until nobody holds a claim; the state then. Under loom the spin is a wait
-    /// on a condition variable that every end of a claim signals: loom's scheduler
-    /// cannot bound two threads spinning on a third (each yield lets the other spinner
-    /// run again, for ever), while blocked threads it handles. The protocol's atomic
-    /// steps are the same; only the passing of time is modelled differently.
+    /// Waits until nobody holds a claim; the state then. Under loom the wait is on a
+    /// condition variable that every end of a claim signals. The loop of yields the real
+    /// build makes was tried under loom and fails: two sides waiting on a third's claim
+    /// each yield to the other for ever (`core_two_tasks` exceeds loom's branch bound),
+    /// so loom needs a wait it can see as blocked. The protocol's atomic steps are the
+    /// same; only the passing of time is modelled differently.
     #[cfg(valuetask_loom)]
-    fn wait_unclaimed(&self) -> State {
+    fn wait_unclaimed(&self) -> CoreState {
         let (lock, ended) = &self.claim_ended;
         let mut held = lock.lock();
         loop {
@@ -708,29 +744,31 @@ impl<T> ResetCore<T> {
     /// A compare-and-swap from `seen` (checked by the caller, `CLAIMED` clear) to `to`;
     /// on failure, the state now.
     #[inline]
-    fn cas(&self, seen: State, to: State, success: Ordering) -> Result<(), State> {
+    fn cas(&self, seen: CoreState, to: CoreState, success: Ordering) -> Result<(), CoreState> {
         debug_assert!(
             !seen.is_claimed(),
             "a compare-and-swap from a claimed state"
         );
         self.state
-            .compare_exchange(seen.0, to.0, success, Ordering::Relaxed)
+            .compare_exchange(seen.bits(), to.bits(), success, Ordering::Relaxed)
             .map(drop)
-            .map_err(State)
+            .map_err(CoreState::from_bits)
     }
 
     /// Ends the caller's claim with a plain store: while `CLAIMED` is set every other
     /// side's compare-and-swap fails, so nobody wrote the word since the claim was taken.
     #[inline]
-    fn end_claim(&self, to: State, order: Ordering) {
+    fn end_claim(&self, to: CoreState, order: Ordering) {
         debug_assert!(!to.is_claimed());
-        self.state.store(to.0, order);
+        self.state.store(to.bits(), order);
         #[cfg(valuetask_loom)]
         {
             let (lock, ended) = &self.claim_ended;
             let _held = lock.lock();
             ended.notify_all();
         }
+        // The claim's end is a departure: another side may own the cells now.
+        departed();
     }
 
     // The cells, each access named, with the claim it needs.
@@ -777,14 +815,12 @@ impl<T> ResetCore<T> {
     ///
     /// The caller holds the claim it took over `state`.
     #[inline]
-    unsafe fn empty_cells(&self, state: State) -> (Option<T>, Option<Waker>) {
+    unsafe fn empty_cells(&self, state: CoreState) -> (Option<T>, Option<Waker>) {
         // SAFETY: the claim is ours and `COMPLETE` says the cell holds an untaken value.
-        let value = state
-            .has(State::COMPLETE)
-            .then(|| unsafe { self.take_value() });
+        let value = state.is_complete().then(|| unsafe { self.take_value() });
         // SAFETY: the claim is ours and `WAKER` says the cell holds a waker.
         let waker = state
-            .has(State::WAKER)
+            .has_waker()
             .then(|| unsafe { self.take_waker() })
             .flatten();
         (value, waker)
@@ -802,19 +838,26 @@ impl<T> ResetCore<T> {
     }
 }
 
+/// Gives the time slice to the thread holding a claim.
+#[cfg(not(valuetask_loom))]
+#[cold]
+fn yield_to_holder() {
+    std::thread::yield_now();
+}
+
 /// The checks of a poll, before it looks at the value: misuse panics here.
 #[inline]
-fn check_poll(state: State, token: Token, poller: Poller) {
+fn check_poll(state: CoreState, token: Token, poller: Poller) {
     if state.token() != token {
         stale_token(state.token(), token, "poll_result");
     }
-    if poller == Poller::NewTask && state.has(State::TASK | State::LEFT) {
+    if poller == Poller::NewTask && state.any(CoreState::TASK.union(CoreState::LEFT)) {
         second_task(token);
     }
-    if state.has(State::LEFT) {
+    if state.has_left() {
         task_left(token);
     }
-    if state.has(State::CONSUMED) {
+    if state.is_consumed() {
         already_taken(token);
     }
 }
@@ -829,7 +872,7 @@ impl<T> Drop for ResetCore<T> {
     fn drop(&mut self) {
         // `&mut self`: every other user is done, and synchronized with us by whatever
         // handed us the core.
-        if self.load().has(State::COMPLETE) {
+        if self.load().is_complete() {
             // SAFETY: `&mut self`: no other access; `COMPLETE` means the value is
             // initialized and unread.
             drop(unsafe { self.take_value() });
@@ -844,7 +887,7 @@ impl<T> fmt::Debug for ResetCore<T> {
         f.debug_struct("ResetCore")
             .field("generation", &state.token().generation())
             .field("status", &state.status())
-            .field("waiting", &state.has(State::WAKER))
+            .field("waiting", &state.has_waker())
             .field("state", &state)
             .finish_non_exhaustive()
     }
@@ -875,12 +918,12 @@ impl<T: Send> Source<T> for ResetCore<T> {
     /// After the result was taken, one load; before, the task is recorded as gone.
     #[inline]
     fn release(&self, token: Token) {
-        self.leave(token, Leaving::Polled);
+        self.leave(token, TaskExit::Polled);
     }
 
     #[inline]
     fn release_unpolled(&self, token: Token) {
-        self.leave(token, Leaving::Unpolled);
+        self.leave(token, TaskExit::Unpolled);
     }
 }
 

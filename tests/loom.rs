@@ -39,6 +39,26 @@
 //! `&mut`), so "poll ∥ poll" is two tasks on one token; a task's poll and its own
 //! release cannot race either, so "poll ∥ release" is a second task's.
 //!
+//! ### `ResetCore` reuse
+//!
+//! Each departure path of the table at the head of `src/reset_core.rs`, and the model
+//! in which, right after it (a loom yield follows every departure step), the next
+//! generations run at once (`next_generations`: a reset, a new task's poll, a
+//! completion, the value taken; a reset, a task polled and dropped, a completion
+//! refused), touching both cells while the departed side may still be running:
+//!
+//! | departure path | its last touch | model |
+//! |---|---|---|
+//! | completer, `complete` accepted | store of `completed` | `core_complete_vs_first_poll`, `core_release_vs_complete`, `core_reuse_after_complete_and_unpolled_drop` |
+//! | completer, `complete` refused | a load or failed CAS | `core_release_vs_complete`, `core_reuse_after_complete_and_unpolled_drop` |
+//! | task, poll `Ready` | store of `consumed` | `core_reuse_after_task_leaves` |
+//! | task, poll `Pending` | store of `waiting` | `core_poll_vs_reset` |
+//! | task, release with a value or waker in the cells | store of `left` | `core_reuse_after_task_leaves`, `core_reuse_after_complete_and_unpolled_drop` |
+//! | task, release of an empty operation | CAS to `left` | `core_reuse_after_complete_and_unpolled_drop` |
+//! | task, release after its value, stale, or a second task | a load | `core_reuse_after_task_leaves` |
+//! | owner, `reset` with a value or waker in the cells | store of `next_generation` | `core_poll_vs_reset`, `core_release_vs_complete` |
+//! | owner, `reset` / `try_reset` with empty cells | CAS to `next_generation` | every model above (the reuse's own resets) |
+//!
 //! ## Pool slot
 //!
 //! One pool and its rentals (`tests/loom/pool.rs`, so a cell names `pool::` models

@@ -75,6 +75,42 @@ fn check_value_in_core(core: &ResetCore<Tagged>) {
     }
 }
 
+/// The next two generations, run at once after a side departed (while it may still be
+/// running), touching every cell: a reset (which empties the cells); a new task's poll
+/// (its waker into the waker cell); a completion (the value in, the waker out); the
+/// task's poll (the value out) and its drop; then a reset, a task that polls and is
+/// dropped (its release takes the waker out), and a completion refused because the task
+/// left. A departed side that touches a cell after its departure step races one of these
+/// accesses, and loom reports the race.
+///
+/// Only for models in which nobody else resets or completes the new generations (every
+/// completer there holds the old token).
+fn next_generations<T: Send>(core: &ResetCore<T>, make: impl Fn() -> T) {
+    let token = core.reset();
+    let mut task = ValueTask::from_source(core, token);
+    assert!(poll_once(&mut task, Waker::noop()).is_pending());
+    assert!(
+        core.complete(token, make()).is_ok(),
+        "the new generation refused its value"
+    );
+    assert!(
+        poll_once(&mut task, Waker::noop()).is_ready(),
+        "the new generation lost its value"
+    );
+    drop(task);
+
+    let token = core.reset();
+    let mut task = ValueTask::from_source(core, token);
+    assert!(poll_once(&mut task, Waker::noop()).is_pending());
+    drop(task);
+    assert!(core.is_abandoned(token));
+    assert!(
+        core.complete(token, make()).is_err(),
+        "a task that left got a value"
+    );
+    assert_eq!(core.status(token), Status::Consumed);
+}
+
 // ---------------------------------------------------------------------------------------
 // complete
 // ---------------------------------------------------------------------------------------
@@ -150,8 +186,10 @@ fn core_complete_vs_first_poll() {
             thread::spawn(move || core.complete(token, 7))
         };
         assert_eq!(block_on(ValueTask::from_source(&*core, token)), 7);
-        assert_eq!(completer.join().unwrap(), Ok(()));
         assert_eq!(core.status(token), Status::Consumed);
+        // The completer may still be after its departure (waking our waker).
+        next_generations(&core, || 8);
+        assert_eq!(completer.join().unwrap(), Ok(()));
     });
 }
 
@@ -361,8 +399,10 @@ fn core_release_vs_complete() {
         let parked = polled.is_pending();
         drop(polled);
         drop(task);
+        // The release reset the core; the completer may still be after its departure.
+        next_generations(&owner.core, || Counted::new(&drops));
         let _ = completer.join().unwrap();
-        assert_eq!(drops.load(SeqCst), 1);
+        assert_eq!(drops.load(SeqCst), 3);
         if parked {
             assert_eq!(
                 waker.wakes(),
@@ -374,7 +414,7 @@ fn core_release_vs_complete() {
         }
         assert!(!held_elsewhere(&waker));
         drop(owner);
-        assert_eq!(drops.load(SeqCst), 1, "a value was dropped twice");
+        assert_eq!(drops.load(SeqCst), 3, "a value was dropped twice");
     });
 }
 
@@ -425,13 +465,15 @@ fn core_poll_vs_reset() {
         let waker = CountingWaker::new();
         let poller = spawn_direct_poll(&core, token, &waker);
         let next = core.reset();
+        assert_eq!(core.status(next), Status::Pending);
+        // The poller may still be after its departure (dropping the waker it replaced).
+        next_generations(&core, || 1);
         match poller.join().unwrap() {
             PollOutcome::Pending => assert_eq!(waker.wakes(), 1, "a stranded waiter was not woken"),
             PollOutcome::Stale => assert_eq!(waker.wakes(), 0),
             PollOutcome::Ready => panic!("nothing was completed, yet the poll was ready"),
         }
         assert!(!held_elsewhere(&waker), "the core kept a waker past reset");
-        assert_eq!(core.status(next), Status::Pending);
     });
 }
 
@@ -822,5 +864,73 @@ fn core_release_vs_reset_vs_complete() {
         );
         assert_eq!(core.status(next), Status::Pending);
         assert!(!core.is_abandoned(next));
+    });
+}
+
+// ---------------------------------------------------------------------------------------
+// reuse: a departure, then the next generation at once
+// ---------------------------------------------------------------------------------------
+
+/// The task's departures (its poll that takes the value, its release with a value or a
+/// waker in the cells, its release of an empty operation) ∥ the owner, who completes and,
+/// once `try_reset` says the task is done, runs the next generations at once while the
+/// task's thread may still be after its departure.
+#[test]
+fn core_reuse_after_task_leaves() {
+    model(MAX_INTERLEAVINGS, || {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let core = Arc::new(ResetCore::<Counted>::new());
+        let token = core.token();
+        let waker = CountingWaker::new();
+        let task_thread = {
+            let core = Arc::clone(&core);
+            let waker = CountingWaker::waker(&waker);
+            thread::spawn(move || {
+                let mut task = ValueTask::from_source(&*core, token);
+                let ready = poll_once(&mut task, &waker).is_ready();
+                drop(task);
+                ready
+            })
+        };
+        let completed = core.complete(token, Counted::new(&drops)).is_ok();
+        let reused = core.try_reset().is_ok();
+        if reused {
+            next_generations(&core, || Counted::new(&drops));
+        }
+        let ready = task_thread.join().unwrap();
+        assert!(!ready || completed, "a task got a value nobody completed");
+        drop(core);
+        assert_eq!(
+            drops.load(SeqCst),
+            if reused { 3 } else { 1 },
+            "a value was dropped twice or never"
+        );
+        assert!(!held_elsewhere(&waker), "a waker outlived its task");
+    });
+}
+
+/// The completer's departure ∥ the task taking the value and its owner running the next
+/// generations at once, through a task dropped before it polled: the completer's value
+/// is dropped by the release (or given back), then the reuse.
+#[test]
+fn core_reuse_after_complete_and_unpolled_drop() {
+    model(MAX_INTERLEAVINGS, || {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let core = Arc::new(ResetCore::<Counted>::new());
+        let token = core.token();
+        let completer = {
+            let core = Arc::clone(&core);
+            let drops = Arc::clone(&drops);
+            thread::spawn(move || core.complete(token, Counted::new(&drops)).is_ok())
+        };
+        drop(ValueTask::from_source(&*core, token));
+        assert!(core.is_abandoned(token));
+        assert!(
+            core.try_reset().is_ok(),
+            "a task that left still counts as waiting"
+        );
+        next_generations(&core, || Counted::new(&drops));
+        let _ = completer.join().unwrap();
+        assert_eq!(drops.load(SeqCst), 3, "a value was dropped twice or never");
     });
 }
