@@ -155,9 +155,17 @@ impl<'a, T> ValueTask<'a, T> {
     ///
     /// The future moves into a pooled block of memory (see [`future_pool`]) and is polled
     /// there in place; when it finishes, or when the task is dropped first, it is dropped
-    /// in place and the block goes back to a per-thread cache for the next call. A future
-    /// too large for the largest block (1 KiB) or aligned to more than 64 bytes is boxed,
-    /// as [`boxed`](Self::boxed) does.
+    /// in place and the block goes back to a per-thread cache for the next call. Blocks
+    /// go up to 8 KiB, which holds the futures of real services' `dyn` methods (an S3
+    /// upload's is 5,112 bytes); a thread keeps at most
+    /// [`THREAD_CACHE_MAX_BYTES`](crate::future_pool::THREAD_CACHE_MAX_BYTES) of free
+    /// blocks.
+    ///
+    /// A future too large for the largest block (over 8176 bytes) or aligned to more than
+    /// 64 bytes is boxed, as [`boxed`](Self::boxed) does, and so is a zero-sized one
+    /// (without allocating). [`future_pool::stats`](crate::future_pool::stats) counts
+    /// these fallbacks per reason (`.fallbacks`): read it before and after a workload to
+    /// see whether its futures are pooled.
     ///
     /// Where the result is often here already, return [`ready`](Self::ready) on that
     /// path; where a [`Source`] completes the operation, [`from_source`](Self::from_source)

@@ -107,7 +107,7 @@ fn a_future_over_the_largest_block_is_boxed_and_still_runs() {
     #[async_trait]
     impl Big for Table {
         async fn big(&self) -> usize {
-            let buffer = [7u8; 4096];
+            let buffer = [7u8; 8192];
             futures::future::ready(()).await;
             buffer.iter().map(|&b| usize::from(b)).sum()
         }
@@ -115,7 +115,7 @@ fn a_future_over_the_largest_block_is_boxed_and_still_runs() {
 
     let task = Table.big();
     assert!(format!("{task:?}").contains("boxed"), "{task:?}");
-    assert_eq!(futures::executor::block_on(task), 7 * 4096);
+    assert_eq!(futures::executor::block_on(task), 7 * 8192);
 }
 
 // ---- arguments are dropped where an `async fn` drops them ---------------------------

@@ -15,7 +15,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
-use valuetask::future_pool::{self, BLOCK_SIZES, SHARED_BLOCKS, THREAD_CACHE_BLOCKS};
+use valuetask::future_pool::{
+    self, BLOCK_SIZES, FallbackStats, SHARED_BLOCKS, SHARED_CAPACITY, SHARED_CLASS_BYTES,
+    SHARED_MAX_BYTES, THREAD_CACHE_BLOCKS, THREAD_CACHE_CAPACITY, THREAD_CACHE_CLASS_BYTES,
+    THREAD_CACHE_MAX_BYTES,
+};
 use valuetask::{Abandoned, SourcePool, ValueTask};
 
 mod support;
@@ -185,20 +189,101 @@ fn each_size_class_holds_its_futures_and_larger_ones_are_boxed() {
             bytes[N - 1]
         })
     }
-    for task in [
-        holding::<40>(),
-        holding::<100>(),
-        holding::<200>(),
-        holding::<400>(),
-        holding::<1000>(),
+    for (task, size) in [
+        (holding::<40>(), 64),
+        (holding::<100>(), 128),
+        (holding::<200>(), 256),
+        (holding::<400>(), 512),
+        (holding::<1000>(), 1024),
+        (holding::<2000>(), 2048),
+        (holding::<4000>(), 4096),
+        // The future of object_store's S3 `put_opts` is 5,112 bytes.
+        (holding::<5112>(), 8192),
+        (holding::<8000>(), 8192),
     ] {
         assert!(kind(&task).contains("pooled future"), "{}", kind(&task));
+        future_pool::trim();
         assert_eq!(block_on(task), 7);
+        // The task's block is the one free block now: it shows the class it was of.
+        assert_eq!(future_pool::stats().thread_cached_bytes, size);
+        assert_eq!(future_pool::trim(), 1);
     }
-    let large = holding::<1024>();
+    let large = holding::<8192>();
     assert!(kind(&large).contains("boxed"), "{}", kind(&large));
     assert_eq!(block_on(large), 7);
-    assert_eq!(BLOCK_SIZES.last(), Some(&1024));
+    assert_eq!(BLOCK_SIZES.last(), Some(&8192));
+}
+
+/// The reasons a future is boxed, as counted: the change in each count since `before`.
+fn fallbacks_since(before: FallbackStats) -> [usize; 3] {
+    let now = future_pool::stats().fallbacks;
+    [
+        now.too_big - before.too_big,
+        now.over_aligned - before.over_aligned,
+        now.zero_sized - before.zero_sized,
+    ]
+}
+
+#[test]
+fn each_fallback_to_a_box_is_counted_once_under_its_reason() {
+    let _serial = serial();
+    let before = future_pool::stats().fallbacks;
+    let too_big = ValueTask::from_future(async {
+        let bytes = [7u8; 8192];
+        yield_once().await;
+        bytes[8191]
+    });
+    assert_eq!(fallbacks_since(before), [1, 0, 0]);
+    assert_eq!(block_on(too_big), 7);
+
+    let before = future_pool::stats().fallbacks;
+    let over_aligned = aligned(Align128([3; 128]), 128);
+    assert_eq!(fallbacks_since(before), [0, 1, 0]);
+    drop(over_aligned);
+
+    let before = future_pool::stats().fallbacks;
+    for _ in 0..3 {
+        drop(ValueTask::from_future(std::future::pending::<u8>()));
+    }
+    assert_eq!(fallbacks_since(before), [0, 0, 3]);
+}
+
+#[test]
+fn a_future_that_fits_and_a_deliberate_box_are_not_counted() {
+    let _serial = serial();
+    let before = future_pool::stats().fallbacks;
+    let small = ValueTask::from_future(async {
+        yield_once().await;
+        1u8
+    });
+    let large = ValueTask::from_future(async {
+        let bytes = [2u8; 5112];
+        yield_once().await;
+        bytes[5111]
+    });
+    let aligned_64 = aligned(Align64([4; 64]), 64);
+    let boxed = ValueTask::boxed(async { 3u8 });
+    assert_eq!(block_on(small), 1);
+    assert_eq!(block_on(large), 2);
+    assert!(block_on(aligned_64).is_some());
+    assert_eq!(block_on(boxed), 3);
+    assert_eq!(future_pool::stats().fallbacks, before);
+}
+
+#[test]
+fn the_caps_are_set_in_bytes_per_class() {
+    let _serial = serial();
+    assert_eq!(THREAD_CACHE_CAPACITY, [32, 32, 32, 32, 32, 16, 8, 4]);
+    assert_eq!(SHARED_CAPACITY, [256, 256, 256, 256, 256, 128, 64, 32]);
+    for (class, size) in BLOCK_SIZES.into_iter().enumerate() {
+        assert!(THREAD_CACHE_CAPACITY[class] <= THREAD_CACHE_BLOCKS);
+        assert!(THREAD_CACHE_CAPACITY[class] * size <= THREAD_CACHE_CLASS_BYTES);
+        assert!(SHARED_CAPACITY[class] <= SHARED_BLOCKS);
+        assert!(SHARED_CAPACITY[class] * size <= SHARED_CLASS_BYTES);
+    }
+    // The figures the module docs give.
+    assert_eq!(THREAD_CACHE_MAX_BYTES, 161_792);
+    assert_eq!(SHARED_MAX_BYTES, 1_294_336);
 }
 
 /// That boxing it allocates nothing is counted in `tests/zero_alloc_futures.rs`, whose
@@ -479,5 +564,46 @@ fn caches_are_bounded_whatever_the_burst() {
     assert_eq!(
         future_pool::stats().allocated_blocks,
         before.allocated_blocks
+    );
+}
+
+#[test]
+fn a_burst_of_8_kib_futures_leaves_only_the_byte_caps_of_their_class() {
+    let _serial = serial();
+    future_pool::trim();
+    let before = future_pool::stats();
+    let large = BLOCK_SIZES.len() - 1;
+    let burst = THREAD_CACHE_CAPACITY[large] + SHARED_CAPACITY[large] + 8;
+    let mut tasks: Vec<_> = (0..burst)
+        .map(|_| {
+            ValueTask::from_future(async {
+                let bytes = [5u8; 5112];
+                yield_once().await;
+                bytes[5111]
+            })
+        })
+        .collect();
+    for task in &mut tasks {
+        assert!(poll_noop(task).is_pending());
+    }
+    assert_eq!(
+        future_pool::stats().allocated_bytes,
+        before.allocated_bytes + burst * BLOCK_SIZES[large]
+    );
+    for task in &mut tasks {
+        assert_eq!(poll_noop(task), Poll::Ready(5));
+    }
+    drop(tasks);
+    let idle = future_pool::stats();
+    assert!(idle.thread_cached_bytes <= THREAD_CACHE_CLASS_BYTES);
+    assert!(idle.shared_bytes <= SHARED_CLASS_BYTES);
+    assert_eq!(
+        idle.allocated_bytes,
+        before.allocated_bytes + idle.thread_cached_bytes + idle.shared_bytes,
+        "the blocks beyond both caps went back to the allocator"
+    );
+    assert_eq!(
+        future_pool::trim() * BLOCK_SIZES[large],
+        idle.thread_cached_bytes + idle.shared_bytes
     );
 }

@@ -286,8 +286,8 @@ fn values_of_every_size_and_alignment() {
     round_trip(());
     round_trip(1u8);
     round_trip(u128::MAX);
-    round_trip([7u8; 976]);
-    round_trip([7u8; 977]);
+    round_trip([7u8; 8144]);
+    round_trip([7u8; 8145]);
     round_trip(vec![9u64; 2000]);
     round_trip(Aligned64(3));
     round_trip(Aligned128(4));

@@ -29,10 +29,10 @@ const BATCH: usize = 16;
 const WARM_UP_BATCHES: usize = if cfg!(miri) { 24 } else { 200 };
 const BATCHES: usize = if cfg!(miri) { 4 } else { 1_000 };
 
-/// A 976-byte value: the largest that still fits the 1024-byte block.
-type Largest = [u8; 976];
+/// An 8144-byte value: the largest that still fits the largest (8 KiB) block.
+type Largest = [u8; 8144];
 /// One byte more: beyond the line, one allocation per channel.
-type TooLarge = [u8; 977];
+type TooLarge = [u8; 8145];
 
 /// What the worker thread does with a sender.
 #[derive(Clone, Copy, Debug)]
@@ -62,8 +62,8 @@ impl Job {
             Job::Byte(s, a) => act(s, a, 1),
             Job::Word(s, a) => act(s, a, 2),
             Job::Block(s, a) => act(s, a, [3; 16]),
-            Job::Largest(s, a) => act(s, a, [4; 976]),
-            Job::TooLarge(s, a) => act(s, a, [5; 977]),
+            Job::Largest(s, a) => act(s, a, [4; 8144]),
+            Job::TooLarge(s, a) => act(s, a, [5; 8145]),
         }
     }
 }

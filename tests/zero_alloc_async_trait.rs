@@ -17,7 +17,9 @@ use valuetask::{ResetCore, Token, ValueTask};
 
 mod support;
 
-use support::counting_alloc::{CountingAlloc, Counts, counted, wait_until_the_harness_waits};
+use support::counting_alloc::{
+    CountingAlloc, Counts, counted_after_warm_up, wait_until_the_harness_waits,
+};
 
 #[global_allocator]
 static GLOBAL: CountingAlloc = CountingAlloc::system();
@@ -27,16 +29,8 @@ const ITERATIONS: u64 = 10_000;
 
 /// Runs `op` `WARM_UP` times, then `ITERATIONS` times while counting the allocations of
 /// all threads.
-fn allocations_of(mut op: impl FnMut(u64)) -> Counts {
-    for i in 0..WARM_UP {
-        op(i);
-    }
-    counted(|| {
-        for i in 0..ITERATIONS {
-            op(i);
-        }
-    })
-    .0
+fn allocations_of(op: impl FnMut(u64)) -> Counts {
+    counted_after_warm_up(WARM_UP, ITERATIONS, op)
 }
 
 fn poll_noop<F: Future + Unpin>(future: &mut F) -> Poll<F::Output> {

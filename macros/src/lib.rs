@@ -188,9 +188,8 @@ use proc_macro::TokenStream;
 ///
 /// The body goes into [`ValueTask::from_future`], which keeps the future in a recycled
 /// block: no allocation per call in steady state, whether the body finishes at once or
-/// suspends. A future larger than the largest block (`valuetask::future_pool` gives the
-/// sizes) is boxed, as `async-trait` boxes every one; `valuetask::future_pool::stats()`
-/// shows whether blocks are in use.
+/// suspends. A future larger than the largest block (8 KiB) is boxed, as `async-trait`
+/// boxes every one; `valuetask::future_pool::stats().fallbacks` counts those boxes.
 ///
 /// The crate docs of `valuetask-macros` describe the expansion: the lifetimes
 /// (`'life0`, ..., `'async_trait`) and bounds it adds and why, and how other attributes

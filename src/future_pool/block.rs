@@ -8,6 +8,7 @@ use std::ptr::{self, NonNull};
 use std::task::{Context, Poll};
 
 use super::caps::{BLOCK_ALIGN, BLOCK_SIZES, CLASSES};
+use super::fallback::{self, Fallback};
 use super::recycle::{self, Home};
 use crate::raw::{RawTask, RawTaskVTable};
 
@@ -21,8 +22,12 @@ pub(crate) fn store<F>(future: F) -> Result<RawTask<F::Output>, F>
 where
     F: Future + Send,
 {
-    let Some(class) = Pooled::<F>::CLASS else {
-        return Err(future);
+    let class = match Pooled::<F>::CLASS {
+        Ok(class) => class,
+        Err(reason) => {
+            fallback::count(reason);
+            return Err(future);
+        }
     };
     let (block, home) = recycle::acquire(class);
     let block = block.cast::<Block<F>>();
@@ -71,18 +76,23 @@ pub(super) const fn class_of(size: usize, align: usize) -> Option<usize> {
 struct Pooled<F>(PhantomData<F>);
 
 impl<F: Future> Pooled<F> {
-    /// The class a block of `F` goes in; `None` boxes it (too large, over-aligned, or
-    /// zero-sized, where a box allocates nothing).
-    const CLASS: Option<usize> = if size_of::<F>() == 0 {
-        None
+    /// The class a block of `F` goes in, or why `F` is boxed instead (a zero-sized
+    /// future is, because its box allocates nothing).
+    const CLASS: Result<usize, Fallback> = if size_of::<F>() == 0 {
+        Err(Fallback::ZeroSized)
+    } else if align_of::<Block<F>>() > BLOCK_ALIGN {
+        Err(Fallback::OverAligned)
     } else {
-        class_of(size_of::<Block<F>>(), align_of::<Block<F>>())
+        match class_of(size_of::<Block<F>>(), align_of::<Block<F>>()) {
+            Some(class) => Ok(class),
+            None => Err(Fallback::TooBig),
+        }
     };
 
-    /// `CLASS` for the vtable's functions, which exist only when it is `Some`.
+    /// `CLASS` for the vtable's functions, which exist only when it is `Ok`.
     const CLASS_INDEX: usize = match Self::CLASS {
-        Some(class) => class,
-        None => 0,
+        Ok(class) => class,
+        Err(_) => 0,
     };
 
     const VTABLE: &'static RawTaskVTable = &RawTaskVTable {

@@ -13,7 +13,7 @@ use super::recycle::{self, Home};
 pub(crate) struct BlockHome(Home);
 
 /// The smallest class whose blocks hold `size` bytes aligned to `align`; `None` when
-/// none does (over 1024 bytes, or aligned to more than 64).
+/// none does (over 8192 bytes, or aligned to more than 64).
 pub(crate) const fn class_for(size: usize, align: usize) -> Option<usize> {
     class_of(size, align)
 }

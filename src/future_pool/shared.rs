@@ -1,11 +1,11 @@
 //! The shared stacks: free blocks any thread may take, one stack of chains per class
-//! behind a lock, at most [`SHARED_BLOCKS`] blocks each. Blocks move here in chains
+//! behind a lock, at most [`SHARED_CAPACITY`] blocks each. Blocks move here in chains
 //! (a full thread cache's spill, an exiting thread's cache), so a lock is taken once per
 //! batch, not once per block.
 
 use std::ptr::{self, NonNull};
 
-use super::caps::{CLASSES, SHARED_BLOCKS};
+use super::caps::{CLASSES, SHARED_CAPACITY};
 use super::chain::Chain;
 use super::memory;
 use crate::sync::Mutex;
@@ -29,9 +29,9 @@ impl SharedStack {
         blocks: 0,
     };
 
-    /// Pushes as much of `chain` as the cap allows; returns what did not fit.
-    fn push(&mut self, mut chain: Chain) -> Option<Chain> {
-        let room = SHARED_BLOCKS - self.blocks;
+    /// Pushes as much of `chain` as the cap of `class` allows; returns what did not fit.
+    fn push(&mut self, class: usize, mut chain: Chain) -> Option<Chain> {
+        let room = SHARED_CAPACITY[class] - self.blocks;
         if room == 0 {
             return Some(chain);
         }
@@ -112,7 +112,7 @@ pub(super) fn take(class: usize) -> Option<Chain> {
 ///
 /// The chain's blocks are free blocks of `class`, owned by the caller.
 pub(super) unsafe fn give(class: usize, chain: Chain) {
-    let rest = STACKS[class].lock().push(chain);
+    let rest = STACKS[class].lock().push(class, chain);
     if let Some(rest) = rest {
         // SAFETY: free blocks of `class` we own, which did not fit.
         unsafe { memory::deallocate(rest, class) };

@@ -7,13 +7,10 @@
 use std::cell::Cell;
 use std::ptr::{self, NonNull};
 
-use super::caps::{CLASSES, THREAD_CACHE_BLOCKS};
+use super::caps::{CLASSES, THREAD_CACHE_CAPACITY};
 use super::chain::{Chain, FreeBlock};
 use super::inbox::{self, Inbox};
 use super::shared;
-
-/// How many blocks a full cache moves to the shared stacks at once.
-const BATCH: usize = THREAD_CACHE_BLOCKS / 2;
 
 #[derive(Debug)]
 #[cfg_attr(valuetask_loom, allow(dead_code))]
@@ -134,10 +131,11 @@ impl Cache {
     pub(super) unsafe fn push(&self, class: usize, block: NonNull<FreeBlock>) -> Option<Chain> {
         let list = &self.lists[class];
         let mut spill = None;
-        if list.len.get() == THREAD_CACHE_BLOCKS {
+        if list.len.get() == THREAD_CACHE_CAPACITY[class] {
             let mut full = list.take().expect("a full cache has blocks");
+            // A full cache moves half its blocks, so the next pushes and pops stay here.
             // SAFETY: blocks in the cache are free and ours.
-            let rest = unsafe { full.split_off(BATCH) };
+            let rest = unsafe { full.split_off(THREAD_CACHE_CAPACITY[class] / 2) };
             list.set(rest);
             spill = Some(full);
         }
@@ -181,14 +179,15 @@ impl Cache {
         }
     }
 
-    /// Fills the empty list of `class` with up to [`THREAD_CACHE_BLOCKS`] blocks of
-    /// `chain`; returns the rest.
+    /// Fills the empty list of `class` with up to its capacity of blocks of `chain`;
+    /// returns the rest.
     pub(super) fn refill(&self, class: usize, mut chain: Chain) -> Option<Chain> {
         let list = &self.lists[class];
         debug_assert_eq!(list.len.get(), 0);
-        let rest = (chain.len > THREAD_CACHE_BLOCKS)
+        let capacity = THREAD_CACHE_CAPACITY[class];
+        let rest = (chain.len > capacity)
             // SAFETY: the chain's blocks are free and ours.
-            .then(|| unsafe { chain.split_off(THREAD_CACHE_BLOCKS) });
+            .then(|| unsafe { chain.split_off(capacity) });
         list.set(chain);
         rest
     }

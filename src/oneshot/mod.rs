@@ -46,14 +46,15 @@
 //! channel itself is a 48-byte header (the state word, the block's home, two wakers)
 //! followed by the value, in the smallest block of the
 //! [`BLOCK_SIZES`](crate::future_pool::BLOCK_SIZES) that holds it: a `T` of up to 16
-//! bytes takes a 64-byte block, and every `T` of up to 976 bytes aligned to at most 64
+//! bytes takes a 64-byte block, and every `T` of up to 8144 bytes aligned to at most 64
 //! is recycled. A larger or more aligned `T` gets one allocation per channel, given back
 //! when the second half is gone.
 //!
 //! The pool's caps apply as they do to futures: a thread that keeps at most `n`
 //! channels of one class alive at once, where `n` is within the thread cache plus the
-//! shared stack ([`THREAD_CACHE_BLOCKS`](crate::future_pool::THREAD_CACHE_BLOCKS) +
-//! [`SHARED_BLOCKS`](crate::future_pool::SHARED_BLOCKS)), allocates nothing once it has
+//! shared stack of that class
+//! ([`THREAD_CACHE_CAPACITY`](crate::future_pool::THREAD_CACHE_CAPACITY) +
+//! [`SHARED_CAPACITY`](crate::future_pool::SHARED_CAPACITY)), allocates nothing once it has
 //! reached that peak, whichever threads the halves finish on.
 //!
 //! # How it works

@@ -173,6 +173,25 @@ pub(crate) fn counted<R>(f: impl FnOnce() -> R) -> (Counts, R) {
     (counts, result)
 }
 
+/// Runs `op(i)` for each `i` of `0..warm_up`, so that caches and pools reach their
+/// steady state, then for each of `0..iterations` in a counted window; returns what
+/// every thread allocated in the window.
+pub(crate) fn counted_after_warm_up(
+    warm_up: u64,
+    iterations: u64,
+    mut op: impl FnMut(u64),
+) -> Counts {
+    for i in 0..warm_up {
+        op(i);
+    }
+    counted(|| {
+        for i in 0..iterations {
+            op(i);
+        }
+    })
+    .0
+}
+
 /// Allocations counted so far in the open window, on every thread: for a window too
 /// long or too asynchronous for one closure (an example's whole run), read at two
 /// points and subtracted. Zero outside a window.
