@@ -1,0 +1,235 @@
+//! [`from_fn`]: axum's function middleware with a pooled future and a reused `Next`.
+
+use std::convert::Infallible;
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::task::{Context, Poll};
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::response::{IntoResponse, Response};
+use tower::layer::Layer;
+use tower::{Service, ServiceExt};
+use valuetask::ValueTask;
+
+use super::{extract_or_reject, for_each_extractor_count};
+use crate::BoxCloneSyncService;
+
+/// A middleware from an async function, as `axum::middleware::from_fn`, whose future is
+/// pooled and whose [`Next`] reuses its box.
+///
+/// The function takes extractors (up to 15 that read the request's parts, then one
+/// that may read the body, such as `Request`), then a [`Next`], and returns anything
+/// that is `IntoResponse`. Applying the layer erases the inner service once; each request
+/// clones it into a box a finished request left behind and runs the extraction and the
+/// function in one pooled future.
+///
+/// # Examples
+///
+/// ```
+/// use axum::{Router, body::Body, extract::Request, http::{HeaderMap, StatusCode},
+///     response::{IntoResponse, Response}, routing::get};
+/// use tower::ServiceExt;
+/// use valuetask_tower::axum::{Next, from_fn, pooled};
+///
+/// async fn require_key(headers: HeaderMap, request: Request, next: Next) -> Response {
+///     match headers.get("x-key") {
+///         Some(key) if key == "open sesame" => next.run(request).await,
+///         _ => StatusCode::UNAUTHORIZED.into_response(),
+///     }
+/// }
+///
+/// let app = Router::new()
+///     .route("/", get(pooled(|| async { "in" })))
+///     .layer(from_fn(require_key));
+/// let call = |key: &str| {
+///     let request = Request::builder().uri("/").header("x-key", key).body(Body::empty());
+///     futures::executor::block_on(app.clone().oneshot(request.unwrap())).unwrap().status()
+/// };
+/// assert_eq!(call("open sesame"), StatusCode::OK);
+/// assert_eq!(call("guess"), StatusCode::UNAUTHORIZED);
+/// ```
+pub fn from_fn<F, T>(function: F) -> FromFnLayer<F, (), T> {
+    from_fn_with_state((), function)
+}
+
+/// [`from_fn`] with a state its extractors can read, as
+/// `axum::middleware::from_fn_with_state`.
+///
+/// # Examples
+///
+/// ```
+/// use axum::{Router, body::Body, extract::{Request, State}, response::Response,
+///     routing::get};
+/// use tower::ServiceExt;
+/// use valuetask_tower::axum::{Next, from_fn_with_state, pooled};
+///
+/// async fn tag(State(tag): State<&'static str>, request: Request, next: Next) -> Response {
+///     let mut response = next.run(request).await;
+///     response.headers_mut().insert("x-tag", tag.parse().unwrap());
+///     response
+/// }
+///
+/// let app = Router::new()
+///     .route("/", get(pooled(|| async { "tagged" })))
+///     .layer(from_fn_with_state("blue", tag));
+/// let request = Request::builder().uri("/").body(Body::empty()).unwrap();
+/// let response = futures::executor::block_on(app.oneshot(request)).unwrap();
+/// assert_eq!(response.headers()["x-tag"], "blue");
+/// ```
+pub fn from_fn_with_state<F, S, T>(state: S, function: F) -> FromFnLayer<F, S, T> {
+    FromFnLayer {
+        function,
+        state,
+        extractors: PhantomData,
+    }
+}
+
+/// The layer [`from_fn`] makes.
+#[must_use]
+pub struct FromFnLayer<F, S, T> {
+    function: F,
+    state: S,
+    extractors: PhantomData<fn() -> T>,
+}
+
+impl<F: Clone, S: Clone, T> Clone for FromFnLayer<F, S, T> {
+    fn clone(&self) -> Self {
+        FromFnLayer {
+            function: self.function.clone(),
+            state: self.state.clone(),
+            extractors: PhantomData,
+        }
+    }
+}
+
+impl<F, S, T> fmt::Debug for FromFnLayer<F, S, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FromFnLayer")
+            .field("function", &std::any::type_name::<F>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F, S, T, I> Layer<I> for FromFnLayer<F, S, T>
+where
+    F: Clone,
+    S: Clone,
+    I: Service<Request, Error = Infallible> + Clone + Send + Sync + 'static,
+    I::Response: IntoResponse,
+    I::Future: Send + 'static,
+{
+    type Service = FromFn<F, S, T>;
+
+    fn layer(&self, inner: I) -> Self::Service {
+        let inner = inner.map_response(IntoResponse::into_response);
+        FromFn {
+            function: self.function.clone(),
+            state: self.state.clone(),
+            next: Next {
+                inner: BoxCloneSyncService::new(inner),
+            },
+            extractors: PhantomData,
+        }
+    }
+}
+
+/// The service [`FromFnLayer`] makes: runs the function around the inner service.
+pub struct FromFn<F, S, T> {
+    function: F,
+    state: S,
+    next: Next,
+    extractors: PhantomData<fn() -> T>,
+}
+
+impl<F: Clone, S: Clone, T> Clone for FromFn<F, S, T> {
+    fn clone(&self) -> Self {
+        FromFn {
+            function: self.function.clone(),
+            state: self.state.clone(),
+            next: self.next.clone(),
+            extractors: PhantomData,
+        }
+    }
+}
+
+impl<F, S, T> fmt::Debug for FromFn<F, S, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FromFn")
+            .field("function", &std::any::type_name::<F>())
+            .field("next", &self.next)
+            .finish_non_exhaustive()
+    }
+}
+
+macro_rules! from_fn_of {
+    ([$($part:ident),*], $last:ident) => {
+        #[allow(non_snake_case)]
+        impl<F, Fut, Out, S, $($part,)* $last> Service<Request> for FromFn<F, S, ($($part,)* $last,)>
+        where
+            F: FnMut($($part,)* $last, Next) -> Fut + Clone + Send + 'static,
+            Fut: Future<Output = Out> + Send + 'static,
+            Out: IntoResponse + 'static,
+            S: Clone + Send + Sync + 'static,
+            $($part: FromRequestParts<S> + Send + 'static,)*
+            $last: FromRequest<S> + Send + 'static,
+        {
+            type Response = Response;
+            type Error = Infallible;
+            type Future = ValueTask<'static, Result<Response, Infallible>>;
+
+            fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+                self.next.inner.poll_ready(cx)
+            }
+
+            fn call(&mut self, request: Request) -> Self::Future {
+                // The inner service just polled ready goes to this request; this service
+                // keeps a fresh clone for the next one.
+                let fresh = self.next.clone();
+                let next = std::mem::replace(&mut self.next, fresh);
+                let mut function = self.function.clone();
+                let state = self.state.clone();
+                ValueTask::from_future(async move {
+                    let response = async {
+                        extract_or_reject!(request, &state, [$($part),*], $last);
+                        function($($part,)* $last, next).await.into_response()
+                    };
+                    Ok(response.await)
+                })
+            }
+        }
+    };
+}
+
+for_each_extractor_count!(from_fn_of);
+
+/// The rest of the stack, as a [`from_fn`] middleware sees it: `axum::middleware::Next`
+/// with a pooled future and a clone that reuses its box.
+#[derive(Clone, Debug)]
+pub struct Next {
+    inner: BoxCloneSyncService<Request, Response, Infallible>,
+}
+
+impl Next {
+    /// Runs the rest of the stack on `request`.
+    pub async fn run(mut self, request: Request) -> Response {
+        match self.inner.call(request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        }
+    }
+}
+
+impl Service<Request> for Next {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = ValueTask<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        self.inner.call(request)
+    }
+}
