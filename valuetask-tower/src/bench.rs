@@ -87,3 +87,111 @@ erased_call_case! {
     TowerBoxCloneSyncOneshot,
     tower::util::BoxCloneSyncService<u64, u64, Infallible>
 }
+
+/// A router with one handler and one `from_fn` middleware that passes the request on,
+/// called directly (`router.clone().oneshot(request)`, no server): the handler answers
+/// `"hello"`. Stock axum, and the same with [`pooled`](crate::axum::pooled) and this
+/// crate's [`from_fn`](crate::axum::from_fn).
+#[cfg(feature = "axum")]
+pub mod axum_router {
+    use std::convert::Infallible;
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+
+    use axum::Router;
+    use axum::body::Body;
+    use axum::extract::Request;
+    use axum::response::Response;
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    async fn hello() -> &'static str {
+        "hello"
+    }
+
+    async fn pass_on_stock(request: Request, next: axum::middleware::Next) -> Response {
+        next.run(request).await
+    }
+
+    async fn pass_on_pooled(request: Request, next: crate::axum::Next) -> Response {
+        next.run(request).await
+    }
+
+    /// A request for the route both routers serve.
+    pub fn request() -> Request {
+        Request::builder()
+            .uri("/")
+            .body(Body::empty())
+            .expect("a static URI is valid")
+    }
+
+    /// Runs a router's future, which finishes without waiting, to its response.
+    fn complete(future: impl Future<Output = Result<Response, Infallible>>) -> Response {
+        match pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(Ok(response)) => response,
+            Poll::Ready(Err(never)) => match never {},
+            Poll::Pending => unreachable!("the handler and the middleware never wait"),
+        }
+    }
+
+    macro_rules! router_case {
+        ($(#[$doc:meta])* $case:ident, $router:expr) => {
+            $(#[$doc])*
+            #[derive(Debug)]
+            pub struct $case {
+                router: Router,
+            }
+
+            impl $case {
+                /// Builds the router with its routes made eagerly, as `axum::serve` does
+                /// (`with_state(())`).
+                pub fn new() -> Self {
+                    $case {
+                        router: $router.with_state(()),
+                    }
+                }
+
+                /// Builds the router and leaves it as `Router::new()` made it: axum then
+                /// turns the handler into a route, and applies the layer to it, on every
+                /// request.
+                pub fn per_request_routes() -> Self {
+                    $case { router: $router }
+                }
+
+                /// Runs one request through the router; returns its response.
+                #[inline(never)]
+                pub fn respond(&mut self, request: Request) -> Response {
+                    complete(self.router.clone().oneshot(request))
+                }
+
+                /// One request, built and answered: returns the status code.
+                pub fn op(&mut self) -> u64 {
+                    u64::from(self.respond(request()).status().as_u16())
+                }
+            }
+
+            impl Default for $case {
+                fn default() -> Self {
+                    Self::new()
+                }
+            }
+        };
+    }
+
+    router_case! {
+        /// Stock axum: `get(hello)` and `axum::middleware::from_fn`.
+        StockRouter,
+        Router::new()
+            .route("/", get(hello))
+            .layer(axum::middleware::from_fn(pass_on_stock))
+    }
+
+    router_case! {
+        /// `get(pooled(hello))` and this crate's `from_fn`.
+        PooledRouter,
+        Router::new()
+            .route("/", get(crate::axum::pooled(hello)))
+            .layer(crate::axum::from_fn(pass_on_pooled))
+    }
+}

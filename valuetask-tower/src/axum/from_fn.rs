@@ -20,9 +20,9 @@ use crate::BoxCloneSyncService;
 ///
 /// The function takes extractors (up to 15 that read the request's parts, then one
 /// that may read the body, such as `Request`), then a [`Next`], and returns anything
-/// that is `IntoResponse`. Applying the layer erases the inner service once; each request
-/// clones it into a box a finished request left behind and runs the extraction and the
-/// function in one pooled future.
+/// that is `IntoResponse`. Each request gets a [`Next`] that, once warm, is a clone of
+/// the erased inner service in a box a finished request left behind (see [`FromFn`]),
+/// and runs the extraction and the function in one pooled future.
 ///
 /// # Examples
 ///
@@ -119,45 +119,96 @@ where
     I::Response: IntoResponse,
     I::Future: Send + 'static,
 {
-    type Service = FromFn<F, S, T>;
+    type Service = FromFn<F, S, I, T>;
 
     fn layer(&self, inner: I) -> Self::Service {
-        let inner = inner.map_response(IntoResponse::into_response);
         FromFn {
             function: self.function.clone(),
             state: self.state.clone(),
-            next: Next {
-                inner: BoxCloneSyncService::new(inner),
-            },
+            template: Some(Next::erase(inner.clone())),
+            template_given: false,
+            inner,
+            ready: None,
             extractors: PhantomData,
         }
     }
 }
 
 /// The service [`FromFnLayer`] makes: runs the function around the inner service.
-pub struct FromFn<F, S, T> {
+///
+/// Each request gets its own [`Next`], polled ready before the request is called.
+/// Applying the layer erases the inner service once, into a template `Next`; a clone of
+/// this service clones the template into a box an earlier clone left behind. The first
+/// request a service (or a clone) serves takes its template itself; later ones take
+/// clones of a template erased anew, once. So a router that clones its routes for every
+/// request (axum's does) allocates nothing for `Next` once warm, nor does a service
+/// called many times, and one built for a single request erases once.
+pub struct FromFn<F, S, I, T> {
     function: F,
     state: S,
-    next: Next,
+    inner: I,
+    /// The inner service erased: handed to the first request, then cloned for the rest.
+    template: Option<Next>,
+    /// Whether the first request took the template.
+    template_given: bool,
+    /// The next request's `Next`, once polled ready.
+    ready: Option<Next>,
     extractors: PhantomData<fn() -> T>,
 }
 
-impl<F: Clone, S: Clone, T> Clone for FromFn<F, S, T> {
+impl<F, S, I, T> FromFn<F, S, I, T>
+where
+    I: Service<Request, Error = Infallible> + Clone + Send + Sync + 'static,
+    I::Response: IntoResponse,
+    I::Future: Send + 'static,
+{
+    /// The `Next` for the coming request, made if this is the first time it is asked for.
+    fn ready_next(&mut self) -> &mut Next {
+        let next = match self.ready.take() {
+            Some(ready) => ready,
+            None if self.template_given => {
+                let inner = &self.inner;
+                let template = self
+                    .template
+                    .get_or_insert_with(|| Next::erase(inner.clone()));
+                template.clone()
+            }
+            None => {
+                self.template_given = true;
+                self.template
+                    .take()
+                    .unwrap_or_else(|| Next::erase(self.inner.clone()))
+            }
+        };
+        self.ready.insert(next)
+    }
+
+    /// Hands the readied `Next` to a request.
+    fn take_next(&mut self) -> Next {
+        self.ready_next();
+        self.ready.take().expect("made by ready_next")
+    }
+}
+
+impl<F: Clone, S: Clone, I: Clone, T> Clone for FromFn<F, S, I, T> {
     fn clone(&self) -> Self {
         FromFn {
             function: self.function.clone(),
             state: self.state.clone(),
-            next: self.next.clone(),
+            inner: self.inner.clone(),
+            template: self.template.clone(),
+            template_given: false,
+            ready: None,
             extractors: PhantomData,
         }
     }
 }
 
-impl<F, S, T> fmt::Debug for FromFn<F, S, T> {
+impl<F, S, I, T> fmt::Debug for FromFn<F, S, I, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FromFn")
             .field("function", &std::any::type_name::<F>())
-            .field("next", &self.next)
+            .field("inner", &std::any::type_name::<I>())
             .finish_non_exhaustive()
     }
 }
@@ -165,12 +216,16 @@ impl<F, S, T> fmt::Debug for FromFn<F, S, T> {
 macro_rules! from_fn_of {
     ([$($part:ident),*], $last:ident) => {
         #[allow(non_snake_case)]
-        impl<F, Fut, Out, S, $($part,)* $last> Service<Request> for FromFn<F, S, ($($part,)* $last,)>
+        impl<F, Fut, Out, S, I, $($part,)* $last> Service<Request>
+            for FromFn<F, S, I, ($($part,)* $last,)>
         where
             F: FnMut($($part,)* $last, Next) -> Fut + Clone + Send + 'static,
             Fut: Future<Output = Out> + Send + 'static,
             Out: IntoResponse + 'static,
             S: Clone + Send + Sync + 'static,
+            I: Service<Request, Error = Infallible> + Clone + Send + Sync + 'static,
+            I::Response: IntoResponse,
+            I::Future: Send + 'static,
             $($part: FromRequestParts<S> + Send + 'static,)*
             $last: FromRequest<S> + Send + 'static,
         {
@@ -179,22 +234,16 @@ macro_rules! from_fn_of {
             type Future = ValueTask<'static, Result<Response, Infallible>>;
 
             fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-                self.next.inner.poll_ready(cx)
+                self.ready_next().poll_ready(cx)
             }
 
             fn call(&mut self, request: Request) -> Self::Future {
-                // The inner service just polled ready goes to this request; this service
-                // keeps a fresh clone for the next one.
-                let fresh = self.next.clone();
-                let next = std::mem::replace(&mut self.next, fresh);
+                let next = self.take_next();
                 let mut function = self.function.clone();
                 let state = self.state.clone();
                 ValueTask::from_future(async move {
-                    let response = async {
-                        extract_or_reject!(request, &state, [$($part),*], $last);
-                        function($($part,)* $last, next).await.into_response()
-                    };
-                    Ok(response.await)
+                    extract_or_reject!(request, &state, [$($part),*], $last, |rejection| Ok(rejection));
+                    Ok(function($($part,)* $last, next).await.into_response())
                 })
             }
         }
@@ -211,6 +260,17 @@ pub struct Next {
 }
 
 impl Next {
+    fn erase<I>(inner: I) -> Self
+    where
+        I: Service<Request, Error = Infallible> + Clone + Send + Sync + 'static,
+        I::Response: IntoResponse,
+        I::Future: Send + 'static,
+    {
+        Next {
+            inner: BoxCloneSyncService::new(inner.map_response(IntoResponse::into_response)),
+        }
+    }
+
     /// Runs the rest of the stack on `request`.
     pub async fn run(mut self, request: Request) -> Response {
         match self.inner.call(request).await {

@@ -85,7 +85,7 @@ macro_rules! handler_of {
 
             fn call(self, request: Request, state: S) -> Self::Future {
                 ValueTask::from_future(async move {
-                    extract_or_reject!(request, &state, [$($part),*], $last);
+                    extract_or_reject!(request, &state, [$($part),*], $last, |rejection| rejection);
                     (self.function)($($part,)* $last).await.into_response()
                 })
             }

@@ -5,7 +5,7 @@
 //!   future of every function handler.
 //! - [`from_fn`] and [`from_fn_with_state`] are axum's middleware of the same names with
 //!   a pooled future; the middleware receives this module's [`Next`], whose inner service
-//!   is erased once, when the layer is applied, and cloned per request into a reused box
+//!   is erased once and cloned per request into a reused box
 //!   ([`BoxCloneSyncService`](crate::BoxCloneSyncService)), where axum boxes the future
 //!   twice and builds a new boxed service for every request.
 //!
@@ -103,10 +103,11 @@ macro_rules! for_each_extractor_count {
 use for_each_extractor_count;
 
 /// Runs the extractors named by the macro's type parameters over `$request` and binds
-/// each value to a variable of its type parameter's name; returns the rejection, as a
-/// response, from the enclosing async block when one fails.
+/// each value to a variable of its type parameter's name; when one fails, returns
+/// `$answer` with `$rejection` (its rejection, as a response) from the enclosing async
+/// block.
 macro_rules! extract_or_reject {
-    ($request:expr, $state:expr, [$($part:ident),*], $last:ident) => {
+    ($request:expr, $state:expr, [$($part:ident),*], $last:ident, |$rejection:ident| $answer:expr) => {
         // With one extractor, the parts are only rebuilt into the request.
         #[allow(unused_mut)]
         let (mut parts, body) = $request.into_parts();
@@ -117,13 +118,19 @@ macro_rules! extract_or_reject {
             .await
             {
                 Ok(extracted) => extracted,
-                Err(rejection) => return ::axum::response::IntoResponse::into_response(rejection),
+                Err(rejected) => {
+                    let $rejection = ::axum::response::IntoResponse::into_response(rejected);
+                    return $answer;
+                }
             };
         )*
         let request = ::axum::extract::Request::from_parts(parts, body);
         let $last = match <$last as ::axum::extract::FromRequest<_, _>>::from_request(request, $state).await {
             Ok(extracted) => extracted,
-            Err(rejection) => return ::axum::response::IntoResponse::into_response(rejection),
+            Err(rejected) => {
+                let $rejection = ::axum::response::IntoResponse::into_response(rejected);
+                return $answer;
+            }
         };
     };
 }
