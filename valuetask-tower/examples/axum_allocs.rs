@@ -135,17 +135,22 @@ fn measure(name: &str, mut respond: impl FnMut(axum::extract::Request)) -> f64 {
 }
 
 fn main() {
-    println!("# routes made once, as `axum::serve` does (`Router::with_state(())`)");
-    let mut stock = StockRouter::new();
-    let mut pooled = PooledRouter::new();
-    let stock_allocs = measure("stock axum", |req| drop(black_box(stock.respond(req))));
-    let pooled_allocs = measure("pooled", |req| drop(black_box(pooled.respond(req))));
-    println!("pooled/stock: {pooled_allocs} against {stock_allocs} allocations per request\n");
-
-    println!("# routes made per request (the `Router` as `Router::new()` left it)");
-    let mut stock = StockRouter::per_request_routes();
-    let mut pooled = PooledRouter::per_request_routes();
-    let stock_allocs = measure("stock axum", |req| drop(black_box(stock.respond(req))));
-    let pooled_allocs = measure("pooled", |req| drop(black_box(pooled.respond(req))));
-    println!("pooled/stock: {pooled_allocs} against {stock_allocs} allocations per request");
+    let shapes = [
+        (
+            "routes made once, as `axum::serve` does (`Router::with_state(())`)",
+            StockRouter::new(),
+            PooledRouter::new(),
+        ),
+        (
+            "routes made per request (the `Router` as `Router::new()` left it)",
+            StockRouter::per_request_routes(),
+            PooledRouter::per_request_routes(),
+        ),
+    ];
+    for (shape, mut stock, mut pooled) in shapes {
+        println!("# {shape}");
+        let stock_allocs = measure("stock axum", |req| drop(black_box(stock.respond(req))));
+        let pooled_allocs = measure("pooled", |req| drop(black_box(pooled.respond(req))));
+        println!("pooled/stock: {pooled_allocs} against {stock_allocs} allocations per request\n");
+    }
 }

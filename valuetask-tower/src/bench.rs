@@ -33,12 +33,12 @@ impl Service<u64> for AddStep {
     }
 }
 
-/// Polls a future that finishes without waiting, once.
-fn complete<F: Future<Output = Result<u64, Infallible>>>(future: F) -> u64 {
+/// Polls a service's future, which finishes without waiting, once: its response.
+fn complete<T>(future: impl Future<Output = Result<T, Infallible>>) -> T {
     match pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
         Poll::Ready(Ok(response)) => response,
         Poll::Ready(Err(never)) => match never {},
-        Poll::Pending => unreachable!("the erased service answers at once"),
+        Poll::Pending => unreachable!("the services measured here never wait"),
     }
 }
 
@@ -56,6 +56,15 @@ macro_rules! erased_call_case {
             pub fn new() -> Self {
                 $case {
                     service: <$service>::new(AddStep { step: 3 }),
+                    request: 0,
+                }
+            }
+
+            /// A case over a clone of this one's service, for another thread: the clones
+            /// of one service share its spare boxes.
+            pub fn fork(&self) -> Self {
+                $case {
+                    service: self.service.clone(),
                     request: 0,
                 }
             }
@@ -94,17 +103,14 @@ erased_call_case! {
 /// crate's [`from_fn`](crate::axum::from_fn).
 #[cfg(feature = "axum")]
 pub mod axum_router {
-    use std::convert::Infallible;
-    use std::future::Future;
-    use std::pin::pin;
-    use std::task::{Context, Poll, Waker};
-
     use axum::Router;
     use axum::body::Body;
     use axum::extract::Request;
     use axum::response::Response;
     use axum::routing::get;
     use tower::ServiceExt;
+
+    use super::complete;
 
     async fn hello() -> &'static str {
         "hello"
@@ -124,15 +130,6 @@ pub mod axum_router {
             .uri("/")
             .body(Body::empty())
             .expect("a static URI is valid")
-    }
-
-    /// Runs a router's future, which finishes without waiting, to its response.
-    fn complete(future: impl Future<Output = Result<Response, Infallible>>) -> Response {
-        match pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
-            Poll::Ready(Ok(response)) => response,
-            Poll::Ready(Err(never)) => match never {},
-            Poll::Pending => unreachable!("the handler and the middleware never wait"),
-        }
     }
 
     macro_rules! router_case {

@@ -29,7 +29,7 @@
 //! [`ValueTask::from_future`] says. [`valuetask::future_pool::stats`] shows what the pool
 //! holds.
 //!
-//! With the `axum` feature (on by default), [`axum`](crate::axum) has a `Handler`
+//! With the `axum` feature (on by default), [`axum`] has a `Handler`
 //! adapter and a `from_fn` middleware with pooled futures, and says what stays boxed
 //! inside axum.
 //!

@@ -37,28 +37,40 @@
 //!
 //! # What stays boxed inside axum, and why
 //!
-//! These adapters remove the boxes that the handler and the middleware themselves make.
-//! Those that axum's router makes stay, because the router accepts no erased type but its
-//! own:
+//! These adapters remove the boxes that the handler and the middleware themselves make:
+//! axum's function handler boxes its future, and its `from_fn` boxes its own future,
+//! builds a new boxed service for `Next` and boxes that service's future, on every
+//! request. What axum's router makes stays, because the router takes no erased type but
+//! its own:
 //!
-//! - **`Route`**: axum wraps every endpoint, and every service a `layer` makes, in its
-//!   `Route` type, which holds a `tower::util::BoxCloneSyncService`. Its field is private
-//!   and `Router` takes no other erased type, so nothing outside axum can swap it. Each
-//!   request clones the matched `Route` (a box for the clone) and calls it (a box for its
-//!   future): two allocations per `Route` on the request's way, the endpoint's and one
-//!   per router-wide layer. This middleware's own `Next` holds a clone of the inner
-//!   `Route`, so that clone's box is one of them.
-//! - **Bodies**: `axum::body::Body` is a boxed body; a response built from anything but
-//!   an empty body (a `&'static str` here) boxes it, and a first header allocates the
-//!   response's `HeaderMap`. Those belong to the handler's answer, the same with or
+//! - **`Route`**: axum wraps every endpoint, and every service a `layer` makes of it, in
+//!   its `Route` type, which holds a `tower::util::BoxCloneSyncService`. Its field is
+//!   private and `Router` takes nothing else, so nothing outside axum can swap it. Each
+//!   request clones the matched `Route` (a box, unless the service inside is zero-sized)
+//!   and calls every `Route` on its way (a box for each one's future: the layered route
+//!   and the endpoint inside it).
+//! - **The router's own bookkeeping**: it inserts the matched route's parameters into
+//!   the request's extensions (the extension map, its table and the value: three
+//!   allocations, even for a route without parameters).
+//! - **The response**: `axum::body::Body` is a boxed body, so a response built from
+//!   anything but an empty body (a `&'static str` here) boxes it; its first header
+//!   allocates the two tables of the response's `HeaderMap`, and axum writes a
+//!   `content-length` value. These belong to the handler's answer, the same with or
 //!   without these adapters.
 //! - **Large futures**: a future bigger than the pool's largest block is boxed by
 //!   [`ValueTask::from_future`](valuetask::ValueTask::from_future) (see
 //!   [`valuetask::future_pool::BLOCK_SIZES`]); extractors and the user's code make these
 //!   futures grow.
 //!
-//! The crate's `axum_allocs` example counts and attributes every allocation of one
-//! request, stock against pooled.
+//! Counted with axum 0.8.9 and tower 0.5.3, a `Router` with one `get` handler that
+//! answers a `&'static str` and one `from_fn` middleware that passes the request on,
+//! called with `oneshot`, allocates 14 times per request stock and 10 times with these
+//! adapters, once warm: the three extensions, one `Route` clone, two `Route` futures and
+//! four for the response remain. A router left as `Router::new()` made it (not through
+//! `with_state(())`, which `axum::serve` calls) makes its routes and applies its layers
+//! on every request: 16 stock, 13 here (the middleware's `Next` is erased once per
+//! request there). The crate's `axum_allocs` example prints these counts and each
+//! remaining allocation with the code that made it.
 
 mod from_fn;
 mod handler;
