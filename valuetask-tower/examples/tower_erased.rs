@@ -2,8 +2,8 @@
 //! crate's `BoxCloneSyncService` against tower's, in interleaved rounds (each round
 //! times a batch of each, so load from elsewhere hits both alike); the median of each
 //! and of the per-round ratios. Then the same with two threads calling clones of one
-//! shared service at once, where ours shares a locked spare list and tower's frees and
-//! allocates.
+//! shared service at once (each thread parks and reuses its own boxes; tower's
+//! allocator serves both).
 //!
 //! ```text
 //! cargo run --release -p valuetask-tower --example tower_erased
@@ -32,7 +32,7 @@ fn time(mut op: impl FnMut() -> u64) -> f64 {
 }
 
 /// ns per op on each of `threads` threads at once, each calling `op` on its own fork of
-/// `case` (a clone of its service, so all share one spare list).
+/// `case` (a clone of its service).
 fn time_threads<C: Sync>(
     threads: usize,
     case: &C,

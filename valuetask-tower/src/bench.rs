@@ -60,8 +60,7 @@ macro_rules! erased_call_case {
                 }
             }
 
-            /// A case over a clone of this one's service, for another thread: the clones
-            /// of one service share its spare boxes.
+            /// A case over a clone of this one's service, for another thread.
             pub fn fork(&self) -> Self {
                 $case {
                     service: self.service.clone(),

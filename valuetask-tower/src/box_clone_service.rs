@@ -51,8 +51,8 @@ macro_rules! clone_service {
         }
 
         impl<T, U, E> $service<T, U, E> {
-            /// Erases `inner`'s type. This allocates the first box and the spare list
-            /// its clones share.
+            /// Erases `inner`'s type, into a box a dropped handle of the same service
+            /// type left on this thread, or a new one.
             pub fn new<S>(inner: S) -> Self
             where
                 S: Service<T, Response = U, Error = E> + Clone $(+ $bound)+ + 'static,
@@ -98,8 +98,8 @@ macro_rules! clone_service {
         }
 
         impl<T, U, E> Clone for $service<T, U, E> {
-            /// Clones the inner service into a box a dropped clone left behind, or a new
-            /// one when none waits.
+            /// Clones the inner service into a box a dropped handle of the same service
+            /// type left on this thread, or a new one when none waits.
             fn clone(&self) -> Self {
                 let object = self
                     .object
@@ -176,9 +176,10 @@ clone_service! {
     ///
     /// Each `call` moves the inner future into the future pool
     /// ([`ValueTask::from_future`]); each clone clones the inner service into a box that
-    /// a dropped clone of the same service left behind (up to [`MAX_SPARES`] wait), so
-    /// a service cloned per request allocates nothing for it once warm, where tower's
-    /// allocates a box for the clone and one for the future.
+    /// a dropped handle of the same service type left on this thread (up to
+    /// [`MAX_SPARES`] wait per thread and type), so a service cloned per request
+    /// allocates nothing for it once warm, where tower's allocates a box for the clone
+    /// and one for the future.
     ///
     /// [`MAX_SPARES`]: crate::MAX_SPARES
     ///
@@ -226,11 +227,12 @@ clone_service! {
     ///
     /// Each `call` moves the inner future into the future pool
     /// ([`ValueTask::from_future`]); each clone clones the inner service into a box that
-    /// a dropped clone of the same service left behind (up to [`MAX_SPARES`] wait). So
-    /// `service.clone().oneshot(request)`, the way a router calls its routes, allocates
-    /// nothing for the erasure once warm, where tower's allocates twice: a box for the
-    /// clone and one for the future. The clones share one spare list behind a `Mutex`,
-    /// locked once by a clone and once by a drop.
+    /// a dropped handle of the same service type left on this thread (up to
+    /// [`MAX_SPARES`] wait per thread and type). So `service.clone().oneshot(request)`,
+    /// the way a router calls its routes, allocates nothing for the erasure once warm,
+    /// where tower's allocates twice: a box for the clone and one for the future. The
+    /// parked boxes are thread-local: taking and parking one takes no lock and no atomic
+    /// operation.
     ///
     /// [`MAX_SPARES`]: crate::MAX_SPARES
     ///

@@ -34,7 +34,7 @@ where
 /// A slot answers for the service it holds, so a boxed slot is an [`ErasedService`].
 impl<S, T> Service<T> for Slot<S>
 where
-    S: Service<T>,
+    S: Service<T> + 'static,
 {
     type Response = S::Response;
     type Error = S::Error;

@@ -7,8 +7,8 @@
 //! router calls its routes) so pays two allocations per request for the erasure alone.
 //! The types here have the same names, constructors, layers and method shapes, so
 //! switching is one import; their future is a [`ValueTask<'static, Result<U, E>>`]
-//! ([`ValueTask::from_future`]: pooled), and a clone reuses the box a dropped clone of
-//! the same service left behind. Once warm, neither allocates.
+//! ([`ValueTask::from_future`]: pooled), and a clone reuses a box that a dropped handle
+//! of the same service type left on its thread. Once warm, neither allocates.
 //!
 //! ```
 //! use std::convert::Infallible;

@@ -21,8 +21,8 @@ use crate::BoxCloneSyncService;
 /// The function takes extractors (up to 15 that read the request's parts, then one
 /// that may read the body, such as `Request`), then a [`Next`], and returns anything
 /// that is `IntoResponse`. Each request gets a [`Next`] that, once warm, is a clone of
-/// the erased inner service in a box a finished request left behind (see [`FromFn`]),
-/// and runs the extraction and the function in one pooled future.
+/// the inner service erased into a box a finished request left behind, and runs the
+/// extraction and the function in one pooled future.
 ///
 /// # Examples
 ///
@@ -111,22 +111,13 @@ impl<F, S, T> fmt::Debug for FromFnLayer<F, S, T> {
     }
 }
 
-impl<F, S, T, I> Layer<I> for FromFnLayer<F, S, T>
-where
-    F: Clone,
-    S: Clone,
-    I: Service<Request, Error = Infallible> + Clone + Send + Sync + 'static,
-    I::Response: IntoResponse,
-    I::Future: Send + 'static,
-{
+impl<F: Clone, S: Clone, T, I> Layer<I> for FromFnLayer<F, S, T> {
     type Service = FromFn<F, S, I, T>;
 
     fn layer(&self, inner: I) -> Self::Service {
         FromFn {
             function: self.function.clone(),
             state: self.state.clone(),
-            template: Some(Next::erase(inner.clone())),
-            template_given: false,
             inner,
             ready: None,
             extractors: PhantomData,
@@ -136,21 +127,13 @@ where
 
 /// The service [`FromFnLayer`] makes: runs the function around the inner service.
 ///
-/// Each request gets its own [`Next`], polled ready before the request is called.
-/// Applying the layer erases the inner service once, into a template `Next`; a clone of
-/// this service clones the template into a box an earlier clone left behind. The first
-/// request a service (or a clone) serves takes its template itself; later ones take
-/// clones of a template erased anew, once. So a router that clones its routes for every
-/// request (axum's does) allocates nothing for `Next` once warm, nor does a service
-/// called many times, and one built for a single request erases once.
+/// Each request gets its own [`Next`]: a clone of the inner service, erased into a box
+/// that a finished request on this thread left behind, and polled ready before the
+/// request is called.
 pub struct FromFn<F, S, I, T> {
     function: F,
     state: S,
     inner: I,
-    /// The inner service erased: handed to the first request, then cloned for the rest.
-    template: Option<Next>,
-    /// Whether the first request took the template.
-    template_given: bool,
     /// The next request's `Next`, once polled ready.
     ready: Option<Next>,
     extractors: PhantomData<fn() -> T>,
@@ -164,29 +147,16 @@ where
 {
     /// The `Next` for the coming request, made if this is the first time it is asked for.
     fn ready_next(&mut self) -> &mut Next {
-        let next = match self.ready.take() {
-            Some(ready) => ready,
-            None if self.template_given => {
-                let inner = &self.inner;
-                let template = self
-                    .template
-                    .get_or_insert_with(|| Next::erase(inner.clone()));
-                template.clone()
-            }
-            None => {
-                self.template_given = true;
-                self.template
-                    .take()
-                    .unwrap_or_else(|| Next::erase(self.inner.clone()))
-            }
-        };
-        self.ready.insert(next)
+        let inner = &self.inner;
+        self.ready.get_or_insert_with(|| Next::erase(inner.clone()))
     }
 
-    /// Hands the readied `Next` to a request.
+    /// Hands the readied `Next` to a request (made now if the caller skipped
+    /// `poll_ready`).
     fn take_next(&mut self) -> Next {
-        self.ready_next();
-        self.ready.take().expect("made by ready_next")
+        self.ready
+            .take()
+            .unwrap_or_else(|| Next::erase(self.inner.clone()))
     }
 }
 
@@ -196,8 +166,6 @@ impl<F: Clone, S: Clone, I: Clone, T> Clone for FromFn<F, S, I, T> {
             function: self.function.clone(),
             state: self.state.clone(),
             inner: self.inner.clone(),
-            template: self.template.clone(),
-            template_given: false,
             ready: None,
             extractors: PhantomData,
         }
