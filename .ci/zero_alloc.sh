@@ -12,9 +12,14 @@ for file in tests/*zero_alloc*.rs tests/leak.rs; do
     binaries+=(--test "$(basename "$file" .rs)")
 done
 
+# valuetask-tower's counts: an erased tower service and an axum router, against stock.
+tower=(-p valuetask-tower --test tower_zero_alloc --test axum_alloc)
+
 cargo test --release --no-run "${binaries[@]}"
+cargo test --release --no-run "${tower[@]}"
 for ((run = 1; run <= runs; run++)); do
     echo "--- run $run of $runs"
     cargo test --release -q "${binaries[@]}"
+    cargo test --release -q "${tower[@]}"
 done
 echo "all $runs runs passed"
