@@ -453,6 +453,10 @@ const GROUPS: &[Group] = &[
         anchors: &["either_ready", "task_box_dyn", "dyn_sync_call"],
     },
     Group {
+        case: "valuetask_box_clone_sync_oneshot",
+        anchors: &["tower_box_clone_sync_oneshot"],
+    },
+    Group {
         case: "resetcore_roundtrip",
         anchors: &["oneshot_complete_first", "multishot_roundtrip"],
     },
@@ -581,6 +585,11 @@ const TARGETS: &[Target] = &[
     Target {
         case: "valuetask_async_trait_async",
         anchor: "async_trait_async",
+        max_ratio: 1.0,
+    },
+    Target {
+        case: "valuetask_box_clone_sync_oneshot",
+        anchor: "tower_box_clone_sync_oneshot",
         max_ratio: 1.0,
     },
 ];

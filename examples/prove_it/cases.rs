@@ -79,6 +79,8 @@ macro_rules! for_each_case {
             task_box_dyn_async_cross_thread: cases::TaskBoxDynAsyncCrossThread, Pipeline;
             valuetask_async_trait: cases::ValueTaskAsyncTrait, Local;
             valuetask_async_trait_async: cases::ValueTaskAsyncTraitAsync, Local;
+            tower_box_clone_sync_oneshot: cases::TowerBoxCloneSyncOneshot, Local;
+            valuetask_box_clone_sync_oneshot: cases::ValueTaskBoxCloneSyncOneshot, Local;
         }
     };
 }
@@ -1189,3 +1191,29 @@ impl Case for ValueTaskAsyncTraitAsync {
         suspend_once(service.call(core, token), core, token, value)
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// An erased tower service, cloned per request (`clone().oneshot(req)`, as a router does):
+// tower's `BoxCloneSyncService` against valuetask-tower's.
+// ---------------------------------------------------------------------------------------
+
+/// Implements [`Case`] for one of valuetask-tower's benchmark cases, which have the same
+/// `new` and `op`.
+macro_rules! tower_case {
+    ($name:ident) => {
+        pub(crate) use valuetask_tower::bench::$name;
+
+        impl Case for $name {
+            fn new() -> Self {
+                $name::new()
+            }
+
+            fn op(&mut self) -> u64 {
+                $name::op(self)
+            }
+        }
+    };
+}
+
+tower_case!(TowerBoxCloneSyncOneshot);
+tower_case!(ValueTaskBoxCloneSyncOneshot);
