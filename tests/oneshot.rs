@@ -392,12 +392,12 @@ fn a_terminated_receiver_converts_into_a_task_that_panics_when_polled() {
 #[test]
 fn debug_and_display() {
     let (tx, mut rx) = oneshot::channel::<u8>();
-    assert_eq!(format!("{tx:?}"), "Sender { state: State(EMPTY) }");
-    assert_eq!(format!("{rx:?}"), "Receiver { state: State(EMPTY) }");
+    assert_eq!(format!("{tx:?}"), "Sender { state: ChannelState(EMPTY) }");
+    assert_eq!(format!("{rx:?}"), "Receiver { state: ChannelState(EMPTY) }");
     tx.send(1).unwrap();
     assert_eq!(
         format!("{rx:?}"),
-        "Receiver { state: State(COMPLETE | VALUE | TX_LEFT) }"
+        "Receiver { state: ChannelState(COMPLETE | VALUE | TX_LEFT) }"
     );
     rx.try_recv().unwrap();
     assert_eq!(format!("{rx:?}"), "Receiver { terminated: true }");
