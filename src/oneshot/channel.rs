@@ -108,10 +108,11 @@
 use std::fmt;
 use std::mem::{MaybeUninit, align_of, size_of};
 use std::ptr::{self, NonNull};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 use crate::future_pool::{BlockHome, class_for, give_back_block, rent_block};
 use crate::sync::{self, AtomicUsize, Ordering, UnsafeCell};
+use crate::waker_cell::{Occupancy, WakerCell};
 
 /// How many times a receiver that found `COMPLETE` without `TX_LEFT` looks again before
 /// it writes the word to leave (see [`ReceiverHalf::await_sender_leaving`]): the sender
@@ -291,82 +292,6 @@ impl<T> Found<T> {
             Found::Closed => Ok(None),
             Found::Empty(half) => Err(half),
         }
-    }
-}
-
-/// Whether a waker cell holds a waker: what its `*_STORED` flag says.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Occupancy {
-    Empty,
-    HoldsWaker,
-}
-
-/// A waker cell: uninitialized until its side first stores a waker (its `*_STORED`
-/// flag says when), so that a channel nobody waits on never writes or drops one.
-struct WakerCell(UnsafeCell<MaybeUninit<Waker>>);
-
-impl WakerCell {
-    fn new() -> Self {
-        Self(UnsafeCell::new(MaybeUninit::uninit()))
-    }
-
-    /// Whether `waker` would wake the task the stored waker wakes.
-    ///
-    /// # Safety
-    ///
-    /// The cell holds a waker and nobody writes it meanwhile: its side's `*_WAKER` flag
-    /// is set and the caller is that side.
-    #[inline]
-    unsafe fn wakes_as(&self, waker: &Waker) -> bool {
-        // SAFETY: as this function's contract: initialized, reads only.
-        self.0
-            .with(|cell| unsafe { (*cell).assume_init_ref() }.will_wake(waker))
-    }
-
-    /// Stores a clone of `waker`, dropping the one there before.
-    ///
-    /// # Safety
-    ///
-    /// The caller is the cell's side, with its `*_WAKER` flag clear and the other side
-    /// not yet finished (so it will not read the cell), and `now` is what the side's
-    /// `*_STORED` flag says.
-    #[inline]
-    unsafe fn store(&self, waker: &Waker, now: Occupancy) {
-        let waker = waker.clone();
-        // SAFETY: as this function's contract: nobody else touches the cell; `now` says
-        // whether it holds a waker to drop.
-        self.0.with_mut(|cell| unsafe {
-            match now {
-                Occupancy::HoldsWaker => *(*cell).assume_init_mut() = waker,
-                Occupancy::Empty => {
-                    (*cell).write(waker);
-                }
-            }
-        });
-    }
-
-    /// Wakes the stored waker by reference.
-    ///
-    /// # Safety
-    ///
-    /// The cell holds a waker and nobody writes it meanwhile: the other side finished
-    /// (`COMPLETE` for the receiver's cell, `CLOSED` for the sender's) while this side's
-    /// `*_WAKER` flag was set, and the caller, that other side, has not left.
-    #[inline]
-    unsafe fn wake_by_ref(&self) {
-        // SAFETY: as this function's contract: initialized, reads only.
-        self.0
-            .with(|cell| unsafe { (*cell).assume_init_ref() }.wake_by_ref());
-    }
-
-    /// Moves the waker out; the cell counts as empty afterwards.
-    ///
-    /// # Safety
-    ///
-    /// The cell holds a waker and the caller is the last one out.
-    unsafe fn take(&self) -> Waker {
-        // SAFETY: as this function's contract.
-        self.0.with(|cell| unsafe { (*cell).assume_init_read() })
     }
 }
 
