@@ -263,7 +263,7 @@ pub(super) enum ChannelExit<T> {
 impl<T> ChannelExit<T> {
     /// Disposes of the channel if this half was the last one out.
     #[inline(always)]
-    fn finish(self) {
+    fn dispose_if_last(self) {
         if let ChannelExit::LastOut(last) = self {
             last.dispose();
         }
@@ -545,7 +545,7 @@ impl<T> SenderHalf<T> {
             // The common case in one compare-and-swap: nobody waits, nobody closed.
             match self.complete_and_leave(seen, published) {
                 Ok(exit) => {
-                    exit.finish();
+                    exit.dispose_if_last();
                     return None;
                 }
                 Err((half, seen)) => return half.finish_slow(seen, published),
@@ -568,7 +568,7 @@ impl<T> SenderHalf<T> {
                 }
                 match half.refuse_and_leave(seen) {
                     Ok(exit) => {
-                        exit.finish();
+                        exit.dispose_if_last();
                         return back;
                     }
                     Err((again, now)) => (half, seen) = (again, now),
@@ -576,7 +576,7 @@ impl<T> SenderHalf<T> {
             } else if !seen.receiver_waits() {
                 match half.complete_and_leave(seen, published) {
                     Ok(exit) => {
-                        exit.finish();
+                        exit.dispose_if_last();
                         return None;
                     }
                     Err((again, now)) => (half, seen) = (again, now),
@@ -589,7 +589,7 @@ impl<T> SenderHalf<T> {
             }
         }
         half.wake_receiver();
-        half.leave().finish();
+        half.leave().dispose_if_last();
         None
     }
 
@@ -810,10 +810,10 @@ impl<T> ReceiverHalf<T> {
     fn found(self, seen: ChannelState) -> Found<T> {
         if seen.has(ChannelState::COMPLETE.with(ChannelState::VALUE)) {
             let value = self.take_value();
-            self.leave(seen, ValueOnExit::Taken).finish();
+            self.leave(seen, ValueOnExit::Taken).dispose_if_last();
             Found::Value(value)
         } else if seen.any(ChannelState::COMPLETE.with(ChannelState::CLOSED)) {
-            self.leave(seen, ValueOnExit::Left).finish();
+            self.leave(seen, ValueOnExit::Left).dispose_if_last();
             Found::Closed
         } else {
             Found::Empty(self)
@@ -901,7 +901,7 @@ impl<T> ReceiverHalf<T> {
     pub(super) fn drop_receiver(self) {
         // ORDERING: Acquire, as in `poll_recv`.
         let seen = self.channel().load(Ordering::Acquire);
-        self.leave(seen, ValueOnExit::Left).finish();
+        self.leave(seen, ValueOnExit::Left).dispose_if_last();
     }
 
     /// Departure: if `seen` (read with Acquire) has the sender's `TX_LEFT`, this half is
