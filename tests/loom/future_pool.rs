@@ -46,7 +46,7 @@ fn reuse_future_block() {
 /// on the shared stack, within its cap.
 #[test]
 fn future_blocks_freed_on_other_threads() {
-    model(30_000, || {
+    model(250_000, || {
         let drops = Arc::new(AtomicUsize::new(0));
         let finished = counted_future_task(&drops);
         let dropped = counted_future_task(&drops);
@@ -74,7 +74,7 @@ fn future_blocks_freed_on_other_threads() {
 /// the one that does not fit goes back to the allocator.
 #[test]
 fn future_blocks_over_the_shared_cap_are_freed() {
-    model(3_000, || {
+    model(30_000, || {
         let drops = Arc::new(AtomicUsize::new(0));
         let tasks = [
             counted_future_task(&drops),
