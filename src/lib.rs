@@ -129,6 +129,7 @@ mod sync;
 mod task;
 mod thread_exit;
 mod transform;
+mod waker_cell;
 
 pub use pool::{Abandoned, Cancelled, Completer, PoolStats, SourcePool};
 pub use reset_core::{ResetCore, ResetRefused};

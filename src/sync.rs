@@ -20,6 +20,15 @@ pub(crate) fn spin() {
     loom::thread::yield_now();
 }
 
+/// Marks the point right after a half's leaving read-modify-write: a no-op normally;
+/// under loom a yield, so that the models explore the other side disposing of (and
+/// reusing) the memory before the departed thread takes another step.
+#[inline(always)]
+pub(crate) fn departed() {
+    #[cfg(valuetask_loom)]
+    loom::thread::yield_now();
+}
+
 /// An `UnsafeCell` whose accesses go through closures, so loom can check them.
 #[cfg(not(valuetask_loom))]
 #[derive(Debug)]

@@ -138,6 +138,24 @@
 //! without `VALUE`, and `try_recv` is the first step of every poll. The sender's drop
 //! with a `closed()` waker stored against the receiver's drop and close is in
 //! `sender_drop_vs_receiver_drop` and `sender_drop_vs_close`.
+//!
+//! ## Reuse after a departure: `oneshot` and the future pool
+//!
+//! Under `valuetask_loom`, `sync::departed()` yields right after each leaving
+//! read-modify-write (the sender's `+TX_LEFT`, the receiver's `+RX_LEFT`, a push onto a
+//! home inbox), so loom schedules the other side's disposal, and the reuse below, before
+//! the departed thread's next step. In each model in which either side may be last,
+//! every thread that took part reuses the memory as soon as its part is done: a half
+//! that touched its block after its departure would race the next occupant's writes.
+//!
+//! | protocol | models | the reuse, on each thread, at once | cells the next occupant touches |
+//! |---|---|---|---|
+//! | `oneshot` | every `oneshot_*` model above | `reuse_channel`: a new channel of the same size class (its block from the shared stack when the departed one is there) | the receiver's waker (registered), the sender's `closed()` waker (registered), the value (sent, then received after `close`), the state word at each step; both wakers dropped by the last one out |
+//! | future pool | `future_blocks_freed_on_other_threads`, `future_blocks_over_the_shared_cap_are_freed` | `reuse_future_block`: a new pooled future of the same size class, suspended once and awaited | the whole block (the future's state, its drop flag, its home) |
+//!
+//! The future pool's block fields are plain memory, which loom does not track: a late
+//! access there is for Miri and ThreadSanitizer, over `tests/departure_future_pool.rs`
+//! (and the oneshot's over `tests/departure_oneshot.rs`).
 #![cfg(valuetask_loom)]
 
 use std::future::Future;

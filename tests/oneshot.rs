@@ -14,7 +14,7 @@ use valuetask::oneshot::{self, Receiver, Sender};
 
 mod support;
 
-use support::poll::{block_on_deadline, poll_noop, poll_once};
+use support::poll::{Watchdog, block_on_deadline, poll_noop, poll_once};
 use support::waker::CountingWaker;
 
 /// Counts its drops, so a test can see a value dropped exactly once.
@@ -327,6 +327,8 @@ fn halves_dropped_on_different_threads_in_any_order() {
 
 #[test]
 fn blocking_recv_waits_for_another_thread() {
+    // `blocking_recv` parks with no deadline: a sender that never wakes it fails here.
+    let _watchdog = Watchdog::arm("blocking_recv_waits_for_another_thread");
     let (tx, rx) = oneshot::channel();
     let sender = thread::spawn(move || {
         thread::sleep(std::time::Duration::from_millis(5));
@@ -392,12 +394,12 @@ fn a_terminated_receiver_converts_into_a_task_that_panics_when_polled() {
 #[test]
 fn debug_and_display() {
     let (tx, mut rx) = oneshot::channel::<u8>();
-    assert_eq!(format!("{tx:?}"), "Sender { state: State(EMPTY) }");
-    assert_eq!(format!("{rx:?}"), "Receiver { state: State(EMPTY) }");
+    assert_eq!(format!("{tx:?}"), "Sender { state: ChannelState(EMPTY) }");
+    assert_eq!(format!("{rx:?}"), "Receiver { state: ChannelState(EMPTY) }");
     tx.send(1).unwrap();
     assert_eq!(
         format!("{rx:?}"),
-        "Receiver { state: State(COMPLETE | VALUE | TX_LEFT) }"
+        "Receiver { state: ChannelState(COMPLETE | VALUE | TX_LEFT) }"
     );
     rx.try_recv().unwrap();
     assert_eq!(format!("{rx:?}"), "Receiver { terminated: true }");
@@ -429,6 +431,8 @@ fn auto_traits_match_tokio() {
 #[test]
 #[cfg_attr(miri, ignore = "tokio's multi-thread runtime is too slow under Miri")]
 fn works_under_a_multi_thread_runtime() {
+    // The runtime's `block_on` has no deadline: a lost wake-up fails here.
+    let _watchdog = Watchdog::arm("works_under_a_multi_thread_runtime");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .build()

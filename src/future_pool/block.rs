@@ -1,4 +1,26 @@
 //! A future in its block, and the vtable that drives it.
+//!
+//! # Who leaves last
+//!
+//! A block has one holder at a time, so there is no race over who is last: the task
+//! holds it from [`store`] until its `poll` returns `true` or its `discard` runs, and
+//! then hands it to the recycler, which passes it on to exactly one place. Each hand-off
+//! is the holder's last touch:
+//!
+//! | path | last touch of the block | why nothing follows it |
+//! |---|---|---|
+//! | `poll` finishes | `recycle::give_back` | `live` cleared, the future dropped and `home` read before; the output goes to the caller's place, not the block |
+//! | `discard` (the task dropped) | `recycle::give_back`, run by a guard | `home` read first, the future dropped; the guard gives the block back once, even if the future's `Drop` panics |
+//! | `give_back` to this thread's cache | the free list's link | the cache is this thread's alone: nobody else sees the block until this thread rents it |
+//! | `give_back` to the home inbox | the compare-and-swap in `Inbox::push` | the link was written before it (Release); after it the home thread may take and reuse the block at once, and [`departed`](crate::sync::departed) marks the point for loom |
+//! | `give_back` to the shared stack | the lock's release in `shared::give` | the chain was linked under the lock; the next thread to lock owns it |
+//!
+//! A home is an inbox, never freed and reused by a later thread when its thread exits
+//! (see `inbox.rs`). So a block's home names a live inbox, and a block whose thread
+//! exited goes to whichever thread holds that inbox now, or (while it is closed) to the
+//! shared stack: a free block is untyped memory of its class, which any thread may
+//! rent, so no later owner of the address can misread it. The class travels with the
+//! type (`Pooled::CLASS`), never with the address.
 
 use std::future::Future;
 use std::marker::PhantomData;

@@ -14,7 +14,10 @@
 //! the head becomes the `CLOSED` marker, pushes fail, and late blocks go to the shared
 //! stacks instead. Inboxes are never freed (a block may still point at one); a closed
 //! inbox is reopened for the next new thread, whose it then is: a late push there only
-//! gives that thread a free block, which is harmless.
+//! gives that thread a free block, which is harmless. So the address a block keeps as
+//! its home always names a live inbox (kept alive for the process), and what it may
+//! deliver there, a free block of the class the pusher names, means the same thing to
+//! every owner the inbox ever has.
 
 use std::ptr::{self, NonNull};
 
@@ -76,7 +79,11 @@ impl Inbox {
                 Ordering::Release,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return Ok(()),
+                Ok(_) => {
+                    // The block is the home thread's now: it may reuse it at once.
+                    crate::sync::departed();
+                    return Ok(());
+                }
                 Err(now) => current = now,
             }
         }

@@ -1,5 +1,17 @@
-//! The channel's protocol: its state word, the diagram of its transitions, and every
-//! atomic step either half takes, top to bottom in this one file.
+//! The channel's protocol: the departure rule, its state word, the diagram of its
+//! transitions, every departure path, and every atomic step either half takes, top to
+//! bottom in this one file.
+//!
+//! # The departure rule
+//!
+//! A half's last touch of the channel is the step that may make the other half the last
+//! one there. Each half is a type that owns the channel pointer ([`SenderHalf`],
+//! [`ReceiverHalf`]); every cell access borrows a live half. The step that sets
+//! `TX_LEFT` or `RX_LEFT` (or that finds the other side's flag and so is itself last)
+//! consumes the half and returns only a [`ChannelExit`]: either nothing (the other half
+//! disposes of the channel) or a [`LastOut`], which can do one thing: drop what is left
+//! and give the block back. Nothing can touch the channel through a half after its
+//! departure, because there is no half left to touch it with.
 //!
 //! # Where a channel lives
 //!
@@ -7,12 +19,12 @@
 //! value cell. It is written into a block of the future pool's smallest size class that
 //! holds it (a free block of this thread's cache in steady state: no allocation, no
 //! atomic operation), or, when `Channel<T>` fits no class, into one allocation of its
-//! own. Both handles point at it; the half that leaves last gives it back.
+//! own. Both halves point at it; the half that leaves last gives it back.
 //!
 //! # The state word
 //!
-//! Nine flags in one `usize`, each set by one side (the receiver clears `RX_WAKER` and
-//! `VALUE` too, and the sender clears `TX_WAKER`):
+//! Nine flags in one `usize` ([`ChannelState`]), each set by one side (the receiver
+//! clears `RX_WAKER` and `VALUE` too, and the sender clears `TX_WAKER`):
 //!
 //! | flag | set by | means | the cell it guards |
 //! |---|---|---|---|
@@ -32,69 +44,116 @@
 //!
 //! # Transitions
 //!
-//! The diagram is in the module docs (`mod.rs`); each step below names the transition it
-//! makes.
+//! Each arrow is one method of [`SenderHalf`] or [`ReceiverHalf`], named here; `*`
+//! marks a departure (the method consumes its half and returns a [`ChannelExit`]).
 //!
-//! The round trips the crate is measured on: complete first, the sender's one
-//! compare-and-swap (`EMPTY` to `COMPLETE|VALUE|TX_LEFT`) and the receiver's one load,
-//! after which it takes the value and gives the block back; poll first, the receiver's
-//! `+RX_WAKER`, the sender's `+COMPLETE|VALUE`, its wake and its `+TX_LEFT`, and the
-//! receiver's load. A receiver that looks between the sender's `+COMPLETE` and its
-//! `+TX_LEFT` (up to one round trip in fifty in `prove_it`'s cross-thread case) looks
-//! again a few times before it writes the word to leave, so that it disposes of the
-//! block itself, without a read-modify-write (in a request/response the receiver's
-//! thread made the channel, so the block goes into its own cache), rather than leave
-//! that to the sender, which would write the word once more and push the block to the
-//! home inbox from afar.
+//! ```text
+//!                         Channel::open(): EMPTY
+//!                              |
+//!   ReceiverHalf::wait:        |      SenderHalf::register_closed_waker:
+//!   waker in, +RX_WAKER        |      waker in, +TX_WAKER
+//!   (+RX_STORED; to replace    |      (+TX_STORED; to replace it:
+//!   it: -RX_WAKER first)       |      -TX_WAKER first)
+//!          .-------------------+-------------------.
+//!          v                                       v
+//!   the sender finishes (send or drop):     ReceiverHalf::close:
+//!   * complete_and_leave: no RX_WAKER:      +CLOSED; TX_WAKER and not COMPLETE:
+//!     +COMPLETE (+VALUE) +TX_LEFT in one    wake the sender's waker by reference
+//!     compare-and-swap                             |
+//!   complete: RX_WAKER: +COMPLETE (+VALUE),        v
+//!     then wake_receiver by reference,      a send after CLOSED:
+//!     then * leave: +TX_LEFT                  take_back_value, then
+//!          |                                * refuse_and_leave: +COMPLETE +TX_LEFT
+//!          v                                  (or, RX_LEFT seen: no write, last)
+//!   ReceiverHalf::found: takes the value            |
+//!   (take_value), then * leave:                     |
+//!   TX_LEFT loaded: no write at all, last;          |
+//!   else * leave_while_sender_stays:                |
+//!     +CLOSED +RX_LEFT (-VALUE if taken)            |
+//!          '-------------------.--------------------'
+//!                              v
+//!        TX_LEFT and RX_LEFT: LastOut::dispose drops what is left (a value
+//!        nobody took, the wakers) and gives the block back
+//! ```
+//!
+//! # Every departure path
+//!
+//! | half | path | its last touch of the channel | why nothing follows it |
+//! |---|---|---|---|
+//! | sender | `complete_and_leave` (send or drop, no receiver waiting, not closed) | the compare-and-swap `+COMPLETE (+VALUE) +TX_LEFT` | the value was written before it; the method consumed the half, and returns `Gone` (the receiver had not left: no `RX_LEFT` without `CLOSED`) |
+//! | sender | `leave` after `complete` and `wake_receiver` | the `fetch_or` of `+TX_LEFT` | the wake by reference came before it; it returns `LastOut` if the receiver left meanwhile, else `Gone` |
+//! | sender | `refuse_and_leave` (the receiver closed, still there) | the compare-and-swap `+COMPLETE +TX_LEFT` | the value was taken back before it, out of a cell the receiver never reads without `VALUE` |
+//! | sender | `refuse_and_leave` (the receiver left) | the Acquire load that saw `RX_LEFT` | it writes nothing; it is last, and only its `LastOut` touches the block |
+//! | receiver | `leave` (the sender left) | the Acquire load that saw `TX_LEFT` | it writes nothing; it is last, and only its `LastOut` touches the block |
+//! | receiver | `leave_while_sender_stays` | the compare-and-swap `+CLOSED +RX_LEFT (-VALUE)` | the value was moved out and a waiting sender woken (by `close`) before it; the sender may dispose at once |
+//! | last one out | `LastOut::dispose` | moving out the value and the wakers, then giving the block back | what it moved out is dropped from locals after the block went back |
+//!
+//! Under loom, [`sync::departed`] yields right after each leaving read-modify-write, so
+//! the models explore the other side disposing of the block (and reusing it) before the
+//! departing thread takes another step.
+//!
+//! # The round trips the crate is measured on
+//!
+//! Complete first: the sender's one compare-and-swap (`EMPTY` to
+//! `COMPLETE|VALUE|TX_LEFT`) and the receiver's one load, after which it takes the value
+//! and gives the block back. Poll first: the receiver's `+RX_WAKER`, the sender's
+//! `+COMPLETE|VALUE`, its wake and its `+TX_LEFT`, and the receiver's load. A receiver
+//! that looks between the sender's `+COMPLETE` and its `+TX_LEFT` (up to one round trip
+//! in fifty in `prove_it`'s cross-thread case) looks again a few times before it writes
+//! the word to leave, so that it disposes of the block itself, without a
+//! read-modify-write (in a request/response the receiver's thread made the channel, so
+//! the block goes into its own cache), rather than leave that to the sender, which would
+//! write the word once more and push the block to the home inbox from afar.
 
 use std::fmt;
 use std::mem::{MaybeUninit, align_of, size_of};
 use std::ptr::{self, NonNull};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 use crate::future_pool::{BlockHome, class_for, give_back_block, rent_block};
 use crate::sync::{self, AtomicUsize, Ordering, UnsafeCell};
+use crate::waker_cell::{Occupancy, WakerCell};
 
 /// How many times a receiver that found `COMPLETE` without `TX_LEFT` looks again before
-/// it writes the word to leave (see [`Channel::await_sender_leaving`]): the sender is
-/// then only waking the receiver's waker, usually a short call; past that the receiver
+/// it writes the word to leave (see [`ReceiverHalf::await_sender_leaving`]): the sender
+/// is then only waking the receiver's waker, usually a short call; past that the receiver
 /// stops waiting and leaves the block to the sender. One look under loom, which explores
 /// every look as a step of its own.
 const RECEIVER_SPINS: u32 = if cfg!(valuetask_loom) { 1 } else { 32 };
 
 /// The state word's value: the flags of the table above.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) struct State(usize);
+pub(super) struct ChannelState(usize);
 
-impl State {
+impl ChannelState {
     /// No flag: nothing sent, nobody waiting, both halves there.
-    const EMPTY: State = State(0);
+    const EMPTY: ChannelState = ChannelState(0);
     /// The receiver's waker is in `rx_waker`. While set, the receiver does not write the
     /// cell; once `COMPLETE` is set too, the sender may wake it by reference (until it
     /// sets `TX_LEFT`), and nobody else writes it before the block is given back.
-    const RX_WAKER: State = State(1 << 0);
+    const RX_WAKER: ChannelState = ChannelState(1 << 0);
     /// The sender's `closed()` waker is in `tx_waker`. While set, the sender does not
     /// write the cell; once `CLOSED` is set too, the receiver may wake it by reference.
-    const TX_WAKER: State = State(1 << 1);
+    const TX_WAKER: ChannelState = ChannelState(1 << 1);
     /// `rx_waker` holds a waker (it starts uninitialized, so that a channel nobody
     /// waits on writes no waker cell and drops none). Set with the first `RX_WAKER`,
     /// never cleared; only the receiver sets it, so its own loads know it exactly.
-    const RX_STORED: State = State(1 << 7);
+    const RX_STORED: ChannelState = ChannelState(1 << 7);
     /// `tx_waker` holds a waker: as `RX_STORED`, for the sender's `closed()`.
-    const TX_STORED: State = State(1 << 8);
+    const TX_STORED: ChannelState = ChannelState(1 << 8);
     /// The sender is finished: it sent a value (then `VALUE` is set with it) or was
     /// dropped. From here on the sender does not touch `value`.
-    const COMPLETE: State = State(1 << 2);
+    const COMPLETE: ChannelState = ChannelState(1 << 2);
     /// `value` holds a value that nobody took; only the receiver may take it.
-    const VALUE: State = State(1 << 3);
+    const VALUE: ChannelState = ChannelState(1 << 3);
     /// The receiver closed the channel or was dropped: a send from now on fails.
-    const CLOSED: State = State(1 << 4);
+    const CLOSED: ChannelState = ChannelState(1 << 4);
     /// The sender never touches the block again.
-    const TX_LEFT: State = State(1 << 5);
+    const TX_LEFT: ChannelState = ChannelState(1 << 5);
     /// The receiver never touches the block again.
-    const RX_LEFT: State = State(1 << 6);
+    const RX_LEFT: ChannelState = ChannelState(1 << 6);
 
-    const NAMES: [(State, &'static str); 9] = [
+    const NAMES: [(ChannelState, &'static str); 9] = [
         (Self::RX_WAKER, "RX_WAKER"),
         (Self::TX_WAKER, "TX_WAKER"),
         (Self::COMPLETE, "COMPLETE"),
@@ -108,24 +167,24 @@ impl State {
 
     /// Whether every flag of `flags` is set.
     #[inline(always)]
-    const fn has(self, flags: State) -> bool {
+    const fn has(self, flags: ChannelState) -> bool {
         self.0 & flags.0 == flags.0
     }
 
     /// Whether any flag of `flags` is set.
     #[inline(always)]
-    const fn any(self, flags: State) -> bool {
+    const fn any(self, flags: ChannelState) -> bool {
         self.0 & flags.0 != 0
     }
 
     #[inline(always)]
-    const fn with(self, flags: State) -> State {
-        State(self.0 | flags.0)
+    const fn with(self, flags: ChannelState) -> ChannelState {
+        ChannelState(self.0 | flags.0)
     }
 
     #[inline(always)]
-    const fn without(self, flags: State) -> State {
-        State(self.0 & !flags.0)
+    const fn without(self, flags: ChannelState) -> ChannelState {
+        ChannelState(self.0 & !flags.0)
     }
 
     /// The sender would have to wake the receiver before it leaves: the receiver waits
@@ -141,11 +200,20 @@ impl State {
     const fn sender_waits(self) -> bool {
         self.has(Self::TX_WAKER) && !self.any(Self::COMPLETE.with(Self::CLOSED))
     }
+
+    /// Whether the waker cell whose `*_STORED` flag is `stored` holds a waker.
+    const fn occupancy(self, stored: ChannelState) -> Occupancy {
+        if self.has(stored) {
+            Occupancy::HoldsWaker
+        } else {
+            Occupancy::Empty
+        }
+    }
 }
 
-impl fmt::Debug for State {
+impl fmt::Debug for ChannelState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("State(")?;
+        f.write_str("ChannelState(")?;
         let mut first = true;
         for (flag, name) in Self::NAMES {
             if self.has(flag) {
@@ -163,115 +231,72 @@ impl fmt::Debug for State {
     }
 }
 
-/// What the receiver does with the value as it leaves.
+/// Whether the receiver moved the value out before it leaves.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Leaving {
+enum ValueOnExit {
     /// It moved the value out: `VALUE` is cleared as it leaves.
-    TookValue,
+    Taken,
     /// It leaves whatever is there: a value it did not take is dropped by the last one out.
-    LeavesValue,
+    Left,
 }
 
-/// What a receiver found when it looked without waiting.
-#[derive(Debug)]
+impl ValueOnExit {
+    /// The flag the receiver clears as it leaves.
+    const fn cleared(self) -> ChannelState {
+        match self {
+            ValueOnExit::Taken => ChannelState::VALUE,
+            ValueOnExit::Left => ChannelState::EMPTY,
+        }
+    }
+}
+
+/// How a half's departure ended: what the departure step returns, in place of the half
+/// it consumed.
+#[must_use = "the last one out must dispose of the channel"]
+pub(super) enum ChannelExit<T> {
+    /// The other half is still there: it will dispose of the channel.
+    Gone,
+    /// This half was the last one there; all it may still do is dispose of the channel.
+    LastOut(LastOut<T>),
+}
+
+impl<T> ChannelExit<T> {
+    /// Disposes of the channel if this half was the last one out.
+    #[inline(always)]
+    fn dispose_if_last(self) {
+        if let ChannelExit::LastOut(last) = self {
+            last.dispose();
+        }
+    }
+}
+
+/// What a receiver found when it looked.
 pub(super) enum Found<T> {
     /// The value; the receiver has left the channel.
     Value(T),
     /// No value will ever come (the sender was dropped, or the receiver closed before it
     /// sent); the receiver has left the channel.
     Closed,
-    /// Nothing yet; the receiver still holds the channel.
-    Empty,
+    /// Nothing yet: the receiver, still there, is handed back (after a poll, with its
+    /// waker kept).
+    Empty(ReceiverHalf<T>),
 }
 
-/// Whether a waker cell holds a waker: what its `*_STORED` flag says.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Occupancy {
-    Empty,
-    HoldsWaker,
-}
-
-impl State {
-    /// Whether the waker cell whose `*_STORED` flag is `stored` holds a waker.
-    const fn occupancy(self, stored: State) -> Occupancy {
-        if self.has(stored) {
-            Occupancy::HoldsWaker
-        } else {
-            Occupancy::Empty
+impl<T> Found<T> {
+    /// The result of a look after which the receiver is done (`Ready`), or the half still
+    /// there (`Pending`).
+    #[inline(always)]
+    pub(super) fn into_poll(self) -> Result<Option<T>, ReceiverHalf<T>> {
+        match self {
+            Found::Value(value) => Ok(Some(value)),
+            Found::Closed => Ok(None),
+            Found::Empty(half) => Err(half),
         }
     }
 }
 
-/// A waker cell: uninitialized until its side first stores a waker (its `*_STORED`
-/// flag says when), so that a channel nobody waits on never writes or drops one.
-struct WakerCell(UnsafeCell<MaybeUninit<Waker>>);
-
-impl WakerCell {
-    fn new() -> Self {
-        Self(UnsafeCell::new(MaybeUninit::uninit()))
-    }
-
-    /// Whether `waker` would wake the task the stored waker wakes.
-    ///
-    /// # Safety
-    ///
-    /// The cell holds a waker and nobody writes it meanwhile: its side's `*_WAKER` flag
-    /// is set and the caller is that side.
-    #[inline]
-    unsafe fn wakes_as(&self, waker: &Waker) -> bool {
-        // SAFETY: as this function's contract: initialized, reads only.
-        self.0
-            .with(|cell| unsafe { (*cell).assume_init_ref() }.will_wake(waker))
-    }
-
-    /// Stores a clone of `waker`, dropping the one there before.
-    ///
-    /// # Safety
-    ///
-    /// The caller is the cell's side, with its `*_WAKER` flag clear and the other side
-    /// not yet finished (so it will not read the cell), and `now` is what the side's
-    /// `*_STORED` flag says.
-    #[inline]
-    unsafe fn store(&self, waker: &Waker, now: Occupancy) {
-        let waker = waker.clone();
-        // SAFETY: as this function's contract: nobody else touches the cell; `now` says
-        // whether it holds a waker to drop.
-        self.0.with_mut(|cell| unsafe {
-            match now {
-                Occupancy::HoldsWaker => *(*cell).assume_init_mut() = waker,
-                Occupancy::Empty => {
-                    (*cell).write(waker);
-                }
-            }
-        });
-    }
-
-    /// Wakes the stored waker by reference.
-    ///
-    /// # Safety
-    ///
-    /// The cell holds a waker and nobody writes it meanwhile: the other side finished
-    /// (`COMPLETE` for the receiver's cell, `CLOSED` for the sender's) while this side's
-    /// `*_WAKER` flag was set, and the caller, that other side, has not left.
-    #[inline]
-    unsafe fn wake_by_ref(&self) {
-        // SAFETY: as this function's contract: initialized, reads only.
-        self.0
-            .with(|cell| unsafe { (*cell).assume_init_ref() }.wake_by_ref());
-    }
-
-    /// Moves the waker out; the cell counts as empty afterwards.
-    ///
-    /// # Safety
-    ///
-    /// The cell holds a waker and the caller is the last one out.
-    unsafe fn take(&self) -> Waker {
-        // SAFETY: as this function's contract.
-        self.0.with(|cell| unsafe { (*cell).assume_init_read() })
-    }
-}
-
-/// One channel: the state word and the cells it guards.
+/// One channel: the state word and the cells it guards. Reached only through a half
+/// ([`SenderHalf`], [`ReceiverHalf`]) or, once both left, the [`LastOut`].
 pub(super) struct Channel<T> {
     state: AtomicUsize,
     /// Where the block goes back to (unused when the channel has an allocation of its own).
@@ -290,9 +315,9 @@ impl<T> Channel<T> {
     /// the channel an allocation of its own.
     const CLASS: Option<usize> = class_for(size_of::<Self>(), align_of::<Self>());
 
-    /// A new channel, in a recycled block when one fits; both halves hold it.
+    /// A new channel, in a recycled block when one fits, and its two halves.
     #[inline(always)]
-    pub(super) fn new() -> NonNull<Self> {
+    pub(super) fn open() -> (SenderHalf<T>, ReceiverHalf<T>) {
         let (block, home) = match Self::CLASS {
             Some(class) => rent_block(class),
             None => (Self::allocate(), BlockHome::default()),
@@ -302,14 +327,14 @@ impl<T> Channel<T> {
         // checked both, or `allocate` used `Self`'s layout).
         unsafe {
             channel.as_ptr().write(Self {
-                state: AtomicUsize::new(State::EMPTY.0),
+                state: AtomicUsize::new(ChannelState::EMPTY.0),
                 home,
                 rx_waker: WakerCell::new(),
                 tx_waker: WakerCell::new(),
                 value: UnsafeCell::new(MaybeUninit::uninit()),
             })
         };
-        channel
+        (SenderHalf { channel }, ReceiverHalf { channel })
     }
 
     /// Memory for a channel that fits no size class.
@@ -323,43 +348,39 @@ impl<T> Channel<T> {
 
     /// Loads the state word.
     #[inline(always)]
-    fn load(&self, order: Ordering) -> State {
-        State(self.state.load(order))
+    fn load(&self, order: Ordering) -> ChannelState {
+        ChannelState(self.state.load(order))
     }
 
     /// Sets `flags`; returns the word as it was.
     #[inline(always)]
-    fn set(&self, flags: State, order: Ordering) -> State {
-        State(self.state.fetch_or(flags.0, order))
+    fn set(&self, flags: ChannelState, order: Ordering) -> ChannelState {
+        ChannelState(self.state.fetch_or(flags.0, order))
     }
 
     /// Clears `flags`; returns the word as it was.
     #[inline(always)]
-    fn clear(&self, flags: State, order: Ordering) -> State {
-        State(self.state.fetch_and(!flags.0, order))
+    fn clear(&self, flags: ChannelState, order: Ordering) -> ChannelState {
+        ChannelState(self.state.fetch_and(!flags.0, order))
     }
 
     /// Replaces `current` with `new`, or returns the word that was there instead.
     #[inline(always)]
-    fn replace(&self, current: State, new: State, order: Ordering) -> Result<State, State> {
+    fn replace(
+        &self,
+        current: ChannelState,
+        new: ChannelState,
+        order: Ordering,
+    ) -> Result<ChannelState, ChannelState> {
         let failure = match order {
             Ordering::AcqRel | Ordering::Acquire => Ordering::Acquire,
             _ => Ordering::Relaxed,
         };
         self.state
             .compare_exchange(current.0, new.0, order, failure)
-            .map(State)
-            .map_err(State)
+            .map(ChannelState)
+            .map_err(ChannelState)
     }
-
-    /// The state word, for `Debug`.
-    pub(super) fn state(&self) -> State {
-        self.load(Ordering::Relaxed)
-    }
-
-    // -----------------------------------------------------------------------------------
-    // The cells, each behind an accessor that states who may touch it when.
-    // -----------------------------------------------------------------------------------
 
     /// # Safety
     ///
@@ -383,229 +404,310 @@ impl<T> Channel<T> {
         self.value
             .with(|cell| unsafe { (*cell).assume_init_read() })
     }
+}
 
-    // -----------------------------------------------------------------------------------
-    // The last one out.
-    // -----------------------------------------------------------------------------------
+// -----------------------------------------------------------------------------------
+// The last one out.
+// -----------------------------------------------------------------------------------
 
-    /// Drops what is left in the channel and gives its block back.
-    ///
-    /// `last` is the word as it is now (the caller's view of its own flags is exact,
-    /// and the other side left): `VALUE` in it means an untaken value is there to drop,
+/// The channel, held by the half that left last, to be disposed of.
+pub(super) struct LastOut<T> {
+    channel: NonNull<Channel<T>>,
+    /// The word as it is now: the caller's view of its own flags is exact, and the
+    /// other side left. `VALUE` in it means an untaken value is there to drop,
     /// `RX_STORED` and `TX_STORED` a waker.
-    ///
-    /// # Safety
-    ///
-    /// The caller is the last one out: it saw the other side's `*_LEFT` flag with
-    /// Acquire (or in the value its AcqRel read-modify-write replaced), and never
-    /// touches the channel again. No reference to the channel lives across this call.
+    last: ChannelState,
+}
+
+impl<T> LastOut<T> {
+    /// Drops what is left in the channel and gives its block back.
     #[inline(always)]
-    unsafe fn dispose(this: NonNull<Self>, last: State) {
-        let channel = this.as_ptr();
-        if last.any(State::RX_STORED.with(State::TX_STORED)) {
-            // SAFETY: as this function's contract.
-            unsafe { Self::dispose_with_wakers(this, last) };
+    fn dispose(self) {
+        if self
+            .last
+            .any(ChannelState::RX_STORED.with(ChannelState::TX_STORED))
+        {
+            self.dispose_with_wakers();
             return;
         }
-        // SAFETY: the caller is the last one out: every cell is ours. `VALUE` means the
+        let channel = self.channel.as_ptr();
+        // SAFETY: we are the last one out (a `LastOut` is made only by a half that saw
+        // the other's `*_LEFT` flag with Acquire): every cell is ours. `VALUE` means the
         // cell holds a value nobody took; no waker was stored. Dropping the channel in
         // place drops nothing but loom's bookkeeping.
         let (value, home) = unsafe {
-            let value = last.has(State::VALUE).then(|| (*channel).take_value());
+            let value = self
+                .last
+                .has(ChannelState::VALUE)
+                .then(|| (*channel).take_value());
             let home = (*channel).home;
             ptr::drop_in_place(channel);
             (value, home)
         };
         // SAFETY: the channel is dropped, and nobody touches the block again.
-        unsafe { Self::give_back(this, home) };
+        unsafe { give_back(self.channel, home) };
         drop(value);
     }
 
     /// [`dispose`](Self::dispose) when a waker is left to drop.
-    ///
-    /// # Safety
-    ///
-    /// As for `dispose`.
     #[cold]
-    unsafe fn dispose_with_wakers(this: NonNull<Self>, last: State) {
-        let channel = this.as_ptr();
+    fn dispose_with_wakers(self) {
+        let channel = self.channel.as_ptr();
+        let last = self.last;
         // Everything is moved out first and dropped only after the block went back, so
         // that a panicking `Drop` cannot strand the block.
-        // SAFETY: the caller is the last one out: every cell is ours. `VALUE` means the
-        // cell holds a value nobody took, `*_STORED` that a waker cell holds a waker.
+        // SAFETY: we are the last one out: every cell is ours. `VALUE` means the cell
+        // holds a value nobody took, `*_STORED` that a waker cell holds a waker.
         let (value, rx_waker, tx_waker, home) = unsafe {
-            let value = last.has(State::VALUE).then(|| (*channel).take_value());
+            let value = last
+                .has(ChannelState::VALUE)
+                .then(|| (*channel).take_value());
             let rx_waker = last
-                .has(State::RX_STORED)
+                .has(ChannelState::RX_STORED)
                 .then(|| (*channel).rx_waker.take());
             let tx_waker = last
-                .has(State::TX_STORED)
+                .has(ChannelState::TX_STORED)
                 .then(|| (*channel).tx_waker.take());
             let home = (*channel).home;
             ptr::drop_in_place(channel);
             (value, rx_waker, tx_waker, home)
         };
         // SAFETY: the channel is dropped, and nobody touches the block again.
-        unsafe { Self::give_back(this, home) };
+        unsafe { give_back(self.channel, home) };
         drop(value);
         drop(rx_waker);
         drop(tx_waker);
     }
+}
 
-    /// Gives the channel's memory back where it came from.
-    ///
-    /// # Safety
-    ///
-    /// The channel in it was dropped in place, `home` is the one it held, and nobody
-    /// touches the memory again.
+/// Gives the channel's memory back where it came from.
+///
+/// # Safety
+///
+/// The channel in it was dropped in place, `home` is the one it held, and nobody
+/// touches the memory again.
+#[inline(always)]
+unsafe fn give_back<T>(channel: NonNull<Channel<T>>, home: BlockHome) {
+    match Channel::<T>::CLASS {
+        // SAFETY: rented for `class` with `home` in `open`; as this function's contract.
+        Some(class) => unsafe { give_back_block(class, channel.cast(), home) },
+        // SAFETY: allocated in `allocate` with this layout; as this function's contract.
+        None => unsafe {
+            sync::dealloc(
+                channel.as_ptr().cast(),
+                std::alloc::Layout::new::<Channel<T>>(),
+            )
+        },
+    }
+}
+
+// -----------------------------------------------------------------------------------
+// The sender's half.
+// -----------------------------------------------------------------------------------
+
+/// The sender's hold on the channel: alive until its departure step consumes it.
+#[must_use = "a half that is not finished leaks the channel"]
+pub(super) struct SenderHalf<T> {
+    channel: NonNull<Channel<T>>,
+}
+
+impl<T> SenderHalf<T> {
+    /// The channel, alive while this half is.
     #[inline(always)]
-    unsafe fn give_back(this: NonNull<Self>, home: BlockHome) {
-        match Self::CLASS {
-            // SAFETY: rented for `class` with `home` in `new`; as this function's contract.
-            Some(class) => unsafe { give_back_block(class, this.cast(), home) },
-            // SAFETY: allocated in `allocate` with this layout; as this function's contract.
-            None => unsafe {
-                sync::dealloc(this.as_ptr().cast(), std::alloc::Layout::new::<Self>())
-            },
-        }
+    fn channel(&self) -> &Channel<T> {
+        // SAFETY: the sender has not left (this half would have been consumed), so the
+        // receiver cannot have disposed of the channel.
+        unsafe { self.channel.as_ref() }
     }
 
-    // -----------------------------------------------------------------------------------
-    // The sender's steps.
-    // -----------------------------------------------------------------------------------
+    /// The state word, for `Debug`.
+    pub(super) fn state(&self) -> ChannelState {
+        self.channel().load(Ordering::Relaxed)
+    }
 
     /// The sender finishes: sends `value` (`Some`) or is dropped (`None`), and leaves.
     /// Returns the value when the receiver closed first.
-    ///
-    /// # Safety
-    ///
-    /// The caller is the channel's sender, still there, and never touches the channel
-    /// again.
     #[inline(always)]
-    pub(super) unsafe fn finish_sender(this: NonNull<Self>, value: Option<T>) -> Option<T> {
-        // SAFETY: the sender is still there, so the block is alive.
-        let channel = unsafe { this.as_ref() };
-        let sent = value.is_some();
-        if let Some(value) = value {
-            // SAFETY: we are the sender and have not set `COMPLETE`.
-            unsafe { channel.write_value(value) };
-        }
-        let published = if sent { State::VALUE } else { State::EMPTY };
+    pub(super) fn finish(self, value: Option<T>) -> Option<T> {
+        let published = match value {
+            Some(value) => {
+                // SAFETY: we are the sender and have not set `COMPLETE`.
+                unsafe { self.channel().write_value(value) };
+                ChannelState::VALUE
+            }
+            None => ChannelState::EMPTY,
+        };
         // ORDERING: Acquire, so that the slow path, which may wake or free, sees what the
         // receiver published with the flags it finds; a load first, because a failed
         // compare-and-swap costs as much as a successful one.
-        let seen = channel.load(Ordering::Acquire);
-        if seen == State::EMPTY {
+        let seen = self.channel().load(Ordering::Acquire);
+        if seen == ChannelState::EMPTY {
             // The common case in one compare-and-swap: nobody waits, nobody closed.
-            let done = State::COMPLETE.with(published).with(State::TX_LEFT);
-            // ORDERING: Release publishes the value (and everything this thread did to the
-            // channel) to the receiver's Acquire load in `poll_recv`, `try_recv` or
-            // `leave_receiver_slow`, which then owns the block; Acquire on failure, for the
-            // slow path.
-            match channel.replace(State::EMPTY, done, Ordering::AcqRel) {
-                Ok(_) => return None,
-                // SAFETY: as this function's contract; `channel` is not used again.
-                Err(seen) => return unsafe { Self::finish_sender_slow(this, seen, published) },
+            match self.complete_and_leave(seen, published) {
+                Ok(exit) => {
+                    exit.dispose_if_last();
+                    return None;
+                }
+                Err((half, seen)) => return half.finish_slow(seen, published),
             }
         }
-        // SAFETY: as this function's contract; `channel` is not used again.
-        unsafe { Self::finish_sender_slow(this, seen, published) }
+        self.finish_slow(seen, published)
     }
 
-    /// [`finish_sender`](Self::finish_sender) when the word was not `EMPTY`.
-    ///
-    /// # Safety
-    ///
-    /// As for `finish_sender`, which wrote the value first if `published` is `VALUE`.
+    /// [`finish`](Self::finish) when the word was not `EMPTY`.
     #[cold]
-    unsafe fn finish_sender_slow(
-        this: NonNull<Self>,
-        mut seen: State,
-        mut published: State,
-    ) -> Option<T> {
-        // SAFETY: the sender is still there, so the block is alive; this reference is
-        // not used once the channel may be freed.
-        let channel = unsafe { this.as_ref() };
+    fn finish_slow(self, mut seen: ChannelState, mut published: ChannelState) -> Option<T> {
+        let mut half = self;
         let mut back = None;
         loop {
-            if seen.has(State::CLOSED) {
-                // The receiver closed first (for good: nobody clears `CLOSED`). The value
-                // was never published, so it is still ours.
-                if published.has(State::VALUE) {
-                    // SAFETY: we wrote it and never set `VALUE`: the receiver never reads it.
-                    back = Some(unsafe { channel.take_value() });
-                    published = State::EMPTY;
+            if seen.has(ChannelState::CLOSED) {
+                // The receiver closed first (for good: nobody clears `CLOSED`).
+                if published.has(ChannelState::VALUE) {
+                    back = Some(half.take_back_value());
+                    published = ChannelState::EMPTY;
                 }
-                if seen.has(State::RX_LEFT) {
-                    // SAFETY: the receiver left (its flag read with Acquire): we are the
-                    // last one out.
-                    unsafe { Self::dispose(this, seen) };
-                    return back;
-                }
-                let left = seen.with(State::COMPLETE.with(State::TX_LEFT));
-                // ORDERING: Release hands the block to the receiver's Acquire in
-                // `leave_receiver`; Acquire, on failure too, sees its `RX_LEFT` if it left.
-                match channel.replace(seen, left, Ordering::AcqRel) {
-                    Ok(_) => return back,
-                    Err(actual) => seen = actual,
+                match half.refuse_and_leave(seen) {
+                    Ok(exit) => {
+                        exit.dispose_if_last();
+                        return back;
+                    }
+                    Err((again, now)) => (half, seen) = (again, now),
                 }
             } else if !seen.receiver_waits() {
-                let done = seen.with(State::COMPLETE.with(published).with(State::TX_LEFT));
-                // ORDERING: as in `finish_sender`.
-                match channel.replace(seen, done, Ordering::AcqRel) {
-                    Ok(_) => return None,
-                    Err(actual) => seen = actual,
+                match half.complete_and_leave(seen, published) {
+                    Ok(exit) => {
+                        exit.dispose_if_last();
+                        return None;
+                    }
+                    Err((again, now)) => (half, seen) = (again, now),
                 }
             } else {
-                // The receiver waits: complete, wake it, then leave.
-                // ORDERING: Release publishes the value to the receiver's Acquire load in
-                // `try_recv`/`wait`; Acquire pairs with the receiver's Release `+RX_WAKER`
-                // in `wait`, so its waker is visible to the wake below.
-                match channel.replace(
-                    seen,
-                    seen.with(State::COMPLETE.with(published)),
-                    Ordering::AcqRel,
-                ) {
-                    Ok(_) => break,
-                    Err(actual) => seen = actual,
+                match half.complete(seen, published) {
+                    Ok(()) => break,
+                    Err(now) => seen = now,
                 }
             }
         }
+        half.wake_receiver();
+        half.leave().dispose_if_last();
+        None
+    }
+
+    /// Takes back the value this half wrote and never published: the receiver closed.
+    fn take_back_value(&self) -> T {
+        // SAFETY: we wrote the value and never set `VALUE` (`CLOSED` came first, and
+        // nobody clears it): the receiver never reads the cell.
+        unsafe { self.channel().take_value() }
+    }
+
+    /// Departure: `+COMPLETE (+VALUE) +TX_LEFT` in one compare-and-swap from `seen`,
+    /// which has neither `CLOSED` nor a waiting receiver; on failure the half comes back
+    /// with the word as it is.
+    #[inline(always)]
+    fn complete_and_leave(
+        self,
+        seen: ChannelState,
+        published: ChannelState,
+    ) -> Result<ChannelExit<T>, (Self, ChannelState)> {
+        let done = seen.with(
+            ChannelState::COMPLETE
+                .with(published)
+                .with(ChannelState::TX_LEFT),
+        );
+        // ORDERING: Release publishes the value (and everything this thread did to the
+        // channel) to the receiver's Acquire load in `poll_recv`, `try_recv` or
+        // `leave_while_sender_stays`, which then owns the block; Acquire on failure, for
+        // the slow path.
+        match self.channel().replace(seen, done, Ordering::AcqRel) {
+            Ok(_) => {
+                sync::departed();
+                // `RX_LEFT` comes only with `CLOSED`, which `seen` did not have.
+                Ok(ChannelExit::Gone)
+            }
+            Err(now) => Err((self, now)),
+        }
+    }
+
+    /// Departure after the receiver closed (`seen` has `CLOSED`): `+COMPLETE +TX_LEFT`,
+    /// or, if the receiver left too, nothing written and this half is last.
+    fn refuse_and_leave(self, seen: ChannelState) -> Result<ChannelExit<T>, (Self, ChannelState)> {
+        if seen.has(ChannelState::RX_LEFT) {
+            // The receiver left (its flag read with Acquire): we are the last one out.
+            return Ok(ChannelExit::LastOut(LastOut {
+                channel: self.channel,
+                last: seen,
+            }));
+        }
+        let left = seen.with(ChannelState::COMPLETE.with(ChannelState::TX_LEFT));
+        // ORDERING: Release hands the block to the receiver's Acquire in `leave`;
+        // Acquire, on failure too, sees its `RX_LEFT` if it left.
+        match self.channel().replace(seen, left, Ordering::AcqRel) {
+            Ok(_) => {
+                sync::departed();
+                Ok(ChannelExit::Gone)
+            }
+            Err(now) => Err((self, now)),
+        }
+    }
+
+    /// `+COMPLETE (+VALUE)` from `seen`, where the receiver waits: the sender stays, to
+    /// wake it. Returns the word as it is if it changed.
+    fn complete(&self, seen: ChannelState, published: ChannelState) -> Result<(), ChannelState> {
+        // ORDERING: Release publishes the value to the receiver's Acquire load in
+        // `try_recv`/`wait`; Acquire pairs with the receiver's Release `+RX_WAKER` in
+        // `wait`, so its waker is visible to the wake below.
+        self.channel()
+            .replace(
+                seen,
+                seen.with(ChannelState::COMPLETE.with(published)),
+                Ordering::AcqRel,
+            )
+            .map(drop)
+    }
+
+    /// Wakes the receiver, after [`complete`](Self::complete) found it waiting.
+    fn wake_receiver(&self) {
         // SAFETY: we set `COMPLETE` while `RX_WAKER` was set (so `RX_STORED` too), and
         // have not left: the receiver no longer writes its cell.
-        unsafe { channel.rx_waker.wake_by_ref() };
-        // ORDERING: Release hands the block (our reads of the waker done) to the receiver's
-        // Acquire in `try_recv`/`leave_receiver`; Acquire sees its writes if it left first.
-        let last = channel.set(State::TX_LEFT, Ordering::AcqRel);
-        if last.has(State::RX_LEFT) {
-            // SAFETY: the receiver left before our `TX_LEFT`: we are the last one out.
-            unsafe { Self::dispose(this, last) };
+        unsafe { self.channel().rx_waker.wake_by_ref() };
+    }
+
+    /// Departure after [`wake_receiver`](Self::wake_receiver): `+TX_LEFT`.
+    fn leave(self) -> ChannelExit<T> {
+        // ORDERING: Release hands the block (our reads of the waker done) to the
+        // receiver's Acquire in `try_recv`/`leave`; Acquire sees its writes if it left
+        // first.
+        let last = self.channel().set(ChannelState::TX_LEFT, Ordering::AcqRel);
+        sync::departed();
+        if last.has(ChannelState::RX_LEFT) {
+            // The receiver left before our `TX_LEFT`: we are the last one out.
+            return ChannelExit::LastOut(LastOut {
+                channel: self.channel,
+                last,
+            });
         }
-        None
+        ChannelExit::Gone
     }
 
     /// Whether the receiver closed the channel or was dropped.
     pub(super) fn is_closed(&self) -> bool {
         // ORDERING: Acquire pairs with the receiver's `+CLOSED` in `close`, so that what it
         // did before closing is visible to whoever acts on the answer.
-        self.load(Ordering::Acquire).has(State::CLOSED)
+        self.channel()
+            .load(Ordering::Acquire)
+            .has(ChannelState::CLOSED)
     }
 
     /// The sender's `closed()`: ready once the receiver closed or was dropped; otherwise
     /// keeps `cx`'s waker (replacing an earlier one) and waits.
-    ///
-    /// # Safety
-    ///
-    /// The caller is the channel's sender, still there.
-    pub(super) unsafe fn poll_closed(this: NonNull<Self>, cx: &mut Context<'_>) -> Poll<()> {
-        // SAFETY: the sender is still there, so the block is alive.
-        let channel = unsafe { this.as_ref() };
+    pub(super) fn register_closed_waker(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let channel = self.channel();
         // ORDERING: Acquire pairs with the receiver's `+CLOSED` in `close`.
         let seen = channel.load(Ordering::Acquire);
-        if seen.has(State::CLOSED) {
+        if seen.has(ChannelState::CLOSED) {
             return Poll::Ready(());
         }
-        if seen.has(State::TX_WAKER) {
+        if seen.has(ChannelState::TX_WAKER) {
             // SAFETY: `TX_WAKER` is set (so `TX_STORED` too) and we are the sender: the
             // cell holds our waker, and the receiver only reads it.
             if unsafe { channel.tx_waker.wakes_as(cx.waker()) } {
@@ -613,8 +715,8 @@ impl<T> Channel<T> {
             }
             // ORDERING: Acquire pairs with the receiver's `+CLOSED`: if it closed while our
             // waker was there, it may be reading it, and we leave the cell alone.
-            let before = channel.clear(State::TX_WAKER, Ordering::AcqRel);
-            if before.has(State::CLOSED) {
+            let before = channel.clear(ChannelState::TX_WAKER, Ordering::AcqRel);
+            if before.has(ChannelState::CLOSED) {
                 return Poll::Ready(());
             }
         }
@@ -623,107 +725,126 @@ impl<T> Channel<T> {
         unsafe {
             channel
                 .tx_waker
-                .store(cx.waker(), seen.occupancy(State::TX_STORED))
+                .store(cx.waker(), seen.occupancy(ChannelState::TX_STORED))
         };
         // ORDERING: Release publishes the waker to the receiver's Acquire `+CLOSED` in
         // `close`; Acquire sees whether it closed meanwhile.
-        let before = channel.set(State::TX_WAKER.with(State::TX_STORED), Ordering::AcqRel);
-        if before.has(State::CLOSED) {
+        let before = channel.set(
+            ChannelState::TX_WAKER.with(ChannelState::TX_STORED),
+            Ordering::AcqRel,
+        );
+        if before.has(ChannelState::CLOSED) {
             return Poll::Ready(());
         }
         Poll::Pending
     }
+}
 
-    // -----------------------------------------------------------------------------------
-    // The receiver's steps.
-    // -----------------------------------------------------------------------------------
+// -----------------------------------------------------------------------------------
+// The receiver's half.
+// -----------------------------------------------------------------------------------
 
-    /// The receiver's poll: the value, or `None` when none will come (after either the
-    /// receiver has left); otherwise keeps `cx`'s waker (replacing an earlier one) and
-    /// waits.
+/// The receiver's hold on the channel: alive until its departure step consumes it.
+#[must_use = "a half that is not finished leaks the channel"]
+pub(super) struct ReceiverHalf<T> {
+    channel: NonNull<Channel<T>>,
+}
+
+impl<T> ReceiverHalf<T> {
+    /// The channel, alive while this half is.
+    #[inline(always)]
+    fn channel(&self) -> &Channel<T> {
+        // SAFETY: the receiver has not left (this half would have been consumed), so the
+        // sender cannot have disposed of the channel.
+        unsafe { self.channel.as_ref() }
+    }
+
+    /// The half as a type-erased pointer, for a task that holds it.
+    pub(super) fn into_raw(self) -> NonNull<()> {
+        self.channel.cast()
+    }
+
+    /// The half back from [`into_raw`](Self::into_raw).
     ///
     /// # Safety
     ///
-    /// The caller is the channel's receiver, still there; after `Ready` it never touches
-    /// the channel again.
+    /// `raw` came from `into_raw` of a `ReceiverHalf<T>`, and the caller takes over that
+    /// hold: no other half made from it is alive.
+    pub(super) unsafe fn from_raw(raw: NonNull<()>) -> Self {
+        Self {
+            channel: raw.cast(),
+        }
+    }
+
+    /// The state word, for `Debug`.
+    pub(super) fn state(&self) -> ChannelState {
+        self.channel().load(Ordering::Relaxed)
+    }
+
+    /// The receiver's poll: the value, or `Closed` when none will come (after either the
+    /// receiver has left); otherwise keeps `cx`'s waker (replacing an earlier one) and
+    /// hands the half back.
     #[inline(always)]
-    pub(super) unsafe fn poll_recv(this: NonNull<Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        // SAFETY: the receiver is still there, so the block is alive.
-        let channel = unsafe { this.as_ref() };
+    pub(super) fn poll_recv(self, cx: &mut Context<'_>) -> Found<T> {
         // ORDERING: Acquire pairs with the sender's Release `+COMPLETE` (and `+TX_LEFT`) in
-        // `finish_sender`: the value, and the sender's last touch of the block, are visible.
-        let seen = channel.load(Ordering::Acquire);
-        // SAFETY: as this function's contract.
-        match unsafe { Self::found(this, seen) } {
-            Found::Value(value) => Poll::Ready(Some(value)),
-            Found::Closed => Poll::Ready(None),
-            // SAFETY: as this function's contract; the receiver is still there.
-            Found::Empty => unsafe { Self::wait(this, seen, cx) },
+        // `complete_and_leave`: the value, and the sender's last touch of the block, are
+        // visible.
+        let seen = self.channel().load(Ordering::Acquire);
+        match self.found(seen) {
+            Found::Empty(half) => half.wait(seen, cx),
+            done => done,
         }
     }
 
     /// The receiver's look without waiting.
-    ///
-    /// # Safety
-    ///
-    /// The caller is the channel's receiver, still there; after `Value` or `Closed` it
-    /// never touches the channel again.
     #[inline(always)]
-    pub(super) unsafe fn try_recv(this: NonNull<Self>) -> Found<T> {
-        // SAFETY: the receiver is still there, so the block is alive.
-        let channel = unsafe { this.as_ref() };
+    pub(super) fn try_recv(self) -> Found<T> {
         // ORDERING: Acquire, as in `poll_recv`.
-        let seen = channel.load(Ordering::Acquire);
-        // SAFETY: as this function's contract.
-        unsafe { Self::found(this, seen) }
+        let seen = self.channel().load(Ordering::Acquire);
+        self.found(seen)
     }
 
-    /// What the receiver makes of `seen`: takes the value and leaves, leaves, or neither.
-    ///
-    /// # Safety
-    ///
-    /// As for [`try_recv`](Self::try_recv); `seen` was read with Acquire.
+    /// What the receiver makes of `seen` (read with Acquire): takes the value and leaves,
+    /// leaves, or neither.
     #[inline(always)]
-    unsafe fn found(this: NonNull<Self>, seen: State) -> Found<T> {
-        if seen.has(State::COMPLETE.with(State::VALUE)) {
-            // SAFETY: `COMPLETE | VALUE` seen with Acquire: the value is there and ours.
-            let value = unsafe { this.as_ref().take_value() };
-            // SAFETY: we are the receiver, and leave now.
-            unsafe { Self::leave_receiver(this, seen, Leaving::TookValue) };
+    fn found(self, seen: ChannelState) -> Found<T> {
+        if seen.has(ChannelState::COMPLETE.with(ChannelState::VALUE)) {
+            let value = self.take_value();
+            self.leave(seen, ValueOnExit::Taken).dispose_if_last();
             Found::Value(value)
-        } else if seen.any(State::COMPLETE.with(State::CLOSED)) {
-            // SAFETY: as above.
-            unsafe { Self::leave_receiver(this, seen, Leaving::LeavesValue) };
+        } else if seen.any(ChannelState::COMPLETE.with(ChannelState::CLOSED)) {
+            self.leave(seen, ValueOnExit::Left).dispose_if_last();
             Found::Closed
         } else {
-            Found::Empty
+            Found::Empty(self)
         }
+    }
+
+    /// Moves the value out, after `COMPLETE | VALUE` was seen with Acquire.
+    #[inline(always)]
+    fn take_value(&self) -> T {
+        // SAFETY: `COMPLETE | VALUE` seen with Acquire (the caller's `found`): the value
+        // is there and ours, and the sender no longer touches the cell.
+        unsafe { self.channel().take_value() }
     }
 
     /// Keeps `cx`'s waker for the sender to wake, unless it finished meanwhile. `seen`
     /// (read with Acquire) has neither `COMPLETE` nor `CLOSED`.
-    ///
-    /// # Safety
-    ///
-    /// As for [`poll_recv`](Self::poll_recv).
     #[cold]
-    unsafe fn wait(this: NonNull<Self>, seen: State, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        // SAFETY: the receiver is still there, so the block is alive; not used once the
-        // receiver may have left.
-        let channel = unsafe { this.as_ref() };
-        if seen.has(State::RX_WAKER) {
+    fn wait(self, seen: ChannelState, cx: &mut Context<'_>) -> Found<T> {
+        let channel = self.channel();
+        if seen.has(ChannelState::RX_WAKER) {
             // SAFETY: `RX_WAKER` is set (so `RX_STORED` too) and we are the receiver: the
             // cell holds our waker, and the sender only reads it.
             if unsafe { channel.rx_waker.wakes_as(cx.waker()) } {
-                return Poll::Pending;
+                return Found::Empty(self);
             }
             // ORDERING: Acquire pairs with the sender's Release `+COMPLETE`: if it completed
             // while our waker was there, it may be waking it, and we leave the cell alone.
-            let before = channel.clear(State::RX_WAKER, Ordering::AcqRel);
-            if before.has(State::COMPLETE) {
-                // SAFETY: the word was read with Acquire; we are the receiver. (`found`
-                // gets the word as it is now, without the flag we cleared.)
-                return unsafe { Self::found(this, before.without(State::RX_WAKER)) }.into_poll();
+            let before = channel.clear(ChannelState::RX_WAKER, Ordering::AcqRel);
+            if before.has(ChannelState::COMPLETE) {
+                // `found` gets the word as it is now, without the flag we cleared.
+                return self.found(before.without(ChannelState::RX_WAKER));
             }
         }
         // SAFETY: `RX_WAKER` and `COMPLETE` are clear (the sender, finishing now, sees no
@@ -731,48 +852,44 @@ impl<T> Channel<T> {
         unsafe {
             channel
                 .rx_waker
-                .store(cx.waker(), seen.occupancy(State::RX_STORED))
+                .store(cx.waker(), seen.occupancy(ChannelState::RX_STORED))
         };
-        // ORDERING: Release publishes the waker to the sender's Acquire in
-        // `finish_sender_slow`; Acquire sees its value if it completed meanwhile.
-        let stored = State::RX_WAKER.with(State::RX_STORED);
+        // ORDERING: Release publishes the waker to the sender's Acquire in `complete`;
+        // Acquire sees its value if it completed meanwhile.
+        let stored = ChannelState::RX_WAKER.with(ChannelState::RX_STORED);
         let before = channel.set(stored, Ordering::AcqRel);
-        if before.has(State::COMPLETE) {
-            // SAFETY: the word was read with Acquire; we are the receiver. (`found` gets
-            // the word as it is now, with the flags we set: the last one out drops the
-            // waker we stored.)
-            return unsafe { Self::found(this, before.with(stored)) }.into_poll();
+        if before.has(ChannelState::COMPLETE) {
+            // `found` gets the word as it is now, with the flags we set: the last one out
+            // drops the waker we stored.
+            return self.found(before.with(stored));
         }
-        Poll::Pending
+        Found::Empty(self)
     }
 
     /// Whether a value is there, sent and not taken.
     pub(super) fn has_value(&self) -> bool {
         // ORDERING: Acquire pairs with the sender's Release `+COMPLETE | VALUE`.
-        self.load(Ordering::Acquire)
-            .has(State::COMPLETE.with(State::VALUE))
+        self.channel()
+            .load(Ordering::Acquire)
+            .has(ChannelState::COMPLETE.with(ChannelState::VALUE))
     }
 
     /// Whether the receiver would find something without waiting.
     pub(super) fn is_finished(&self) -> bool {
         // ORDERING: Acquire, as in `has_value`.
-        self.load(Ordering::Acquire)
-            .any(State::COMPLETE.with(State::CLOSED))
+        self.channel()
+            .load(Ordering::Acquire)
+            .any(ChannelState::COMPLETE.with(ChannelState::CLOSED))
     }
 
     /// The receiver closes the channel: a later send fails, and a sender waiting in
     /// `closed()` is woken. A value sent before stays there for the receiver.
-    ///
-    /// # Safety
-    ///
-    /// The caller is the channel's receiver, still there.
-    pub(super) unsafe fn close(this: NonNull<Self>) {
-        // SAFETY: the receiver is still there, so the block is alive.
-        let channel = unsafe { this.as_ref() };
-        // ORDERING: Acquire pairs with the sender's Release `+TX_WAKER` in `poll_closed`, so
-        // its waker is visible to the wake below; Release pairs with its Acquire loads that
-        // see `CLOSED`.
-        let before = channel.set(State::CLOSED, Ordering::AcqRel);
+    pub(super) fn close(&self) {
+        let channel = self.channel();
+        // ORDERING: Acquire pairs with the sender's Release `+TX_WAKER` in
+        // `register_closed_waker`, so its waker is visible to the wake below; Release
+        // pairs with its Acquire loads that see `CLOSED`.
+        let before = channel.set(ChannelState::CLOSED, Ordering::AcqRel);
         if before.sender_waits() {
             // SAFETY: we set `CLOSED` while `TX_WAKER` was set (so `TX_STORED` too) and
             // `COMPLETE` clear, and have not left: the sender no longer writes its cell.
@@ -780,61 +897,64 @@ impl<T> Channel<T> {
         }
     }
 
-    /// The receiver leaves: closes the channel if the sender is still to finish, and the
-    /// last one out disposes of it. `seen` is the word as the receiver last read it.
-    ///
-    /// # Safety
-    ///
-    /// The caller is the channel's receiver, still there, and never touches the channel
-    /// again; `seen` was read with Acquire. With [`Leaving::TookValue`] the receiver took
-    /// the value.
-    #[inline(always)]
-    unsafe fn leave_receiver(this: NonNull<Self>, seen: State, leaving: Leaving) {
-        if seen.has(State::TX_LEFT) {
-            // SAFETY: the sender left (its flag seen with Acquire): we are the last one out.
-            unsafe { Self::dispose(this, seen.without(leaving.took())) };
-            return;
-        }
-        // SAFETY: as this function's contract.
-        unsafe { Self::leave_receiver_slow(this, leaving) }
+    /// The receiver is dropped: it leaves whatever is there.
+    pub(super) fn drop_receiver(self) {
+        // ORDERING: Acquire, as in `poll_recv`.
+        let seen = self.channel().load(Ordering::Acquire);
+        self.leave(seen, ValueOnExit::Left).dispose_if_last();
     }
 
-    /// [`leave_receiver`](Self::leave_receiver) while the sender is still there.
-    ///
-    /// # Safety
-    ///
-    /// As for `leave_receiver`.
+    /// Departure: if `seen` (read with Acquire) has the sender's `TX_LEFT`, this half is
+    /// last without a write; else [`leave_while_sender_stays`](Self::leave_while_sender_stays).
+    #[inline(always)]
+    fn leave(self, seen: ChannelState, value: ValueOnExit) -> ChannelExit<T> {
+        if seen.has(ChannelState::TX_LEFT) {
+            // The sender left (its flag seen with Acquire): we are the last one out.
+            return ChannelExit::LastOut(LastOut {
+                channel: self.channel,
+                last: seen.without(value.cleared()),
+            });
+        }
+        self.leave_while_sender_stays(value)
+    }
+
+    /// Departure while the sender is still there: `+CLOSED +RX_LEFT (-VALUE)`, after
+    /// waking a sender that waits in `closed()`.
     #[cold]
-    unsafe fn leave_receiver_slow(this: NonNull<Self>, leaving: Leaving) {
-        // SAFETY: the receiver is still there, so the block is alive; not used once it left.
-        let channel = unsafe { this.as_ref() };
-        let took = leaving.took();
+    fn leave_while_sender_stays(self, value: ValueOnExit) -> ChannelExit<T> {
+        let cleared = value.cleared();
         // ORDERING: Acquire, as in `poll_recv`.
-        let mut seen = channel.load(Ordering::Acquire);
-        if seen.has(State::COMPLETE) && !seen.has(State::TX_LEFT) {
-            seen = channel.await_sender_leaving(seen);
+        let mut seen = self.channel().load(Ordering::Acquire);
+        if seen.has(ChannelState::COMPLETE) && !seen.has(ChannelState::TX_LEFT) {
+            seen = self.await_sender_leaving(seen);
         }
         loop {
-            if seen.has(State::TX_LEFT) {
-                // SAFETY: the sender left (seen with Acquire): we are the last one out.
-                unsafe { Self::dispose(this, seen.without(took)) };
-                return;
+            if seen.has(ChannelState::TX_LEFT) {
+                // The sender left (seen with Acquire): we are the last one out.
+                return ChannelExit::LastOut(LastOut {
+                    channel: self.channel,
+                    last: seen.without(cleared),
+                });
             }
             if seen.sender_waits() {
                 // The sender waits in `closed()`: wake it before leaving, while the block
                 // is still ours to read.
-                // SAFETY: we are the receiver, still there.
-                unsafe { Self::close(this) };
+                self.close();
                 // ORDERING: Acquire, as in `poll_recv`.
-                seen = channel.load(Ordering::Acquire);
+                seen = self.channel().load(Ordering::Acquire);
                 continue;
             }
-            let left = seen.with(State::CLOSED.with(State::RX_LEFT)).without(took);
+            let left = seen
+                .with(ChannelState::CLOSED.with(ChannelState::RX_LEFT))
+                .without(cleared);
             // ORDERING: Release hands the block (our reads of the value and the wakers
-            // done) to the sender's Acquire in `finish_sender`/`finish_sender_slow`;
+            // done) to the sender's Acquire in `finish`/`refuse_and_leave`/`leave`;
             // Acquire, on failure, sees its last writes if it left first.
-            match channel.replace(seen, left, Ordering::AcqRel) {
-                Ok(_) => return,
+            match self.channel().replace(seen, left, Ordering::AcqRel) {
+                Ok(_) => {
+                    sync::departed();
+                    return ChannelExit::Gone;
+                }
                 Err(now) => seen = now,
             }
         }
@@ -847,53 +967,17 @@ impl<T> Channel<T> {
     /// once more and give the block back to this thread's inbox from afar. Returns the
     /// word as last read (with Acquire), `TX_LEFT` or not.
     #[inline]
-    fn await_sender_leaving(&self, mut seen: State) -> State {
+    fn await_sender_leaving(&self, mut seen: ChannelState) -> ChannelState {
         for _ in 0..RECEIVER_SPINS {
             sync::spin();
-            // ORDERING: Acquire pairs with the sender's Release `+TX_LEFT` in
-            // `finish_sender_slow`, as in `poll_recv`.
-            seen = self.load(Ordering::Acquire);
-            if seen.has(State::TX_LEFT) {
+            // ORDERING: Acquire pairs with the sender's Release `+TX_LEFT` in `leave`, as
+            // in `poll_recv`.
+            seen = self.channel().load(Ordering::Acquire);
+            if seen.has(ChannelState::TX_LEFT) {
                 break;
             }
         }
         seen
-    }
-
-    /// The receiver is dropped: it leaves whatever is there.
-    ///
-    /// # Safety
-    ///
-    /// The caller is the channel's receiver, still there, and never touches the channel
-    /// again.
-    pub(super) unsafe fn drop_receiver(this: NonNull<Self>) {
-        // SAFETY: the receiver is still there, so the block is alive.
-        let channel = unsafe { this.as_ref() };
-        // ORDERING: Acquire, as in `poll_recv`.
-        let seen = channel.load(Ordering::Acquire);
-        // SAFETY: as this function's contract.
-        unsafe { Self::leave_receiver(this, seen, Leaving::LeavesValue) };
-    }
-}
-
-impl Leaving {
-    /// The flag the receiver clears as it leaves.
-    const fn took(self) -> State {
-        match self {
-            Leaving::TookValue => State::VALUE,
-            Leaving::LeavesValue => State::EMPTY,
-        }
-    }
-}
-
-impl<T> Found<T> {
-    /// A receiver's poll result: the value, or `None` for no value ever.
-    fn into_poll(self) -> Poll<Option<T>> {
-        match self {
-            Found::Value(value) => Poll::Ready(Some(value)),
-            Found::Closed => Poll::Ready(None),
-            Found::Empty => Poll::Pending,
-        }
     }
 }
 

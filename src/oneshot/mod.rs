@@ -59,40 +59,16 @@
 //!
 //! # How it works
 //!
-//! One atomic state word of nine flags arbitrates the value and the two wakers (two of
-//! them, `RX_STORED` and `TX_STORED`, only record that a waker cell was ever written):
-//!
-//! ```text
-//!                         channel(): EMPTY
-//!                              |
-//!   receiver polls first:      |      sender polls closed():
-//!   waker in, +RX_WAKER        |      waker in, +TX_WAKER
-//!   (+RX_STORED; to replace    |      (+TX_STORED; to replace it:
-//!   it: -RX_WAKER first)       |      -TX_WAKER first)
-//!          .-------------------+-------------------.
-//!          v                                       v
-//!   send / sender dropped:                  close / receiver dropped:
-//!   +COMPLETE (+VALUE if sent);             +CLOSED (+RX_LEFT if dropped);
-//!   no RX_WAKER: +TX_LEFT in the same       TX_WAKER and not COMPLETE: wake the
-//!   compare-and-swap; RX_WAKER: wake the    sender's waker by reference
-//!   receiver by reference, then +TX_LEFT    |
-//!          |                                v
-//!          |                         a send after CLOSED: the value comes back,
-//!          |                         +COMPLETE +TX_LEFT (never VALUE)
-//!          v                                |
-//!   receiver takes the value:               |
-//!   it loaded TX_LEFT: no write at all;     |
-//!   else -VALUE +RX_LEFT                    |
-//!          '-------------------.------------'
-//!                              v
-//!        TX_LEFT and RX_LEFT: the last one out drops what is left (a value
-//!        nobody took, the wakers) and gives the block back
-//! ```
+//! One atomic state word of nine flags arbitrates the value and the two wakers. Each
+//! half owns its hold on the channel as a value, and the step with which it leaves
+//! consumes that hold: whichever half leaves second sees the other's departure and
+//! gives the block back, and no half can touch the channel after it left.
 //!
 //! A round trip where the value is sent before the receiver looks costs one
 //! compare-and-swap (the sender's) and one load (the receiver's, which sees that the
-//! sender has left and so frees the block without writing the word). The flags, who may
-//! touch which cell under each, and every step are in `src/oneshot/channel.rs`.
+//! sender has left and so frees the block without writing the word). The state diagram, the
+//! flags, who may touch which cell under each, every departure path and every step are
+//! in the source of the channel's protocol (`src/oneshot/channel.rs`).
 
 mod channel;
 pub mod error;
@@ -120,6 +96,6 @@ use channel::Channel;
 /// ```
 #[inline]
 pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
-    let channel = Channel::<T>::new();
-    (Sender::new(channel), Receiver::new(channel))
+    let (sender, receiver) = Channel::<T>::open();
+    (Sender::new(sender), Receiver::new(receiver))
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
 
-use super::channel::{Channel, Found};
+use super::channel::{Found, ReceiverHalf};
 use super::error::{RecvError, TryRecvError};
 use crate::ValueTask;
 use crate::raw::{RawTask, RawTaskVTable};
@@ -20,8 +20,8 @@ use crate::raw::{RawTask, RawTaskVTable};
 /// Once it returned its result (from a poll or [`try_recv`](Self::try_recv)) it is
 /// *terminated*: it has left the channel, and polling it again panics.
 pub struct Receiver<T> {
-    /// The channel; `None` once the receiver is terminated.
-    channel: Option<NonNull<Channel<T>>>,
+    /// The receiver's half of the channel; `None` once the receiver is terminated.
+    half: Option<ReceiverHalf<T>>,
 }
 
 // SAFETY: the receiver takes the `T` another thread sent, so `T: Send` is needed, and
@@ -32,16 +32,8 @@ unsafe impl<T: Send> Send for Receiver<T> {}
 unsafe impl<T: Send> Sync for Receiver<T> {}
 
 impl<T> Receiver<T> {
-    pub(super) fn new(channel: NonNull<Channel<T>>) -> Self {
-        Self {
-            channel: Some(channel),
-        }
-    }
-
-    /// The channel, unless the receiver is terminated.
-    fn channel(&self) -> Option<&Channel<T>> {
-        // SAFETY: the receiver holds the channel until it terminates or is dropped.
-        self.channel.map(|channel| unsafe { &*channel.as_ptr() })
+    pub(super) fn new(half: ReceiverHalf<T>) -> Self {
+        Self { half: Some(half) }
     }
 
     /// Closes the channel without dropping the receiver: a later
@@ -61,9 +53,8 @@ impl<T> Receiver<T> {
     /// assert_eq!(rx.try_recv(), Err(TryRecvError::Closed));
     /// ```
     pub fn close(&mut self) {
-        if let Some(channel) = self.channel {
-            // SAFETY: we are the receiver, still there.
-            unsafe { Channel::close(channel) };
+        if let Some(half) = &self.half {
+            half.close();
         }
     }
 
@@ -82,7 +73,7 @@ impl<T> Receiver<T> {
     /// assert!(rx.is_terminated());
     /// ```
     pub fn is_terminated(&self) -> bool {
-        self.channel.is_none()
+        self.half.is_none()
     }
 
     /// Whether there is no value to take now: nothing sent yet, the sender dropped, or
@@ -100,7 +91,7 @@ impl<T> Receiver<T> {
     /// assert!(!rx.is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
-        self.channel().is_none_or(|channel| !channel.has_value())
+        self.half.as_ref().is_none_or(|half| !half.has_value())
     }
 
     /// Takes the value if it is there, without waiting and without keeping a waker.
@@ -121,19 +112,17 @@ impl<T> Receiver<T> {
     /// assert_eq!(rx.try_recv(), Err(TryRecvError::Closed));
     /// ```
     pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
-        let Some(channel) = self.channel else {
+        let Some(half) = self.half.take() else {
             return Err(TryRecvError::Closed);
         };
-        // SAFETY: we are the receiver, still there; on `Value` and `Closed` it left, and
-        // the handle lets go of the channel below.
-        let found = unsafe { Channel::try_recv(channel) };
-        let result = match found {
+        match half.try_recv() {
             Found::Value(value) => Ok(value),
             Found::Closed => Err(TryRecvError::Closed),
-            Found::Empty => return Err(TryRecvError::Empty),
-        };
-        self.channel = None;
-        result
+            Found::Empty(half) => {
+                self.half = Some(half);
+                Err(TryRecvError::Empty)
+            }
+        }
     }
 
     /// Blocks this thread until the value comes or the sender is dropped, for code
@@ -202,24 +191,23 @@ impl<T> Future for Receiver<T> {
     #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let Some(channel) = this.channel else {
+        let Some(half) = this.half.take() else {
             panic!("oneshot::Receiver polled after it returned its result");
         };
-        // SAFETY: we are the receiver, still there; on `Ready` it left, and the handle
-        // lets go of the channel below.
-        let Poll::Ready(found) = (unsafe { Channel::poll_recv(channel, cx) }) else {
-            return Poll::Pending;
-        };
-        this.channel = None;
-        Poll::Ready(found.ok_or(RecvError(())))
+        match half.poll_recv(cx).into_poll() {
+            Ok(found) => Poll::Ready(found.ok_or(RecvError(()))),
+            Err(half) => {
+                this.half = Some(half);
+                Poll::Pending
+            }
+        }
     }
 }
 
 impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
-        if let Some(channel) = self.channel {
-            // SAFETY: we are the receiver, still there, and this is its last touch.
-            unsafe { Channel::drop_receiver(channel) };
+        if let Some(half) = self.half.take() {
+            half.drop_receiver();
         }
     }
 }
@@ -227,8 +215,8 @@ impl<T> Drop for Receiver<T> {
 impl<T> fmt::Debug for Receiver<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut f = f.debug_struct("Receiver");
-        match self.channel() {
-            Some(channel) => f.field("state", &channel.state()),
+        match &self.half {
+            Some(half) => f.field("state", &half.state()),
             None => f.field("terminated", &true),
         };
         f.finish()
@@ -250,17 +238,17 @@ impl<T> fmt::Debug for Receiver<T> {
 /// ```
 impl<'a, T: Send + 'a> From<Receiver<T>> for ValueTask<'a, Result<T, RecvError>> {
     fn from(receiver: Receiver<T>) -> Self {
-        let receiver = std::mem::ManuallyDrop::new(receiver);
-        match receiver.channel {
-            // SAFETY: the receiver's hold on the channel moves to the task (the handle is
-            // never dropped); `RawTaskRecv`'s functions uphold `RawTask::new`'s contract:
+        let mut receiver = receiver;
+        match receiver.half.take() {
+            // SAFETY: the receiver's half moves to the task (the handle, left without it,
+            // drops nothing); `RawTaskRecv`'s functions uphold `RawTask::new`'s contract:
             // `poll` writes the result when it returns `true`, after which (as after
             // `discard`) the receiver has left; they run on any thread for `T: Send`.
-            Some(channel) => ValueTask::from_raw(unsafe {
-                RawTask::new(channel.cast(), RawTaskRecv::<T>::VTABLE)
+            Some(half) => ValueTask::from_raw(unsafe {
+                RawTask::new(half.into_raw(), RawTaskRecv::<T>::VTABLE)
             }),
             // A terminated receiver: polling the task panics, as polling it would.
-            None => ValueTask::from_future(std::mem::ManuallyDrop::into_inner(receiver)),
+            None => ValueTask::from_future(receiver),
         }
     }
 }
@@ -278,12 +266,18 @@ impl<T> RawTaskRecv<T> {
 
     /// # Safety
     ///
-    /// `ptr` is a `Channel<T>` whose receiver the task is, still there; `out` points to
-    /// a `MaybeUninit<Result<T, RecvError>>`.
+    /// `ptr` is a `ReceiverHalf<T>` made raw, held by the task; `out` points to a
+    /// `MaybeUninit<Result<T, RecvError>>`. On `false` the task still holds the half.
     unsafe fn poll(ptr: NonNull<()>, cx: &mut Context<'_>, out: *mut ()) -> bool {
-        // SAFETY: as this function's contract.
-        let Poll::Ready(found) = (unsafe { Channel::<T>::poll_recv(ptr.cast(), cx) }) else {
-            return false;
+        // SAFETY: as this function's contract: the task lends us its half.
+        let half = unsafe { ReceiverHalf::<T>::from_raw(ptr) };
+        let found = match half.poll_recv(cx).into_poll() {
+            Ok(found) => found,
+            Err(half) => {
+                // The task keeps its hold, at the same address.
+                let _ = half.into_raw();
+                return false;
+            }
         };
         // SAFETY: the caller passes a place for the output.
         unsafe {
@@ -297,15 +291,19 @@ impl<T> RawTaskRecv<T> {
     ///
     /// As for `poll`.
     unsafe fn is_ready(ptr: NonNull<()>) -> bool {
-        // SAFETY: the receiver is still there, so the channel is alive.
-        unsafe { ptr.cast::<Channel<T>>().as_ref() }.is_finished()
+        // SAFETY: as for `poll`: the task lends us its half.
+        let half = unsafe { ReceiverHalf::<T>::from_raw(ptr) };
+        let ready = half.is_finished();
+        // The task keeps its hold.
+        let _ = half.into_raw();
+        ready
     }
 
     /// # Safety
     ///
     /// As for `poll`; the task gives up the channel.
     unsafe fn discard(ptr: NonNull<()>) {
-        // SAFETY: as this function's contract.
-        unsafe { Channel::<T>::drop_receiver(ptr.cast()) };
+        // SAFETY: as this function's contract: the task gives us its half.
+        unsafe { ReceiverHalf::<T>::from_raw(ptr) }.drop_receiver();
     }
 }

@@ -4,10 +4,9 @@ use std::fmt;
 use std::future::Future;
 use std::mem::ManuallyDrop;
 use std::pin::Pin;
-use std::ptr::NonNull;
 use std::task::{Context, Poll};
 
-use super::channel::Channel;
+use super::channel::SenderHalf;
 
 /// Sends the one value of a [`channel`](super::channel) to its
 /// [`Receiver`](super::Receiver). Two words at most (one, today), `Send` and `Sync` for
@@ -16,8 +15,8 @@ use super::channel::Channel;
 /// Dropping it without sending wakes the receiver, which then gets
 /// [`RecvError`](super::error::RecvError).
 pub struct Sender<T> {
-    /// The channel, held until `send` or `drop` leaves it.
-    channel: NonNull<Channel<T>>,
+    /// The sender's half of the channel, given up by `send` or `drop`.
+    half: ManuallyDrop<SenderHalf<T>>,
 }
 
 // SAFETY: the sender moves a `T` to whichever thread holds the receiver, so `T: Send` is
@@ -27,14 +26,10 @@ unsafe impl<T: Send> Send for Sender<T> {}
 unsafe impl<T: Send> Sync for Sender<T> {}
 
 impl<T> Sender<T> {
-    pub(super) fn new(channel: NonNull<Channel<T>>) -> Self {
-        Self { channel }
-    }
-
-    /// The channel, alive while `self` is.
-    fn channel(&self) -> &Channel<T> {
-        // SAFETY: the sender holds the channel until `send` or `drop` gives it up.
-        unsafe { self.channel.as_ref() }
+    pub(super) fn new(half: SenderHalf<T>) -> Self {
+        Self {
+            half: ManuallyDrop::new(half),
+        }
     }
 
     /// Sends `value` to the receiver, or gives it back as `Err(value)` if the receiver
@@ -58,10 +53,10 @@ impl<T> Sender<T> {
     /// ```
     #[inline]
     pub fn send(self, value: T) -> Result<(), T> {
-        let this = ManuallyDrop::new(self);
-        // SAFETY: we are the sender, still there, and `this` is never dropped, so the
-        // channel is not touched again.
-        match unsafe { Channel::finish_sender(this.channel, Some(value)) } {
+        let mut this = ManuallyDrop::new(self);
+        // SAFETY: `this` is never dropped, so the half is taken out of it once.
+        let half = unsafe { ManuallyDrop::take(&mut this.half) };
+        match half.finish(Some(value)) {
             None => Ok(()),
             Some(value) => Err(value),
         }
@@ -81,7 +76,7 @@ impl<T> Sender<T> {
     /// assert!(tx.is_closed());
     /// ```
     pub fn is_closed(&self) -> bool {
-        self.channel().is_closed()
+        self.half.is_closed()
     }
 
     /// Waits until the receiver is dropped or closed: a producer uses it to stop work
@@ -123,22 +118,22 @@ impl<T> Sender<T> {
     /// assert_eq!(tx.poll_closed(&mut cx), Poll::Ready(()));
     /// ```
     pub fn poll_closed(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        // SAFETY: we are the sender, still there.
-        unsafe { Channel::poll_closed(self.channel, cx) }
+        self.half.register_closed_waker(cx)
     }
 }
 
 impl<T> Drop for Sender<T> {
     fn drop(&mut self) {
-        // SAFETY: we are the sender, still there, and this is its last touch.
-        unsafe { Channel::finish_sender(self.channel, None) };
+        // SAFETY: the handle is being dropped: the half is taken out of it once.
+        let half = unsafe { ManuallyDrop::take(&mut self.half) };
+        half.finish(None);
     }
 }
 
 impl<T> fmt::Debug for Sender<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Sender")
-            .field("state", &self.channel().state())
+            .field("state", &self.half.state())
             .finish()
     }
 }

@@ -24,17 +24,41 @@ fn counted_future_task(drops: &Arc<AtomicUsize>) -> ValueTask<'static, u64> {
     }))
 }
 
+/// Reuses a freed block at once, as the thread that freed one would race: a new pooled
+/// future of the same size class (under loom it comes from the shared stack when a
+/// block is there), suspended once and polled to its end, which writes and reads its
+/// whole block.
+fn reuse_future_block() {
+    let mut yielded = false;
+    let task = ValueTask::from_future(std::future::poll_fn(move |cx| {
+        if std::mem::replace(&mut yielded, true) {
+            Poll::Ready(2_u64)
+        } else {
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }));
+    assert_eq!(block_on(task), 2);
+}
+
 /// Blocks taken on one thread are freed on others, while a third thread takes one: no
 /// block is lost or freed twice, each future is dropped once, and what is not in use sits
 /// on the shared stack, within its cap.
 #[test]
 fn future_blocks_freed_on_other_threads() {
-    model(30_000, || {
+    model(250_000, || {
         let drops = Arc::new(AtomicUsize::new(0));
         let finished = counted_future_task(&drops);
         let dropped = counted_future_task(&drops);
-        let finisher = thread::spawn(move || block_on(finished));
-        let dropper = thread::spawn(move || drop(dropped));
+        let finisher = thread::spawn(move || {
+            let output = block_on(finished);
+            reuse_future_block();
+            output
+        });
+        let dropper = thread::spawn(move || {
+            drop(dropped);
+            reuse_future_block();
+        });
         // Meanwhile this thread takes a block: a freed one or a new one.
         assert_eq!(block_on(counted_future_task(&drops)), 1);
         assert_eq!(finisher.join().unwrap(), 1);
@@ -50,7 +74,7 @@ fn future_blocks_freed_on_other_threads() {
 /// the one that does not fit goes back to the allocator.
 #[test]
 fn future_blocks_over_the_shared_cap_are_freed() {
-    model(3_000, || {
+    model(30_000, || {
         let drops = Arc::new(AtomicUsize::new(0));
         let tasks = [
             counted_future_task(&drops),
@@ -59,9 +83,13 @@ fn future_blocks_over_the_shared_cap_are_freed() {
         ];
         assert_eq!(valuetask::future_pool::stats().allocated_blocks, 3);
         let [a, b, c] = tasks;
-        let a = thread::spawn(move || drop(a));
+        let a = thread::spawn(move || {
+            drop(a);
+            reuse_future_block();
+        });
         let b = thread::spawn(move || drop(b));
         drop(c);
+        reuse_future_block();
         a.join().unwrap();
         b.join().unwrap();
         assert_eq!(drops.load(SeqCst), 3);

@@ -30,6 +30,23 @@ fn send_counted(tx: oneshot::Sender<Counted>, drops: &Arc<AtomicUsize>) -> bool 
     }
 }
 
+/// Reuses a channel's memory at once, as a half that just left would race: a new
+/// channel of the same size class (under loom every block goes through the shared
+/// stack, so it gets the block just given back when there is one), touching every
+/// cell: the receiver's waker registered, the sender's `closed()` waker registered, the
+/// value sent (waking the receiver), the channel closed, the value received, and both
+/// wakers dropped with the block. A half that touched its channel after its departure
+/// step would race these writes, which loom reports.
+fn reuse_channel() {
+    let (mut tx, mut rx) = oneshot::channel::<usize>();
+    let waker = Waker::noop();
+    assert!(poll_once(&mut rx, waker).is_pending());
+    assert!(tx.poll_closed(&mut Context::from_waker(waker)).is_pending());
+    tx.send(3).unwrap();
+    rx.close();
+    assert_eq!(rx.try_recv(), Ok(3));
+}
+
 /// send ∥ receiver drop: `COMPLETE|VALUE|TX_LEFT` against `CLOSED|RX_LEFT`. The value is
 /// delivered (and dropped by the last one out) or comes back; dropped once either way.
 #[test]
@@ -39,9 +56,14 @@ fn oneshot_send_vs_receiver_drop() {
         let (tx, rx) = oneshot::channel();
         let sender = {
             let drops = Arc::clone(&drops);
-            thread::spawn(move || send_counted(tx, &drops))
+            thread::spawn(move || {
+                let delivered = send_counted(tx, &drops);
+                reuse_channel();
+                delivered
+            })
         };
         drop(rx);
+        reuse_channel();
         sender.join().unwrap();
         assert_eq!(drops.load(SeqCst), 1);
     });
@@ -57,9 +79,13 @@ fn oneshot_send_vs_poll() {
         let (tx, rx) = oneshot::channel();
         let sender = {
             let drops = Arc::clone(&drops);
-            thread::spawn(move || assert!(send_counted(tx, &drops)))
+            thread::spawn(move || {
+                assert!(send_counted(tx, &drops));
+                reuse_channel();
+            })
         };
         let value = block_on(rx).expect("the value arrives");
+        reuse_channel();
         sender.join().unwrap();
         assert_eq!(drops.load(SeqCst), 0);
         drop(value);
@@ -72,8 +98,12 @@ fn oneshot_send_vs_poll() {
 fn oneshot_sender_drop_vs_poll() {
     model(ONESHOT_INTERLEAVINGS, || {
         let (tx, rx) = oneshot::channel::<usize>();
-        let sender = thread::spawn(move || drop(tx));
+        let sender = thread::spawn(move || {
+            drop(tx);
+            reuse_channel();
+        });
         assert!(block_on(rx).is_err());
+        reuse_channel();
         sender.join().unwrap();
     });
 }
@@ -91,7 +121,11 @@ fn oneshot_send_vs_waker_replacement() {
         let second = CountingWaker::new();
         let sender = {
             let drops = Arc::clone(&drops);
-            thread::spawn(move || send_counted(tx, &drops))
+            thread::spawn(move || {
+                let delivered = send_counted(tx, &drops);
+                reuse_channel();
+                delivered
+            })
         };
         let first_waker = CountingWaker::waker(&first);
         let mut got = match poll_once(&mut rx, &first_waker) {
@@ -111,6 +145,7 @@ fn oneshot_send_vs_waker_replacement() {
             };
         }
         drop(rx);
+        reuse_channel();
         let delivered = sender.join().unwrap();
         // Received, or refused because the receiver left first; never lost.
         if let Some(result) = &got {
@@ -134,10 +169,15 @@ fn oneshot_send_vs_close() {
         let (tx, mut rx) = oneshot::channel();
         let sender = {
             let drops = Arc::clone(&drops);
-            thread::spawn(move || send_counted(tx, &drops))
+            thread::spawn(move || {
+                let delivered = send_counted(tx, &drops);
+                reuse_channel();
+                delivered
+            })
         };
         rx.close();
         let received = rx.try_recv();
+        reuse_channel();
         let delivered = sender.join().unwrap();
         match received {
             Ok(value) => {
@@ -174,9 +214,11 @@ fn oneshot_send_vs_try_recv() {
                 }
             };
             drop(rx);
+            reuse_channel();
             received
         });
         let delivered = send_counted(tx, &drops);
+        reuse_channel();
         let received = receiver.join().unwrap();
         assert!(!received || delivered);
         assert_eq!(drops.load(SeqCst), 1);
@@ -196,8 +238,12 @@ fn oneshot_sender_drop_vs_receiver_drop() {
             tx.poll_closed(&mut Context::from_waker(&CountingWaker::waker(&tx_waker)))
                 .is_pending()
         );
-        let sender = thread::spawn(move || drop(tx));
+        let sender = thread::spawn(move || {
+            drop(tx);
+            reuse_channel();
+        });
         drop(rx);
+        reuse_channel();
         sender.join().unwrap();
         assert!(!held_elsewhere(&rx_waker), "a waker outlived the channel");
         assert!(!held_elsewhere(&tx_waker), "a waker outlived the channel");
@@ -211,10 +257,14 @@ fn oneshot_sender_drop_vs_receiver_drop() {
 fn oneshot_closed_vs_receiver_drop() {
     model(ONESHOT_INTERLEAVINGS, || {
         let (mut tx, rx) = oneshot::channel::<usize>();
-        let receiver = thread::spawn(move || drop(rx));
+        let receiver = thread::spawn(move || {
+            drop(rx);
+            reuse_channel();
+        });
         block_on(tx.closed());
         assert!(tx.is_closed());
         assert_eq!(tx.send(1), Err(1));
+        reuse_channel();
         receiver.join().unwrap();
     });
 }
@@ -228,8 +278,10 @@ fn oneshot_closed_vs_close() {
         let receiver = thread::spawn(move || {
             rx.close();
             assert_eq!(rx.try_recv(), Err(TryRecvError::Closed));
+            reuse_channel();
         });
         block_on(tx.closed());
+        reuse_channel();
         receiver.join().unwrap();
     });
 }
@@ -243,7 +295,10 @@ fn oneshot_closed_waker_replacement_vs_receiver_drop() {
         let (mut tx, rx) = oneshot::channel::<usize>();
         let first = CountingWaker::new();
         let second = CountingWaker::new();
-        let receiver = thread::spawn(move || drop(rx));
+        let receiver = thread::spawn(move || {
+            drop(rx);
+            reuse_channel();
+        });
         let mut closed = tx
             .poll_closed(&mut Context::from_waker(&CountingWaker::waker(&first)))
             .is_ready();
@@ -252,6 +307,7 @@ fn oneshot_closed_waker_replacement_vs_receiver_drop() {
                 .poll_closed(&mut Context::from_waker(&CountingWaker::waker(&second)))
                 .is_ready();
         }
+        reuse_channel();
         receiver.join().unwrap();
         if !closed {
             // The receiver left after the second poll kept its waker: it woke that one.
@@ -276,9 +332,13 @@ fn oneshot_sender_drop_vs_close() {
             tx.poll_closed(&mut Context::from_waker(&CountingWaker::waker(&tx_waker)))
                 .is_pending()
         );
-        let sender = thread::spawn(move || drop(tx));
+        let sender = thread::spawn(move || {
+            drop(tx);
+            reuse_channel();
+        });
         rx.close();
         assert!(block_on(&mut rx).is_err());
+        reuse_channel();
         sender.join().unwrap();
         drop(rx);
         assert!(!held_elsewhere(&tx_waker), "a waker outlived the channel");
@@ -297,11 +357,16 @@ fn oneshot_send_vs_poll_then_drop() {
         let waker = CountingWaker::new();
         let sender = {
             let drops = Arc::clone(&drops);
-            thread::spawn(move || send_counted(tx, &drops))
+            thread::spawn(move || {
+                let delivered = send_counted(tx, &drops);
+                reuse_channel();
+                delivered
+            })
         };
         let polled = poll_once(&mut rx, &CountingWaker::waker(&waker));
         drop(polled);
         drop(rx);
+        reuse_channel();
         sender.join().unwrap();
         assert_eq!(drops.load(SeqCst), 1);
         assert!(!held_elsewhere(&waker), "a waker outlived the channel");
@@ -315,8 +380,12 @@ fn oneshot_send_vs_value_task() {
     model(ONESHOT_INTERLEAVINGS, || {
         let (tx, rx) = oneshot::channel::<usize>();
         let task: ValueTask<'static, Result<usize, oneshot::error::RecvError>> = rx.into();
-        let sender = thread::spawn(move || tx.send(7).unwrap());
+        let sender = thread::spawn(move || {
+            tx.send(7).unwrap();
+            reuse_channel();
+        });
         assert_eq!(block_on(task), Ok(7));
+        reuse_channel();
         sender.join().unwrap();
     });
 }

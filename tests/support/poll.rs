@@ -80,8 +80,9 @@ fn this_thread() -> String {
 
 /// Polls `future` to completion, parking the thread between polls; allocates nothing.
 ///
-/// Panics with "lost wake-up?" if the future is still pending [`WAKE_DEADLINE`] after
-/// the first poll, so a missing wake fails the test by name instead of hanging it.
+/// Panics with "lost wake-up?" if a park lasts [`WAKE_DEADLINE`] (the future was not
+/// woken, whether or not it would be ready by then), so a missing wake fails the test
+/// by name instead of hanging it or passing late.
 #[track_caller]
 pub(crate) fn block_on<F: Future + Unpin>(waker: &Waker, mut future: F) -> F::Output {
     drive(waker, Pin::new(&mut future))
@@ -102,15 +103,16 @@ fn drive<F: Future + ?Sized>(waker: &Waker, mut future: Pin<&mut F>) -> F::Outpu
         if let Poll::Ready(value) = future.as_mut().poll(&mut cx) {
             return value;
         }
-        let now = Instant::now();
-        if now >= deadline {
+        // A spurious unpark only costs one more poll. A park that lasts to the deadline
+        // fails before polling again: a future that is ready by then but never woke us
+        // lost its wake-up, and a late poll would hide that.
+        thread::park_timeout(deadline.saturating_duration_since(Instant::now()));
+        if Instant::now() >= deadline {
             panic!(
-                "{}: still pending {WAKE_DEADLINE:?} after the first poll (lost wake-up?)",
+                "{}: not woken {WAKE_DEADLINE:?} after the first poll (lost wake-up?)",
                 this_thread()
             );
         }
-        // A spurious unpark, or the timeout, only costs one more poll.
-        thread::park_timeout(deadline - now);
     }
 }
 
@@ -120,14 +122,14 @@ fn drive<F: Future + ?Sized>(waker: &Waker, mut future: Pin<&mut F>) -> F::Outpu
 pub(crate) fn park_until(what: &dyn std::fmt::Display, mut woken: impl FnMut() -> bool) {
     let deadline = Instant::now() + WAKE_DEADLINE;
     while !woken() {
-        let now = Instant::now();
-        if now >= deadline {
+        // As in `drive`: a park that lasts to the deadline fails before looking again.
+        thread::park_timeout(deadline.saturating_duration_since(Instant::now()));
+        if Instant::now() >= deadline {
             panic!(
                 "{}: {what}: not woken {WAKE_DEADLINE:?} after parking (lost wake-up?)",
                 this_thread()
             );
         }
-        thread::park_timeout(deadline - now);
     }
 }
 
