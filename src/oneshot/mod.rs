@@ -96,6 +96,8 @@
 mod channel;
 pub mod error;
 mod receiver;
+#[cfg(feature = "tokio")]
+mod runtime_thread;
 mod sender;
 
 pub use receiver::Receiver;
