@@ -515,7 +515,7 @@ impl Spin {
     #[inline(always)]
     fn wait(&mut self) {
         self.0 = self.0.wrapping_add(1);
-        if self.0 % 1024 == 0 {
+        if self.0.is_multiple_of(1024) {
             std::thread::yield_now();
         } else {
             std::hint::spin_loop();
