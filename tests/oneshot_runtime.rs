@@ -4,8 +4,6 @@
 //!
 //! Where it must panic the value is already sent, so a receiver that failed to refuse
 //! would return it (and the test fail) instead of blocking the runtime for ever.
-#![cfg(not(miri))]
-
 use std::any::Any;
 use std::thread;
 
@@ -45,6 +43,10 @@ fn panic_message(payload: Box<dyn Any + Send>) -> String {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "tokio runtimes with worker threads: too slow under Miri"
+)]
 #[should_panic(expected = "Cannot block the current thread from within a runtime")]
 fn blocking_recv_panics_in_current_thread_block_on() {
     let rx = sent(1);
@@ -52,6 +54,10 @@ fn blocking_recv_panics_in_current_thread_block_on() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "tokio runtimes with worker threads: too slow under Miri"
+)]
 #[should_panic(expected = "Cannot block the current thread from within a runtime")]
 fn blocking_recv_panics_in_multi_thread_block_on() {
     let rx = sent(1);
@@ -59,6 +65,10 @@ fn blocking_recv_panics_in_multi_thread_block_on() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "tokio runtimes with worker threads: too slow under Miri"
+)]
 fn blocking_recv_panics_in_a_task_on_a_worker_thread() {
     for runtime in [current_thread(), multi_thread()] {
         let rx = sent(1);
@@ -71,6 +81,10 @@ fn blocking_recv_panics_in_a_task_on_a_worker_thread() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "tokio runtimes with worker threads: too slow under Miri"
+)]
 fn blocking_recv_works_in_spawn_blocking() {
     for runtime in [current_thread(), multi_thread()] {
         let (tx, rx) = oneshot::channel::<u32>();
@@ -84,6 +98,10 @@ fn blocking_recv_works_in_spawn_blocking() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "tokio runtimes with worker threads: too slow under Miri"
+)]
 fn blocking_recv_works_in_block_in_place() {
     let runtime = multi_thread();
     let received = runtime.block_on(
@@ -93,6 +111,10 @@ fn blocking_recv_works_in_block_in_place() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "tokio runtimes with worker threads: too slow under Miri"
+)]
 fn blocking_recv_works_on_a_plain_thread_sent_from_a_task() {
     let runtime = multi_thread();
     let (tx, rx) = oneshot::channel::<u32>();
@@ -102,6 +124,10 @@ fn blocking_recv_works_on_a_plain_thread_sent_from_a_task() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "tokio runtimes with worker threads: too slow under Miri"
+)]
 fn blocking_recv_works_under_a_runtime_handle_entered_outside_block_on() {
     let runtime = current_thread();
     let _entered = runtime.enter();
@@ -109,6 +135,10 @@ fn blocking_recv_works_under_a_runtime_handle_entered_outside_block_on() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "tokio runtimes with worker threads: too slow under Miri"
+)]
 fn a_refused_receiver_is_dropped_and_the_sender_is_told() {
     let (tx, rx) = oneshot::channel::<u32>();
     let refused =
