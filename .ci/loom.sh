@@ -7,7 +7,10 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+#
+# loom is an optional dependency behind the internal `loom` feature (so that a crate
+# depending on this one never locks loom's tree); the cfg and the feature go together.
 export RUSTFLAGS="--cfg valuetask_loom"
 export LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-3}"
 export CARGO_TARGET_DIR=target/loom
-exec cargo test --release --lib --test loom "$@"
+exec cargo test --release --features loom --lib --test loom "$@"

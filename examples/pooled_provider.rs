@@ -183,7 +183,7 @@ impl PooledDataProvider {
 
     /// Every fourth read finds its data already buffered.
     fn try_get_sync_result(id: u32) -> Option<u32> {
-        (id % 4 == 0).then(|| data_for(id))
+        id.is_multiple_of(4).then(|| data_for(id))
     }
 }
 

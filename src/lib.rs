@@ -103,6 +103,15 @@
 //! a [`Completer`] are `Send` and `Sync` for `Send` results; a [`ResetCore`] is `Send` and
 //! `Sync` for a `Send` value (its operations may be completed from any thread).
 //!
+//! # Cargo features
+//!
+//! None is on by default, and by default the crate depends on nothing but `std`.
+//!
+//! - `tokio`: [`oneshot::Receiver::blocking_recv`] panics on a thread that drives a tokio
+//!   runtime, as tokio's own does, instead of blocking the tasks that would send. It
+//!   asks tokio (its `sync` part) whether the thread drives one; turn it on in a tokio
+//!   application that calls `blocking_recv`.
+//!
 //! # Examples
 //!
 //! ```

@@ -52,7 +52,7 @@ use crate::task::ValueTask;
 /// fn send<T: Send>(_: T) {}
 /// send(valuetask::LocalValueTask::ready(1));
 /// ```
-#[must_use = "a LocalValueTask does nothing unless awaited or polled"]
+#[must_use = "a LocalValueTask gives its result only when awaited or polled: a future-backed one does not run until then, and a pooled or source-backed one loses its result"]
 pub struct LocalValueTask<'a, T> {
     /// Holds futures wrapped in [`StayLocal`] and sources wrapped in [`LocalSource`],
     /// whose `Send` and `Sync` claims hold only because this task is neither.
@@ -159,10 +159,15 @@ impl<'a, T> LocalValueTask<'a, T> {
     ///             None => Poll::Pending, // a real source would keep the waker
     ///         }
     ///     }
+    ///     fn poll_first(&self, token: Token, cx: &mut Context<'_>) -> Poll<u32> {
+    ///         self.poll_result(token, cx) // one task per token is not tracked here
+    ///     }
     ///     fn status(&self, _: Token) -> Status {
     ///         let value = self.0.get();
     ///         if value.is_some() { Status::Ready } else { Status::Pending }
     ///     }
+    ///     fn release(&self, _: Token) {}
+    ///     fn release_unpolled(&self, _: Token) {}
     /// }
     ///
     /// let slot = Slot(Cell::new(None));

@@ -603,10 +603,10 @@ impl<T> ResetCore<T> {
                 state = self.wait_unclaimed();
                 continue;
             }
-            if in_flight == InFlight::Refuse {
-                if let Some(refused) = state.in_flight() {
-                    return Err(refused);
-                }
+            if in_flight == InFlight::Refuse
+                && let Some(refused) = state.in_flight()
+            {
+                return Err(refused);
             }
             let next = state.next_generation();
             if state.any(CoreState::FILLED) {

@@ -16,18 +16,26 @@ use std::task::{Context, Poll};
 /// [`ResetCore`](crate::ResetCore) implements this trait; embed one in your own type and
 /// forward to it, or implement the trait over your own state machine.
 ///
-/// # One task per token
+/// # One task per token, and a task that left
 ///
 /// A source may enforce that one task exists per token, as [`ResetCore`](crate::ResetCore)
 /// does: it refuses a second task with a panic in `poll_first`, and learns from
-/// `release` that the task left before taking its result. The defaults of `poll_first`
-/// and `release_unpolled` forward to `poll_result` and `release`, for sources that do
-/// not keep track.
+/// `release` and `release_unpolled` that the task left before taking its result (so
+/// that [`ResetCore::is_abandoned`](crate::ResetCore::is_abandoned) tells the producer,
+/// [`ResetCore::try_reset`](crate::ResetCore::try_reset) moves on and a late
+/// [`ResetCore::complete`](crate::ResetCore::complete) hands the value back).
+///
+/// That is why those three methods have no default: a type that forwards to a core
+/// must forward them too, or it does not compile. A source that does not keep track
+/// says so in one line each: `poll_first` calls `poll_result`, `release` and
+/// `release_unpolled` do nothing. Only [`try_status`](Source::try_status) has a
+/// default, which calls `status`; forward it as well when `status` can panic.
 ///
 /// # Examples
 ///
-/// A wrapper forwards every method, so that the core's checks, its never-panicking
-/// query and its record of a task that left all reach it:
+/// A type that owns a core implements the trait by forwarding every method to it, so
+/// that the core's checks, its never-panicking query and its record of a task that
+/// left all reach it:
 ///
 /// ```
 /// use std::task::{Context, Poll};
@@ -66,9 +74,34 @@ use std::task::{Context, Poll};
 /// assert!(task.is_ready());
 /// assert_eq!(futures::executor::block_on(task), b"hello");
 ///
+/// // The reader gives up (a timeout): the core knows, through the wrapper.
 /// let next = conn.read.reset();
-/// drop(ValueTask::from_source(&conn, next)); // the reader gave up
+/// let mut task = ValueTask::from_source(&conn, next);
+/// assert!(futures::FutureExt::now_or_never(&mut task).is_none());
+/// drop(task);
 /// assert!(conn.read.is_abandoned(next));
+/// assert_eq!(conn.read.complete(next, b"late".to_vec()), Err(b"late".to_vec()));
+/// assert!(conn.read.try_reset().is_ok());
+/// ```
+///
+/// A wrapper that forwards only `poll_result` and `status` does not compile:
+///
+/// ```compile_fail,E0046
+/// use std::task::{Context, Poll};
+/// use valuetask::{ResetCore, Source, Status, Token};
+///
+/// struct Connection {
+///     read: ResetCore<Vec<u8>>,
+/// }
+///
+/// impl Source<Vec<u8>> for Connection {
+///     fn poll_result(&self, token: Token, cx: &mut Context<'_>) -> Poll<Vec<u8>> {
+///         self.read.poll_result(token, cx)
+///     }
+///     fn status(&self, token: Token) -> Status {
+///         self.read.status(token)
+///     }
+/// }
 /// ```
 pub trait Source<T> {
     /// Polls for the result of the operation `token` names.
@@ -84,15 +117,13 @@ pub trait Source<T> {
 
     /// The first poll of a task: where a source that allows one task per token refuses
     /// a second one, with a panic that names the rule. Otherwise as
-    /// [`poll_result`](Source::poll_result), which the default calls.
+    /// [`poll_result`](Source::poll_result): a source that does not keep track calls it.
     ///
     /// # Panics
     ///
     /// As `poll_result`; and, in a source that enforces it, when another task already
     /// polled `token` (or polled it and was dropped).
-    fn poll_first(&self, token: Token, cx: &mut Context<'_>) -> Poll<T> {
-        self.poll_result(token, cx)
-    }
+    fn poll_first(&self, token: Token, cx: &mut Context<'_>) -> Poll<T>;
 
     /// Tells whether the result of `token`'s operation is pending, ready or already taken.
     ///
@@ -111,20 +142,17 @@ pub trait Source<T> {
         Some(self.status(token))
     }
 
-    /// Called exactly once per task built from `token`, when its result was taken or
-    /// the task was dropped, whichever comes first. It runs in `Drop`, so it must not
-    /// panic, even for a stale token.
-    fn release(&self, token: Token) {
-        let _ = token;
-    }
+    /// Called exactly once per task built from `token` that polled, when its result
+    /// was taken or the task was dropped, whichever comes first: a source that keeps
+    /// track learns here that the task left. It runs in `Drop`, so it must not panic,
+    /// even for a stale token. A source with nothing to learn does nothing.
+    fn release(&self, token: Token);
 
     /// In place of [`release`](Source::release), for a task dropped before it ever
     /// polled: if another task polled `token`, this one was a second task and must not
-    /// count as the operation's task leaving. The default calls `release`. It runs in
-    /// `Drop`, so it must not panic.
-    fn release_unpolled(&self, token: Token) {
-        self.release(token);
-    }
+    /// count as the operation's task leaving. It runs in `Drop`, so it must not panic.
+    /// A source with nothing to learn does nothing.
+    fn release_unpolled(&self, token: Token);
 }
 
 /// Names one operation of a [`Source`]: its generation.

@@ -92,7 +92,7 @@ use crate::source::{Source, Status, Token};
 /// told through [`Source::release`]; a pooled slot tells its
 /// [`Completer`](crate::Completer), whose [`is_cancelled`](crate::Completer::is_cancelled)
 /// turns true; a future is dropped (in place, if pooled) and its block recycled.
-#[must_use = "a ValueTask does nothing unless awaited or polled"]
+#[must_use = "a ValueTask gives its result only when awaited or polled: a future-backed one does not run until then, and a pooled or source-backed one loses its result"]
 pub struct ValueTask<'a, T> {
     /// Dropped by hand in `Drop` (see there), so that the task has no drop glue of its
     /// own that takes its address.

@@ -403,8 +403,16 @@ impl valuetask::Source<u64> for CellSource {
         }
     }
 
+    fn poll_first(&self, token: Token, cx: &mut Context<'_>) -> Poll<u64> {
+        self.poll_result(token, cx)
+    }
+
     fn release(&self, _: Token) {
         self.released.set(self.released.get() + 1);
+    }
+
+    fn release_unpolled(&self, token: Token) {
+        self.release(token);
     }
 }
 

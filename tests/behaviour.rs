@@ -554,6 +554,10 @@ impl Source<u32> for Releases {
         self.core.poll_result(token, cx)
     }
 
+    fn poll_first(&self, token: Token, cx: &mut Context<'_>) -> Poll<u32> {
+        self.core.poll_result(token, cx)
+    }
+
     fn status(&self, token: Token) -> Status {
         self.core.status(token)
     }
@@ -562,6 +566,10 @@ impl Source<u32> for Releases {
         self.released.fetch_add(1, Ordering::SeqCst);
         self.last_released
             .store(token.generation() as usize, Ordering::SeqCst);
+    }
+
+    fn release_unpolled(&self, token: Token) {
+        self.release(token);
     }
 }
 

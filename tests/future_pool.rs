@@ -155,7 +155,9 @@ fn aligned<'a, V: Send + 'a>(value: V, align: usize) -> ValueTask<'a, Option<V>>
     ValueTask::from_future(async move {
         let value = value;
         yield_once().await;
-        (&value as *const V as usize % align == 0).then_some(value)
+        (&value as *const V as usize)
+            .is_multiple_of(align)
+            .then_some(value)
     })
 }
 

@@ -204,12 +204,11 @@ fn needs_of_pointer(ty: &Type) -> ReceiverNeeds {
             if last.ident == "Box" {
                 return ReceiverNeeds::Send;
             }
-            if last.ident == "Pin" {
-                if let syn::PathArguments::AngleBracketed(arguments) = &last.arguments {
-                    if let Some(syn::GenericArgument::Type(pointer)) = arguments.args.first() {
-                        return needs_of_pointer(pointer);
-                    }
-                }
+            if last.ident == "Pin"
+                && let syn::PathArguments::AngleBracketed(arguments) = &last.arguments
+                && let Some(syn::GenericArgument::Type(pointer)) = arguments.args.first()
+            {
+                return needs_of_pointer(pointer);
             }
             ReceiverNeeds::SendAndSync
         }

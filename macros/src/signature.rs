@@ -238,11 +238,11 @@ impl VisitMut for ArgumentLifetimes {
     /// `impl Trait` becomes `(impl Trait + 'async_trait)`: in parentheses, since
     /// `&impl A + 'b` would not parse, unless it had them already.
     fn visit_type_mut(&mut self, ty: &mut Type) {
-        if let Type::Paren(paren) = ty {
-            if let Type::ImplTrait(inner) = &mut *paren.elem {
-                self.bound_impl_trait(inner);
-                return;
-            }
+        if let Type::Paren(paren) = ty
+            && let Type::ImplTrait(inner) = &mut *paren.elem
+        {
+            self.bound_impl_trait(inner);
+            return;
         }
         let Type::ImplTrait(inner) = ty else {
             return visit_mut::visit_type_mut(self, ty);
@@ -372,10 +372,10 @@ fn place_lifetime_bound(generics: &mut Generics, lifetime: &Lifetime, bound: &Li
         return;
     }
     for param in generics.params.iter_mut() {
-        if let GenericParam::Lifetime(param) = param {
-            if param.lifetime == *lifetime {
-                param.bounds.push(bound.clone());
-            }
+        if let GenericParam::Lifetime(param) = param
+            && param.lifetime == *lifetime
+        {
+            param.bounds.push(bound.clone());
         }
     }
 }

@@ -55,6 +55,7 @@ mod client;
 mod completion;
 mod error;
 pub mod resp;
+#[cfg(feature = "test-server")]
 mod server;
 
 pub use bytes::Bytes;
@@ -64,6 +65,7 @@ pub use completion::{
 };
 pub use error::{Error, ServerError};
 pub use resp::Value;
+#[cfg(feature = "test-server")]
 pub use server::{INSTALL_HINT, RedisServer};
 
 /// A request's result.

@@ -1,4 +1,7 @@
-//! A throwaway `redis-server` on a free loopback port, for tests and the benchmark.
+//! A throwaway `redis-server` on a free loopback port, for tests and the benchmark: a
+//! test fixture, not the client's API, so only with the non-default `test-server`
+//! feature (the tests turn it on through a dev-dependency, the benchmark through its
+//! dependency).
 
 use std::fmt;
 use std::io::{self, Read, Write};

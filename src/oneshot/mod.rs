@@ -39,6 +39,9 @@
 //! - Both halves may be dropped in any order, on any threads. A value nobody takes is
 //!   dropped as soon as the second half is gone.
 //! - `Sender<T>` and `Receiver<T>` are `Send` and `Sync` when `T: Send`, and `Unpin`.
+//! - [`Receiver::blocking_recv`] panics on a thread that drives a tokio runtime, with
+//!   tokio's message, when the crate's `tokio` feature is on; without it, it cannot
+//!   tell such a thread and blocks it.
 //!
 //! # Memory
 //!
@@ -73,6 +76,8 @@
 mod channel;
 pub mod error;
 mod receiver;
+#[cfg(feature = "tokio")]
+mod runtime_thread;
 mod sender;
 
 pub use receiver::Receiver;

@@ -126,11 +126,18 @@ impl<T> Receiver<T> {
     }
 
     /// Blocks this thread until the value comes or the sender is dropped, for code
-    /// outside any async runtime. Do not call it on a runtime's thread: it blocks the
-    /// tasks that would send.
+    /// outside any async runtime: a plain thread, or tokio's `spawn_blocking`.
     ///
     /// The thread's waker is made once per thread and reused, so this allocates nothing
     /// after a thread's first call.
+    ///
+    /// # Panics
+    ///
+    /// With the crate's `tokio` feature, on a thread that drives a tokio runtime (inside
+    /// `Runtime::block_on`, or in a task on a worker thread), as tokio's
+    /// `blocking_recv` does, with tokio's message: "Cannot block the current thread
+    /// from within a runtime". Without the feature it cannot tell such a thread, and
+    /// blocks it: the tasks that would send may then never run.
     ///
     /// # Examples
     ///
@@ -141,7 +148,10 @@ impl<T> Receiver<T> {
     /// std::thread::spawn(move || tx.send(10));
     /// assert_eq!(rx.blocking_recv(), Ok(10));
     /// ```
+    #[track_caller]
     pub fn blocking_recv(mut self) -> Result<T, RecvError> {
+        #[cfg(feature = "tokio")]
+        super::runtime_thread::refuse_runtime_thread();
         thread_local! {
             static PARKER: Waker = Waker::from(Arc::new(Unpark(thread::current())));
         }

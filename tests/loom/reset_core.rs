@@ -368,6 +368,10 @@ impl Source<Counted> for Owner {
         self.core.poll_result(token, cx)
     }
 
+    fn poll_first(&self, token: Token, cx: &mut Context<'_>) -> Poll<Counted> {
+        self.core.poll_result(token, cx)
+    }
+
     fn status(&self, token: Token) -> Status {
         self.core.status(token)
     }
@@ -376,6 +380,10 @@ impl Source<Counted> for Owner {
         if self.core.token() == token {
             self.core.reset();
         }
+    }
+
+    fn release_unpolled(&self, token: Token) {
+        self.release(token);
     }
 }
 
