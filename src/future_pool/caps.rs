@@ -53,7 +53,7 @@ const _: () = {
     let mut class = 0;
     while class < CLASSES {
         assert!(THREAD_CACHE_CAPACITY[class] >= 2);
-        assert!(BLOCK_SIZES[class] % BLOCK_ALIGN == 0);
+        assert!(BLOCK_SIZES[class].is_multiple_of(BLOCK_ALIGN));
         class += 1;
     }
 };
