@@ -98,4 +98,3 @@ pub(crate) use std::alloc::{alloc, dealloc};
 
 #[cfg(valuetask_loom)]
 pub(crate) use loom::alloc::{alloc, dealloc};
-
