@@ -20,6 +20,15 @@ pub(crate) fn spin() {
     loom::thread::yield_now();
 }
 
+/// Marks the point right after a half's leaving read-modify-write: a no-op, but under
+/// loom a yield, so the models run the other side (which may now be last and reuse the
+/// memory) before anything the leaving half does next.
+#[inline(always)]
+pub(crate) fn departed() {
+    #[cfg(valuetask_loom)]
+    loom::thread::yield_now();
+}
+
 /// An `UnsafeCell` whose accesses go through closures, so loom can check them.
 #[cfg(not(valuetask_loom))]
 #[derive(Debug)]

@@ -48,8 +48,9 @@
 //!   `is_ready`. One task, not `Sync`: never two of these at once.
 //! - **C**: `complete`, `succeed` or `fail`; **X**: the completer dropped. They consume
 //!   the completer, so they never run with another completer operation.
-//! - **I**: `is_cancelled`; **W**: a `cancelled()` future polled. They borrow the
-//!   completer (`Sync`): any number at once, on any threads.
+//! - **I**: `is_cancelled` (borrows the completer, `Sync`: loads only); **W**: a
+//!   `cancelled()` future polled (borrows it mutably: one at a time, never beside C, X
+//!   or I).
 //! - **N**: `rent` (on clones of the handle, from several threads); **H**: a pool
 //!   handle dropped (clones, on several threads); **S**: `stats`.
 //!
@@ -60,13 +61,13 @@
 //!
 //! |   | P | D | R | C | X | I | W | N | H | S |
 //! |---|---|---|---|---|---|---|---|---|---|---|
-//! | **P** | — | — | — | `pool_last_one_out_complete`, `pool_task_takes_while_the_completer_leaves` | `pool_abandon_vs_poll`, `pool_last_one_out_abandon` | `pool_two_cancelled_polls_vs_task` | `pool_two_cancelled_polls_vs_task` | `pool_rent_and_return_no_growth` | `pool_handle_dropped_first` | `pool_rent_vs_halves_leaving_and_stats` |
-//! | **D** | | — | — | `pool_complete_vs_task_drop`, `pool_last_one_out_complete` | `pool_last_one_out_abandon` | `pool_two_cancelled_polls_vs_task` | `pool_cancelled_vs_task_drop`, `pool_two_cancelled_polls_vs_task`, `pool_cancel_waker_vs_complete_vs_task_drop` | `pool_rent_vs_halves_leaving_and_stats` | `pool_handles_dropped_while_rentals_run` | `pool_rent_vs_halves_leaving_and_stats` |
-//! | **R** | | | — | `pool_into_ready_vs_complete` | `pool_into_ready_vs_abandon` | `pool_two_cancelled_polls_vs_task` | `pool_two_cancelled_polls_vs_task` | `pool_free_list_pop_push_pop` | `pool_handles_dropped_while_rentals_run` | `pool_handles_dropped_while_rentals_run` |
+//! | **P** | — | — | — | `pool_last_one_out_complete`, `pool_task_takes_while_the_completer_leaves` | `pool_abandon_vs_poll`, `pool_last_one_out_abandon` | `pool_cancelled_polls_vs_task` | `pool_cancelled_polls_vs_task` | `pool_rent_and_return_no_growth` | `pool_handle_dropped_first` | `pool_rent_vs_halves_leaving_and_stats` |
+//! | **D** | | — | — | `pool_complete_vs_task_drop`, `pool_last_one_out_complete` | `pool_last_one_out_abandon` | `pool_cancelled_polls_vs_task` | `pool_cancelled_vs_task_drop`, `pool_cancelled_polls_vs_task`, `pool_cancel_waker_vs_complete_vs_task_drop` | `pool_rent_vs_halves_leaving_and_stats` | `pool_handles_dropped_while_rentals_run` | `pool_rent_vs_halves_leaving_and_stats` |
+//! | **R** | | | — | `pool_into_ready_vs_complete` | `pool_into_ready_vs_abandon` | `pool_cancelled_polls_vs_task` | `pool_cancelled_polls_vs_task` | `pool_free_list_pop_push_pop` | `pool_handles_dropped_while_rentals_run` | `pool_handles_dropped_while_rentals_run` |
 //! | **C** | | | | — | — | — | — | `pool_rent_and_return_no_growth`, `pool_rent_and_return_with_growth` | `pool_handle_dropped_first` | `pool_rent_vs_halves_leaving_and_stats` |
 //! | **X** | | | | | — | — | — | `pool_rent_vs_halves_leaving_and_stats` | `pool_handles_dropped_while_rentals_run` | `pool_handles_dropped_while_rentals_run` |
-//! | **I** | | | | | | `pool_two_cancelled_polls_vs_task` | `pool_two_cancelled_polls_vs_task` | `pool_handles_dropped_while_rentals_run` | `pool_handles_dropped_while_rentals_run` | `pool_handles_dropped_while_rentals_run` |
-//! | **W** | | | | | | | `pool_two_cancelled_polls_vs_task` | `pool_rent_vs_halves_leaving_and_stats` | `pool_handles_dropped_while_rentals_run` | `pool_rent_vs_halves_leaving_and_stats` |
+//! | **I** | | | | | | (loads only) | — | `pool_handles_dropped_while_rentals_run` | `pool_handles_dropped_while_rentals_run` | `pool_handles_dropped_while_rentals_run` |
+//! | **W** | | | | | | | — (one at a time: `pool_cancelled_polls_vs_task` polls two in turn) | `pool_rent_vs_halves_leaving_and_stats` | `pool_handles_dropped_while_rentals_run` | `pool_rent_vs_halves_leaving_and_stats` |
 //! | **N** | | | | | | | | `pool_rent_and_return_with_growth`, `pool_free_list_pop_push_pop` | `pool_handles_dropped_while_rentals_run` | `pool_rent_vs_halves_leaving_and_stats` |
 //! | **H** | | | | | | | | | `pool_handles_dropped_while_rentals_run` | `pool_handles_dropped_while_rentals_run` |
 //! | **S** | | | | | | | | | | `pool_rent_vs_halves_leaving_and_stats` |

@@ -9,7 +9,7 @@
 use std::ptr;
 
 use super::free_list::FreeList;
-use super::slot::{CompleterHalf, Departure, Shelf, Slot, TaskHalf, Vacated};
+use super::slot::{CompleterHalf, Shelf, Slot, SlotDeparture, TaskHalf, Vacated};
 use super::thread_cache::{self, List, Pushed};
 use crate::sync::{AtomicPtr, AtomicUsize, Ordering, fence};
 
@@ -157,8 +157,8 @@ impl<T, E> Storage<T, E> {
 
     /// Recycles the slot of a half that just left, if it was the last.
     #[inline(always)]
-    pub(super) fn after(departure: Departure<T, E>) {
-        if let Departure::Last(vacated) = departure {
+    pub(super) fn after(departure: SlotDeparture<T, E>) {
+        if let SlotDeparture::Last(vacated) = departure {
             Self::recycle(vacated);
         }
     }
