@@ -506,3 +506,88 @@ fn pool_reuse_after_cancelled_then_succeed() {
         assert_eq!(pool.stats().in_use, 0);
     });
 }
+
+/// Rents again and touches every cell of the next occupant: the task's waker (a poll),
+/// the cancel waker (`cancelled()` polled), the value (complete, then take). From a
+/// capacity-1 pool (one chunk, LIFO) this is the slot just vacated when one is free.
+fn reuse(pool: &SourcePool<usize>) {
+    let (mut task, mut completer) = pool.rent();
+    assert!(poll_once(&mut task, std::task::Waker::noop()).is_pending());
+    assert!(poll_noop(&mut completer).is_pending());
+    completer.succeed(9).unwrap();
+    assert_eq!(task.into_ready().ok(), Some(Ok(9)));
+}
+
+/// The task waits with a waker; the completer publishes taking it, leaves and wakes
+/// it on another thread; the task (last, or leaving with the value while the completer
+/// leaves) reuses the slot at once.
+#[test]
+fn pool_reuse_after_wake() {
+    model(2_000, || {
+        let pool: SourcePool<usize> = SourcePool::with_capacity(1);
+        let (mut task, mut completer) = pool.rent();
+        assert!(poll_noop(&mut completer).is_pending());
+        let waker = CountingWaker::new();
+        assert!(poll_once(&mut task, &CountingWaker::waker(&waker)).is_pending());
+        let producer = thread::spawn(move || completer.succeed(1).unwrap());
+        assert_eq!(block_on(task), Ok(1));
+        reuse(&pool);
+        producer.join().unwrap();
+        assert!(!held_elsewhere(&waker));
+        assert_eq!(pool.stats().in_use, 0);
+    });
+}
+
+/// The task (polled, its completer's `cancelled()` waiting) is dropped while the
+/// completer completes or is dropped; each side reuses the pool at once after its
+/// departure, so whichever is last recycles under the other's next rental.
+fn reuse_after_task_drop(kind: Producer) {
+    model(20_000, move || {
+        let pool: SourcePool<usize> = SourcePool::with_capacity(1);
+        let (mut task, mut completer) = pool.rent();
+        assert!(poll_noop(&mut completer).is_pending());
+        assert!(poll_once(&mut task, std::task::Waker::noop()).is_pending());
+        let producer = {
+            let pool = pool.clone();
+            thread::spawn(move || {
+                match kind {
+                    Producer::Succeed => drop(completer.succeed(2)),
+                    Producer::Abandon => drop(completer),
+                }
+                reuse(&pool);
+            })
+        };
+        drop(task);
+        reuse(&pool);
+        producer.join().unwrap();
+        assert_eq!(pool.stats().in_use, 0);
+    });
+}
+
+#[test]
+fn pool_reuse_after_task_drop_vs_complete() {
+    reuse_after_task_drop(Producer::Succeed);
+}
+
+#[test]
+fn pool_reuse_after_task_drop_vs_abandon() {
+    reuse_after_task_drop(Producer::Abandon);
+}
+
+/// As `pool_reuse_after_cancelled_then_succeed`, with the last pool handle dropped
+/// before the task is awaited: the last half frees the pool, and a new pool is made
+/// and used at once.
+#[test]
+fn pool_reuse_after_last_handle_dropped() {
+    model(2_000, || {
+        let pool: SourcePool<usize> = SourcePool::with_capacity(1);
+        let (task, mut completer) = pool.rent();
+        assert!(poll_noop(&mut completer).is_pending());
+        let producer = thread::spawn(move || completer.succeed(1).unwrap());
+        drop(pool);
+        assert_eq!(block_on(task), Ok(1));
+        let next: SourcePool<usize> = SourcePool::with_capacity(1);
+        reuse(&next);
+        producer.join().unwrap();
+    });
+}
