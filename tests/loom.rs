@@ -72,6 +72,32 @@
 //! | **H** | | | | | | | | | `pool_handles_dropped_while_rentals_run` | `pool_handles_dropped_while_rentals_run` |
 //! | **S** | | | | | | | | | | `pool_rent_vs_halves_leaving_and_stats` |
 //!
+//! ## Reuse
+//!
+//! A model in which either side may be last reuses the memory at once and touches every
+//! cell of the next occupant; under `valuetask_loom`, `sync::departed()` yields right
+//! after each leaving read-modify-write, so the reuse runs between a leaving step and
+//! whatever the leaver would do next.
+//!
+//! ### Pool slot
+//!
+//! `reuse` rents again from a capacity-1 pool (one chunk, LIFO: the slot just vacated),
+//! polls the task, polls `cancelled()` and completes.
+//!
+//! | Departure path (slot.rs table) | Model |
+//! |---|---|
+//! | C `publish` (cancel waker taken back first) vs T takes the value | `pool_reuse_after_cancelled_then_succeed` |
+//! | C `leave_after_waking` vs T `leave_with_value` / T last by a load | `pool_reuse_after_wake` |
+//! | T `leave_unread` / `end_cancel_waking` vs C `complete` (`leave_after_task`) | `pool_reuse_after_task_drop_vs_complete` |
+//! | T `leave_unread` / `end_cancel_waking` vs C dropped | `pool_reuse_after_task_drop_vs_abandon` |
+//! | the last pool handle dropped, the last half frees the pool, a new pool used at once | `pool_reuse_after_last_handle_dropped` |
+//!
+//! The thread caches are off under loom; pools created and dropped on one thread (the
+//! cache's pool id) are plain tests in `tests/pool.rs`
+//! (`a_pool_at_a_dropped_pools_address_is_not_taken_for_it`,
+//! `pools_created_and_dropped_on_one_thread_in_many_orders`), and every departure path
+//! with a reuse runs on threads for Miri and TSan in `tests/departure_pool.rs`.
+//!
 //! Every model runs through the shared `model`, which fails a
 //! model that explores more than about three times its usual number of interleavings,
 //! so a bug that makes a model grow fails it instead of filling memory.
