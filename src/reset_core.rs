@@ -119,7 +119,7 @@ state_word! {
         /// A side is inside the cells. Only the holder writes the word until it ends the
         /// claim with a plain store; everybody else waits (their compare-and-swaps expect
         /// the flag clear).
-        CLAIMED = 0 claim => is_claimed, with_claimed;
+        CLAIMED = 0 => is_claimed, with_claimed;
         /// The value cell holds this generation's value, not yet taken.
         COMPLETE = 1 => is_complete, with_complete;
         /// The task took this generation's value; the value cell is empty. A completion

@@ -4,17 +4,14 @@
 
 /// Defines a state-word type. Each flag is a bit number, a doc comment saying what it
 /// means and who may touch which cell while it is set, the names of its predicate and
-/// of the setter that returns the word with the flag set, and `claim` if it is held only
-/// for the few instructions of a cell access (`CLAIMS` is their union). For each flag it
+/// of the setter that returns the word with the flag set. For each flag it
 /// also defines an associated constant of the type, for `without` and the
 /// read-modify-writes that set or clear it.
 macro_rules! state_word {
-    (@claim claim $bit:literal) => { 1 << $bit };
-    (@claim $bit:literal) => { 0 };
     (
         $(#[$meta:meta])*
         $vis:vis struct $name:ident {
-            $( $(#[$flag_meta:meta])* $flag:ident = $bit:literal $($claim:ident)? => $is:ident, $with:ident; )*
+            $( $(#[$flag_meta:meta])* $flag:ident = $bit:literal => $is:ident, $with:ident; )*
         }
     ) => {
         $(#[$meta])*
@@ -35,9 +32,6 @@ macro_rules! state_word {
                     Self(self.0 | Self::$flag.0)
                 }
             )*
-
-            /// The flags marked `claim`.
-            $vis const CLAIMS: $name = $name(0 $( | $crate::state_word::state_word!(@claim $($claim)? $bit) )*);
 
             /// The word's raw bits, as the atomic holds them.
             $vis const fn from_bits(bits: u64) -> Self {

@@ -81,7 +81,7 @@ fn from_a_value_is_the_ready_task() {
 #[test]
 fn cancelled_stays_pending_while_the_task_lives_and_wakes_once_when_it_goes() {
     let pool = SourcePool::<u32>::new();
-    let (task, completer) = pool.rent();
+    let (task, mut completer) = pool.rent();
     let (counter, waker) = CountingWaker::new();
     let mut cancelled = completer.cancelled();
     assert!(poll_once(&mut cancelled, &waker).is_pending());
@@ -102,7 +102,7 @@ fn cancelled_stays_pending_while_the_task_lives_and_wakes_once_when_it_goes() {
 #[test]
 fn cancelled_is_ready_at_once_when_the_task_is_already_gone() {
     let pool = SourcePool::<u32>::new();
-    let (task, completer) = pool.rent();
+    let (task, mut completer) = pool.rent();
     drop(task);
     assert!(completer.is_cancelled());
     assert_eq!(poll_noop(&mut completer.cancelled()), Poll::Ready(()));
@@ -113,7 +113,7 @@ fn cancelled_is_ready_at_once_when_the_task_is_already_gone() {
 #[test]
 fn a_new_waker_replaces_the_old_one_and_only_the_latest_is_woken() {
     let pool = SourcePool::<u32>::new();
-    let (task, completer) = pool.rent();
+    let (task, mut completer) = pool.rent();
     let (first, first_waker) = CountingWaker::new();
     let (second, second_waker) = CountingWaker::new();
     assert!(poll_once(&mut completer.cancelled(), &first_waker).is_pending());
@@ -138,7 +138,7 @@ fn a_new_waker_replaces_the_old_one_and_only_the_latest_is_woken() {
 #[test]
 fn completing_takes_the_cancel_waker_back() {
     let pool = SourcePool::<u32>::new();
-    let (task, completer) = pool.rent();
+    let (task, mut completer) = pool.rent();
     let (counter, waker) = CountingWaker::new();
     assert!(poll_once(&mut completer.cancelled(), &waker).is_pending());
     completer.succeed(3).unwrap();
@@ -156,7 +156,7 @@ fn completing_takes_the_cancel_waker_back() {
 fn cancelled_wakes_a_producer_on_another_thread() {
     let pool = SourcePool::<u32>::new();
     for _ in 0..if cfg!(miri) { 4 } else { 200 } {
-        let (task, completer) = pool.rent();
+        let (task, mut completer) = pool.rent();
         let producer = std::thread::spawn(move || {
             futures::executor::block_on(completer.cancelled());
             completer.succeed(1)

@@ -68,8 +68,9 @@
 //!   `is_ready`. One task, not `Sync`: never two of these at once.
 //! - **C**: `complete`, `succeed` or `fail`; **X**: the completer dropped. They consume
 //!   the completer, so they never run with another completer operation.
-//! - **I**: `is_cancelled`; **W**: a `cancelled()` future polled. They borrow the
-//!   completer (`Sync`): any number at once, on any threads.
+//! - **I**: `is_cancelled` (borrows the completer, `Sync`: loads only); **W**: a
+//!   `cancelled()` future polled (borrows it mutably: one at a time, never beside C, X
+//!   or I).
 //! - **N**: `rent` (on clones of the handle, from several threads); **H**: a pool
 //!   handle dropped (clones, on several threads); **S**: `stats`.
 //!
@@ -80,16 +81,42 @@
 //!
 //! |   | P | D | R | C | X | I | W | N | H | S |
 //! |---|---|---|---|---|---|---|---|---|---|---|
-//! | **P** | — | — | — | `pool_last_one_out_complete`, `pool_task_takes_while_the_completer_leaves` | `pool_abandon_vs_poll`, `pool_last_one_out_abandon` | `pool_two_cancelled_polls_vs_task` | `pool_two_cancelled_polls_vs_task` | `pool_rent_and_return_no_growth` | `pool_handle_dropped_first` | `pool_rent_vs_halves_leaving_and_stats` |
-//! | **D** | | — | — | `pool_complete_vs_task_drop`, `pool_last_one_out_complete` | `pool_last_one_out_abandon` | `pool_two_cancelled_polls_vs_task` | `pool_cancelled_vs_task_drop`, `pool_two_cancelled_polls_vs_task`, `pool_cancel_waker_vs_complete_vs_task_drop` | `pool_rent_vs_halves_leaving_and_stats` | `pool_handles_dropped_while_rentals_run` | `pool_rent_vs_halves_leaving_and_stats` |
-//! | **R** | | | — | `pool_into_ready_vs_complete` | `pool_into_ready_vs_abandon` | `pool_two_cancelled_polls_vs_task` | `pool_two_cancelled_polls_vs_task` | `pool_free_list_pop_push_pop` | `pool_handles_dropped_while_rentals_run` | `pool_handles_dropped_while_rentals_run` |
+//! | **P** | — | — | — | `pool_last_one_out_complete`, `pool_task_takes_while_the_completer_leaves` | `pool_abandon_vs_poll`, `pool_last_one_out_abandon` | `pool_cancelled_polls_vs_task` | `pool_cancelled_polls_vs_task` | `pool_rent_and_return_no_growth` | `pool_handle_dropped_first` | `pool_rent_vs_halves_leaving_and_stats` |
+//! | **D** | | — | — | `pool_complete_vs_task_drop`, `pool_last_one_out_complete` | `pool_last_one_out_abandon` | `pool_cancelled_polls_vs_task` | `pool_cancelled_vs_task_drop`, `pool_cancelled_polls_vs_task`, `pool_cancel_waker_vs_complete_vs_task_drop` | `pool_rent_vs_halves_leaving_and_stats` | `pool_handles_dropped_while_rentals_run` | `pool_rent_vs_halves_leaving_and_stats` |
+//! | **R** | | | — | `pool_into_ready_vs_complete` | `pool_into_ready_vs_abandon` | `pool_cancelled_polls_vs_task` | `pool_cancelled_polls_vs_task` | `pool_free_list_pop_push_pop` | `pool_handles_dropped_while_rentals_run` | `pool_handles_dropped_while_rentals_run` |
 //! | **C** | | | | — | — | — | — | `pool_rent_and_return_no_growth`, `pool_rent_and_return_with_growth` | `pool_handle_dropped_first` | `pool_rent_vs_halves_leaving_and_stats` |
 //! | **X** | | | | | — | — | — | `pool_rent_vs_halves_leaving_and_stats` | `pool_handles_dropped_while_rentals_run` | `pool_handles_dropped_while_rentals_run` |
-//! | **I** | | | | | | `pool_two_cancelled_polls_vs_task` | `pool_two_cancelled_polls_vs_task` | `pool_handles_dropped_while_rentals_run` | `pool_handles_dropped_while_rentals_run` | `pool_handles_dropped_while_rentals_run` |
-//! | **W** | | | | | | | `pool_two_cancelled_polls_vs_task` | `pool_rent_vs_halves_leaving_and_stats` | `pool_handles_dropped_while_rentals_run` | `pool_rent_vs_halves_leaving_and_stats` |
+//! | **I** | | | | | | (loads only) | — | `pool_handles_dropped_while_rentals_run` | `pool_handles_dropped_while_rentals_run` | `pool_handles_dropped_while_rentals_run` |
+//! | **W** | | | | | | | — (one at a time: `pool_cancelled_polls_vs_task` polls two in turn) | `pool_rent_vs_halves_leaving_and_stats` | `pool_handles_dropped_while_rentals_run` | `pool_rent_vs_halves_leaving_and_stats` |
 //! | **N** | | | | | | | | `pool_rent_and_return_with_growth`, `pool_free_list_pop_push_pop` | `pool_handles_dropped_while_rentals_run` | `pool_rent_vs_halves_leaving_and_stats` |
 //! | **H** | | | | | | | | | `pool_handles_dropped_while_rentals_run` | `pool_handles_dropped_while_rentals_run` |
 //! | **S** | | | | | | | | | | `pool_rent_vs_halves_leaving_and_stats` |
+//!
+//! ## Reuse
+//!
+//! A model in which either side may be last reuses the memory at once and touches every
+//! cell of the next occupant; under `valuetask_loom`, `sync::departed()` yields right
+//! after each leaving read-modify-write, so the reuse runs between a leaving step and
+//! whatever the leaver would do next.
+//!
+//! ### Pool slot
+//!
+//! `reuse` rents again from a capacity-1 pool (one chunk, LIFO: the slot just vacated),
+//! polls the task, polls `cancelled()` and completes.
+//!
+//! | Departure path (slot.rs table) | Model |
+//! |---|---|
+//! | C `publish` (cancel waker taken back first) vs T takes the value | `pool_reuse_after_cancelled_then_succeed` |
+//! | C `leave_after_waking` vs T `leave_with_value` / T last by a load | `pool_reuse_after_wake` |
+//! | T `leave_unread` / `end_cancel_waking` vs C `complete` (`leave_after_task`) | `pool_reuse_after_task_drop_vs_complete` |
+//! | T `leave_unread` / `end_cancel_waking` vs C dropped | `pool_reuse_after_task_drop_vs_abandon` |
+//! | the last pool handle dropped, the last half frees the pool, a new pool used at once | `pool_reuse_after_last_handle_dropped` |
+//!
+//! The thread caches are off under loom; pools created and dropped on one thread (the
+//! cache's pool id) are plain tests in `tests/pool.rs`
+//! (`a_pool_at_a_dropped_pools_address_is_not_taken_for_it`,
+//! `pools_created_and_dropped_on_one_thread_in_many_orders`), and every departure path
+//! with a reuse runs on threads for Miri and TSan in `tests/departure_pool.rs`.
 //!
 //! Every model runs through the shared `model`, which fails a
 //! model that explores more than about three times its usual number of interleavings,

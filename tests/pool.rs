@@ -343,38 +343,35 @@ fn task_dropped_on_another_thread_is_seen_as_cancelled() {
     assert_eq!(completer.succeed(1), Err(1));
 }
 
-/// `cancelled()` borrows the completer, which is `Sync`: two threads poll their own
-/// `cancelled()` futures at once, over and over, each with its own waker, while the task
-/// is dropped. They take turns in the completer's waker cell (Miri's race detector
-/// checks it), both see the departure, and no waker is kept once the completer is gone.
+/// The completer, moved to another thread, polls its `cancelled()` future over and over
+/// (waking itself, so every poll after the first finds its own waker registered or
+/// stores it again) while the task is dropped here. It sees the departure, its waker is
+/// not kept once the completer is gone, and the slot comes back.
 #[test]
-fn cancelled_polled_on_two_threads_at_once() {
+fn cancelled_polled_on_another_thread_while_the_task_is_dropped() {
     let pool: SourcePool<u32> = SourcePool::new();
     for _ in 0..if cfg!(miri) { 4 } else { 200 } {
-        let (task, completer) = pool.rent();
-        let wakers = [CountingWaker::new(), CountingWaker::new()];
+        let (task, mut completer) = pool.rent();
+        let (counter, waker) = CountingWaker::new();
         thread::scope(|scope| {
-            for (_, waker) in &wakers {
-                let completer = &completer;
-                scope.spawn(move || {
-                    let mut polls = 0;
-                    while poll_once(&mut completer.cancelled(), waker).is_pending() {
-                        polls += 1;
-                        if polls % 8 == 0 {
-                            thread::yield_now();
-                        }
+            let waker = &waker;
+            let completer = &mut completer;
+            scope.spawn(move || {
+                let mut polls = 0;
+                while poll_once(&mut completer.cancelled(), waker).is_pending() {
+                    polls += 1;
+                    if polls % 8 == 0 {
+                        thread::yield_now();
                     }
-                    assert!(completer.is_cancelled());
-                });
-            }
+                }
+                assert!(completer.is_cancelled());
+            });
             thread::yield_now();
             drop(task);
         });
         assert_eq!(completer.succeed(1), Err(1));
-        for (counter, waker) in wakers {
-            drop(waker);
-            assert_eq!(Arc::strong_count(&counter), 1, "a cancel waker was kept");
-        }
+        drop(waker);
+        assert_eq!(Arc::strong_count(&counter), 1, "a cancel waker was kept");
     }
     assert_eq!(pool.stats().in_use, 0);
 }
@@ -1186,4 +1183,106 @@ fn a_thread_that_only_completes_keeps_no_slot_from_the_pool() {
     drop(all);
     drop(work_tx);
     completer_thread.join().unwrap();
+}
+
+/// A round trip on `pool` from this thread: the slot comes back to this thread's cache.
+/// The task must get this rental's value and nothing else; `in_use` must come back.
+fn round_trip<T: Send + Clone + PartialEq + std::fmt::Debug>(pool: &SourcePool<T>, value: T) {
+    let in_use = pool.stats().in_use;
+    let (task, completer) = pool.rent();
+    assert!(
+        !task.is_ready(),
+        "a fresh rental is ready: its slot was rented twice"
+    );
+    completer.succeed(value.clone()).unwrap();
+    assert_eq!(task.into_ready().ok(), Some(Ok(value)));
+    assert_eq!(pool.stats().in_use, in_use);
+}
+
+/// Two rentals of `pool` at once get two slots: neither is ready before its own
+/// completer completes, and each gets its own value.
+fn two_rentals<T: Send + Clone + PartialEq + std::fmt::Debug>(pool: &SourcePool<T>, a: T, b: T) {
+    let in_use = pool.stats().in_use;
+    let (first, first_completer) = pool.rent();
+    let (second, second_completer) = pool.rent();
+    assert_eq!(pool.stats().in_use, in_use + 2, "one slot rented twice");
+    second_completer.succeed(b.clone()).unwrap();
+    assert!(!first.is_ready(), "a task completed by another rental");
+    first_completer.succeed(a.clone()).unwrap();
+    assert_eq!(first.into_ready().ok(), Some(Ok(a)));
+    assert_eq!(second.into_ready().ok(), Some(Ok(b)));
+    assert_eq!(pool.stats().in_use, in_use);
+}
+
+/// Issue 23, found 2: a thread's cache named its pool by address. A pool used on this
+/// thread is dropped, a pool of another type is made (malloc often hands back the same
+/// address), used once, then a slot of a third pool is recycled here: the cache must
+/// give the second pool's slots back with the second pool's flush, not the first's. On
+/// a fresh thread each time, so the cache starts empty.
+#[test]
+fn a_pool_at_a_dropped_pools_address_is_not_taken_for_it() {
+    for _ in 0..if cfg!(miri) { 2 } else { 16 } {
+        thread::spawn(|| {
+            let small: SourcePool<u8> = SourcePool::new();
+            round_trip(&small, 1);
+            drop(small);
+            let big: SourcePool<[u32; 64]> = SourcePool::new();
+            // A slot of `big` in this thread's cache, holding a dead value whose bytes
+            // are small numbers (read as a slot index, they name a real slot), while
+            // another slot of `big` is rented and not completed.
+            round_trip(&big, [1; 64]);
+            let (pending, pending_completer) = big.rent();
+            round_trip(&big, [0; 64]);
+            // Another pool's slot recycled here spills `big`'s cached slot.
+            let third: SourcePool<u16> = SourcePool::new();
+            round_trip(&third, 3);
+            assert_eq!(big.stats().in_use, 1);
+            two_rentals(&big, [4; 64], [5; 64]);
+            assert!(!pending.is_ready(), "a task completed by another rental");
+            pending_completer.succeed([6; 64]).unwrap();
+            assert_eq!(pending.into_ready().ok(), Some(Ok([6; 64])));
+            round_trip(&big, [7; 64]);
+            two_rentals(&third, 7, 8);
+        })
+        .join()
+        .unwrap();
+    }
+}
+
+/// Pools of many types created, used and dropped on one thread in many orders (each
+/// dropped while its slots sit in the thread's cache, or after another pool took the
+/// cache over): every rental gets its own slot and value, and every pool ends empty.
+#[test]
+fn pools_created_and_dropped_on_one_thread_in_many_orders() {
+    let rounds = if cfg!(miri) { 3 } else { 64 };
+    thread::spawn(move || {
+        for round in 0..rounds {
+            let a: SourcePool<u8> = SourcePool::new();
+            let b: SourcePool<[u64; 8]> = SourcePool::new();
+            round_trip(&a, round as u8);
+            if round % 2 == 0 {
+                drop(a);
+                round_trip(&b, [round; 8]);
+                let c: SourcePool<String> = SourcePool::with_capacity(16);
+                round_trip(&c, round.to_string());
+                two_rentals(&b, [1; 8], [2; 8]);
+                drop(b);
+                two_rentals(&c, "x".to_string(), "y".to_string());
+            } else {
+                round_trip(&b, [round; 8]);
+                drop(b);
+                let c: SourcePool<(u16, u8)> = SourcePool::new();
+                two_rentals(&a, 1, 2);
+                round_trip(&c, (round as u16, 1));
+                drop(a);
+                two_rentals(&c, (1, 2), (3, 4));
+                let d: SourcePool<u8> = SourcePool::new();
+                round_trip(&d, 9);
+                drop(c);
+                two_rentals(&d, 5, 6);
+            }
+        }
+    })
+    .join()
+    .unwrap();
 }

@@ -204,7 +204,7 @@ fn hot_paths_allocate_nothing_counting_every_thread() {
     record(
         "a pooled rental: wait on Completer::cancelled, drop the task",
         allocations_of(|_| {
-            let (task, completer) = pool.rent();
+            let (task, mut completer) = pool.rent();
             let mut cancelled = completer.cancelled();
             let mut cx = Context::from_waker(&waker);
             assert!(Pin::new(&mut cancelled).poll(&mut cx).is_pending());

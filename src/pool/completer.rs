@@ -43,7 +43,8 @@ pub struct Completer<T, E = Abandoned> {
 // SAFETY: the completer moves its `Result<T, E>` into the slot for another thread;
 // `T: Send` and `E: Send` make that sound.
 unsafe impl<T: Send, E: Send> Send for Completer<T, E> {}
-// SAFETY: `&Completer` only reads an atomic flag.
+// SAFETY: `&Completer` only loads the slot's state word (`is_cancelled`, `Debug`); every
+// step that writes a cell takes `&mut self` (`cancelled`) or `self`.
 unsafe impl<T: Send, E: Send> Sync for Completer<T, E> {}
 
 impl<T, E> Completer<T, E> {
@@ -121,7 +122,7 @@ impl<T, E> Completer<T, E> {
     ///
     /// ```
     /// let pool = valuetask::SourcePool::<u32>::new();
-    /// let (task, completer) = pool.rent();
+    /// let (task, mut completer) = pool.rent();
     /// let server = std::thread::spawn(move || {
     ///     futures::executor::block_on(completer.cancelled());
     ///     // The caller gave up: the value comes back, nobody reads it.
@@ -134,12 +135,10 @@ impl<T, E> Completer<T, E> {
     /// # Cancel safety
     ///
     /// Dropping the future is always fine; its waker stays registered until the
-    /// completer completes or is dropped, or another `cancelled` future replaces it.
-    ///
-    /// One `cancelled` future waits at a time, the one polled last: several may be
-    /// polled at once, on several threads (the completer is `Sync`), but a future whose
-    /// waker another one replaced is not woken when the task goes. Await one.
-    pub fn cancelled(&self) -> Cancelled<'_, T, E> {
+    /// completer completes or is dropped, or the next `cancelled` future replaces it.
+    /// It borrows the completer mutably, as tokio's `Sender::closed` does: one waits at
+    /// a time.
+    pub fn cancelled(&mut self) -> Cancelled<'_, T, E> {
         Cancelled { completer: self }
     }
 }
@@ -147,14 +146,14 @@ impl<T, E> Completer<T, E> {
 /// The future of [`Completer::cancelled`]: resolves when the task is gone.
 #[must_use = "futures do nothing unless polled"]
 pub struct Cancelled<'c, T, E = Abandoned> {
-    completer: &'c Completer<T, E>,
+    completer: &'c mut Completer<T, E>,
 }
 
 impl<T, E> Future for Cancelled<'_, T, E> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        self.completer.half.poll_cancelled(cx)
+        self.get_mut().completer.half.poll_cancelled(cx)
     }
 }
 

@@ -4,29 +4,51 @@
 //! A rented slot has exactly two owners: its task ([`TaskHalf`], inside a `ValueTask`'s
 //! raw repr) and its completer ([`CompleterHalf`], inside a `Completer`). Neither can be
 //! cloned, so each side knows it is alone on its side; the types carry that, and the
-//! steps below are safe methods on them. A step that leaves the slot says whether it
-//! was the last to leave ([`Departure`]); the last one gets the slot alone
-//! ([`Vacated`]) and hands it to its storage for recycling. Recycling may free the whole
-//! pool, so no reference into a slot outlives the step that gives a half up: the halves
-//! hold a raw pointer and each step borrows one field for one expression.
+//! steps below are methods on them. A step that leaves the slot says whether it was the
+//! last to leave ([`SlotDeparture`]); the last one gets the slot alone ([`Vacated`]) and
+//! hands it to its storage for recycling, which may reuse it at once or free the pool.
+//!
+//! # The departure rule
+//!
+//! **A half's last touch of the slot is the step that may make the other side last.**
+//! The halves own the slot pointer; the word and the cells are reached only through
+//! `cells(&self)`, a borrow of a live half. Each leaving step consumes its half and
+//! returns only its departure (the pointer comes back only in `SlotDeparture::Last`, to
+//! the one side that is then alone): the borrow checker rejects a cell access after it.
+//! What the leaving side still does afterwards (wake a waker, drop a value) it does on
+//! values it moved out before. Under `valuetask_loom`, `departed()` yields right after
+//! each leaving read-modify-write, so the models run the other side (which then reuses
+//! the slot) before the leaver's next instruction.
+//!
+//! | Departure path | Its leaving step (last touch) | Why nothing follows it |
+//! |---|---|---|
+//! | C completes, no task waker (complete first; task re-polling in `reclaim_waker`'s window) | `publish` CAS `+COMPLETE +COMPLETER_GONE` | a `cancelled` waker was taken back before (`reclaim_cancel_waker`); it is dropped from our hands |
+//! | C completes, task waker stored | `leave_after_waking` RMW `+COMPLETER_GONE` | `publish_taking_waker` (not a departure) took the task waker and the cancel waker out first; both are woken/dropped from our hands |
+//! | C dropped (`Abandoned`) | as the two rows above (the drop is `complete(Err(..))`) | as above |
+//! | C finds T gone, no `CANCEL_WAKING` | a load (alone: no RMW) | T left in its last step; C holds `Vacated` |
+//! | C finds T gone, `CANCEL_WAKING` | `leave_after_task` RMW `+COMPLETER_GONE` | the value was taken back before it |
+//! | T takes the value, C gone | a load (alone) | C set `COMPLETER_GONE` in its last step |
+//! | T takes the value, C still leaving | `leave_with_value` RMW `+TAKEN +TASK_GONE` | the value was moved out before it |
+//! | T dropped unread (polled or not), no cancel waker | `leave_unread` CAS `+TASK_GONE` | its task waker stays for recycling (`WAKER` in the last word) |
+//! | T dropped unread, cancel waker waiting | `end_cancel_waking` RMW `-CANCEL_WAKING` | `leave_unread` set `CANCEL_WAKING`, so C cannot be last until this step; the waker was moved out before it and is woken after |
+//! | T dropped, C gone | a load (alone) | C left in its last step |
 //!
 //! Safe code can run these at the same moment on one rental: one of the task's poll,
-//! drop, `into_ready` or `is_ready` (a task is not `Sync`: one at a time); the
-//! completer's `complete` or drop (they consume it), or, while it lives, `is_cancelled`
-//! and any number of `cancelled()` futures polled on any number of threads (they borrow
-//! it); and `stats` loading every slot's word.
+//! drop, `into_ready` or `is_ready` (a task is not `Sync`: one at a time); one of the
+//! completer's `complete`, drop or `cancelled()` poll (they take it by value or by
+//! `&mut`), and any number of `is_cancelled` (loads); and `stats` loading every slot's
+//! word.
 //!
 //! # The state word
 //!
 //! One `u64`: the generation of the current rental in the high 32 bits (the token; it
-//! changes only while the slot is free), the flags of [`State`] in the low bits.
+//! changes only while the slot is free), the flags of [`SlotState`] in the low bits.
 //!
 //! # The state diagram
 //!
 //! One rental, from the renter's store to the last half's departure. `T:` marks a step
-//! of the task, `C:` one of the completer, `R:` one of a `cancelled()` poll (it runs on
-//! the completer's side, borrowing it); the step's name follows, as in the code. Flags
-//! not named stay as they are.
+//! of the task, `C:` one of the completer (a `cancelled()` poll included); the step's
+//! name follows, as in the code. Flags not named stay as they are.
 //!
 //! ```text
 //!  free (generation n) ── lease (renter, alone) ──▶ RENTED
@@ -47,6 +69,9 @@
 //!     ▼
 //!   vacated ── last half: recycle ──▶ free (generation n + 1), +CACHED if a thread keeps it
 //!
+//!  Before either publish, C takes a cancel waker of its own back:
+//!   ── C: reclaim_cancel_waker (CAS -CANCEL_WAKER, fails if T left) ──▶ the cell is C's
+//!
 //!  The task leaving without its result (drop), from any state without COMPLETE:
 //!
 //!   ── T: leave_unread (CAS +TASK_GONE) ──▶ +TASK_GONE: C's complete sees it (its load,
@@ -57,22 +82,19 @@
 //!        of T (finding COMPLETER_GONE) and C (C: leave_after_task, RMW +COMPLETER_GONE,
 //!        finding CANCEL_WAKING gone) is second is last
 //!
-//!  The completer's cancel waker (`cancelled()` polled), only while T is not gone:
+//!  The completer's cancel waker (`cancelled()` polled, `&mut` completer), only while T
+//!  is not gone; while CANCEL_WAKER is clear the cell is C's alone:
 //!
-//!   ── R: claim_cancel_cell (CAS +CANCEL_REGISTERING -CANCEL_WAKER) ──▶ R alone with the
-//!        cell: takes the old waker out, stores its own (another R finding the claim
-//!        held wakes its own task to poll again: Pending)
-//!   ── R: register_cancel_waker (CAS -CANCEL_REGISTERING +CANCEL_WAKER) ──▶ T's drop takes
-//!        it; the old waker is dropped (one `cancelled()` waits at a time)
-//!   ── R: finding TASK_GONE instead, release_cancel_cell (RMW -CANCEL_REGISTERING), takes
-//!        its waker back, wakes the old one (its future waited for this): Ready
-//!   ── C: publish takes a registered cancel waker back (-CANCEL_WAKER in the same CAS)
+//!   ── C: register_cancel_waker (store, then CAS +CANCEL_WAKER) ──▶ T's drop takes it
+//!   ── C: a later poll with another waker: reclaim_cancel_waker, store, register again
+//!   ── C: finding TASK_GONE instead: takes its own waker back: Ready
 //! ```
 //!
 //! Per rental, in atomic read-modify-writes: complete then poll costs one (the
 //! completer's `publish`); poll then complete costs three (the task's `register_waker`,
 //! the completer's `publish_taking_waker` and `leave_after_waking`); either side finding
-//! the other gone with a load is alone with the slot and needs none.
+//! the other gone with a load is alone with the slot and needs none. A `cancelled()`
+//! waker left registered adds one (`reclaim_cancel_waker`).
 
 use std::marker::PhantomData;
 use std::mem::MaybeUninit;
@@ -81,11 +103,11 @@ use std::task::{Context, Poll, Waker};
 
 use super::thread_cache::Holder;
 use crate::state_word::state_word;
-use crate::sync::{AtomicU32, AtomicU64, Ordering, UnsafeCell, spin};
+use crate::sync::{AtomicU32, AtomicU64, Ordering, UnsafeCell, departed, spin};
 
 state_word! {
     /// A snapshot of a slot's state word.
-    pub(super) struct State {
+    pub(super) struct SlotState {
         /// The value cell holds the result. The completer wrote it and touches it no
         /// more; the task may move it out.
         COMPLETE = 0 => is_complete, with_complete;
@@ -103,9 +125,10 @@ state_word! {
         /// dropped. It touches neither the word nor a cell after setting it.
         COMPLETER_GONE = 4 => is_completer_gone, with_completer_gone;
         /// The cancel waker cell holds the waker of a `Completer::cancelled` future. Set
-        /// by a `cancelled` poll that claimed the cell; the task's drop takes it
+        /// by a `cancelled` poll (the cell is the completer's while it is clear); the
+        /// task's drop takes it
         /// (setting `TASK_GONE` and `CANCEL_WAKING` in the same step), a later poll
-        /// claims it back, or `complete` takes it back as it publishes.
+        /// takes it back, or `complete` takes it back before it publishes.
         CANCEL_WAKER = 5 => has_cancel_waker, with_cancel_waker;
         /// The slot is rented: set by the renter (alone with the slot), cleared on
         /// recycling.
@@ -116,21 +139,17 @@ state_word! {
         /// completer, even if it leaves next, is not the last out; the task clears this
         /// flag when it is done and recycles the slot if the completer left meanwhile.
         CANCEL_WAKING = 8 => is_cancel_waking, with_cancel_waking;
-        /// A `cancelled` poll holds the cancel waker cell (`CANCEL_WAKER` is clear
-        /// meanwhile): it replaces the waker there; other polls stay out of the cell
-        /// and the task's drop leaves it alone.
-        CANCEL_REGISTERING = 9 claim => is_cancel_registering, with_cancel_registering;
     }
 }
 
 /// The named transitions: each is the word a step moves to from the word it checked.
-impl State {
+impl SlotState {
     /// The task leaving with its result, by read-modify-write (`fetch_or`).
-    const LEFT_WITH_VALUE: State = State::TAKEN.union(State::TASK_GONE);
+    const LEFT_WITH_VALUE: SlotState = SlotState::TAKEN.union(SlotState::TASK_GONE);
 
     /// A free slot rented: the renter's plain store.
     const fn leased(self) -> Self {
-        self.without(State::CACHED).with_rented()
+        self.without(SlotState::CACHED).with_rented()
     }
 
     /// The free state of the next rental.
@@ -142,19 +161,19 @@ impl State {
     const fn shelved(self, shelf: Shelf) -> Self {
         match shelf {
             Shelf::ThreadCache => self.with_cached(),
-            Shelf::FreeList => self.without(State::CACHED),
+            Shelf::FreeList => self.without(SlotState::CACHED),
         }
     }
 
     /// The word the task's `register_waker` left when it found `COMPLETE` in `before`.
-    const fn waker_registered_late(before: State) -> Self {
+    const fn waker_registered_late(before: SlotState) -> Self {
         before.with_waker()
     }
 
     /// The last word of a rental the task left by `leave_with_value`, from the word it
     /// saw or replaced.
     const fn left_with_value(self) -> Self {
-        self.union(State::LEFT_WITH_VALUE)
+        self.union(SlotState::LEFT_WITH_VALUE)
     }
 
     /// The last word of a rental the completer left, from the word it saw or replaced.
@@ -170,27 +189,24 @@ impl State {
     /// The last word of a rental whose task finished waking the cancel waker, from the
     /// word its `end_cancel_waking` replaced.
     const fn cancel_waking_ended(self) -> Self {
-        self.without(State::CANCEL_WAKING)
+        self.without(SlotState::CANCEL_WAKING)
     }
 
-    /// The completer publishes its result and leaves in one step (no waker to wake);
-    /// a cancel waker of its own comes back to it.
+    /// The completer publishes its result and leaves in one step (no waker to wake, its
+    /// cancel waker already taken back).
     const fn published(self) -> Self {
-        self.without(State::CANCEL_WAKER)
-            .with_complete()
-            .with_completer_gone()
+        self.with_complete().with_completer_gone()
     }
 
-    /// The completer publishes its result and takes the task's waker (and its own cancel
-    /// waker) to wake it before it leaves.
+    /// The completer publishes its result and takes the task's waker to wake it before
+    /// it leaves (its cancel waker already taken back).
     const fn published_taking_waker(self) -> Self {
-        self.without(State::CANCEL_WAKER.union(State::WAKER))
-            .with_complete()
+        self.without(SlotState::WAKER).with_complete()
     }
 
     /// The task takes its stored waker back to store another.
     const fn waker_reclaimed(self) -> Self {
-        self.without(State::WAKER)
+        self.without(SlotState::WAKER)
     }
 
     /// The task leaves without its result; it takes the cancel waker when one waits.
@@ -200,16 +216,6 @@ impl State {
         } else {
             self.with_task_gone()
         }
-    }
-
-    /// A `cancelled` poll claims the cancel waker cell (and any waker in it).
-    const fn cancel_cell_claimed(self) -> Self {
-        self.without(State::CANCEL_WAKER).with_cancel_registering()
-    }
-
-    /// A `cancelled` poll leaves its waker in the cell for the task's drop.
-    const fn cancel_waker_registered(self) -> Self {
-        self.without(State::CANCEL_REGISTERING).with_cancel_waker()
     }
 
     /// Whether the result is there for the task: completed and not yet taken.
@@ -279,8 +285,8 @@ impl<T, E> Slot<T, E> {
     }
 
     /// A snapshot of the state, for statistics and `Debug`.
-    pub(super) fn snapshot(&self) -> State {
-        State::from_bits(self.state.load(Ordering::Relaxed))
+    pub(super) fn snapshot(&self) -> SlotState {
+        SlotState::from_bits(self.state.load(Ordering::Relaxed))
     }
 
     // -----------------------------------------------------------------------------------
@@ -296,7 +302,7 @@ impl<T, E> Slot<T, E> {
     pub(super) unsafe fn shelve(slot: *const Self, shelf: Shelf) {
         // SAFETY: the caller is alone with the slot.
         let word = unsafe { &(*slot).state };
-        let free = State::from_bits(word.load(Ordering::Relaxed));
+        let free = SlotState::from_bits(word.load(Ordering::Relaxed));
         let free = free.shelved(shelf);
         // A plain store: a free slot is in one holder's hands (the cache's thread, or
         // whoever popped or is pushing it); `stats` only loads the word, and handing the
@@ -320,7 +326,7 @@ impl<T, E> Slot<T, E> {
         unsafe { (*Self::holder(slot)).home = home };
         // SAFETY: as above.
         let word = unsafe { &(*slot).state };
-        let free = State::from_bits(word.load(Ordering::Relaxed));
+        let free = SlotState::from_bits(word.load(Ordering::Relaxed));
         // A plain store: the slot is free and the caller's alone (popped from the free
         // list, whose Acquire pop made its last recycling visible, or from this thread's
         // cache); no half exists yet, and `stats` only loads. The halves reach other
@@ -348,9 +354,9 @@ impl<T, E> Slot<T, E> {
     ///
     /// The caller is the completer before `COMPLETE`: the value cell is its, empty.
     #[inline(always)]
-    unsafe fn write_value(slot: *const Self, result: Result<T, E>) {
+    unsafe fn write_value(&self, result: Result<T, E>) {
         // SAFETY: as this function's contract.
-        unsafe { (*slot).value.with_mut(|cell| (*cell).write(result)) };
+        unsafe { self.value.with_mut(|cell| (*cell).write(result)) };
     }
 
     /// # Safety
@@ -358,9 +364,9 @@ impl<T, E> Slot<T, E> {
     /// The cell holds a value that the caller now owns: the task after `COMPLETE`, the
     /// completer taking back a value it never published, or the last half recycling.
     #[inline(always)]
-    unsafe fn take_value(slot: *const Self) -> Result<T, E> {
+    unsafe fn take_value(&self) -> Result<T, E> {
         // SAFETY: as this function's contract.
-        unsafe { (*slot).value.with(|cell| (*cell).assume_init_read()) }
+        unsafe { self.value.with(|cell| (*cell).assume_init_read()) }
     }
 
     /// # Safety
@@ -368,9 +374,9 @@ impl<T, E> Slot<T, E> {
     /// `WAKER` is clear and the caller is the task before `COMPLETE`: the cell is its,
     /// empty.
     #[inline(always)]
-    unsafe fn write_task_waker(slot: *const Self, waker: Waker) {
+    unsafe fn write_task_waker(&self, waker: Waker) {
         // SAFETY: as this function's contract.
-        unsafe { (*slot).task_waker.with_mut(|cell| (*cell).write(waker)) };
+        unsafe { self.task_waker.with_mut(|cell| (*cell).write(waker)) };
     }
 
     /// # Safety
@@ -378,9 +384,9 @@ impl<T, E> Slot<T, E> {
     /// The cell holds a waker that the caller now owns: it cleared `WAKER` while it was
     /// set, or is the last half and `WAKER` was set at the end.
     #[inline(always)]
-    unsafe fn take_task_waker(slot: *const Self) -> Waker {
+    unsafe fn take_task_waker(&self) -> Waker {
         // SAFETY: as this function's contract.
-        unsafe { (*slot).task_waker.with(|cell| (*cell).assume_init_read()) }
+        unsafe { self.task_waker.with(|cell| (*cell).assume_init_read()) }
     }
 
     /// # Safety
@@ -389,42 +395,41 @@ impl<T, E> Slot<T, E> {
     /// writes or frees until the task clears the flag (the completer, taking it, only
     /// copies it out).
     #[inline(always)]
-    unsafe fn task_waker_wakes(slot: *const Self, waker: &Waker) -> bool {
+    unsafe fn task_waker_wakes(&self, waker: &Waker) -> bool {
         // SAFETY: as this function's contract.
         unsafe {
-            (*slot)
-                .task_waker
+            self.task_waker
                 .with(|cell| (*cell).assume_init_ref().will_wake(waker))
         }
     }
 
     /// # Safety
     ///
-    /// The caller holds the cancel waker cell (`CANCEL_REGISTERING` is its claim) and
-    /// the cell is empty.
-    unsafe fn write_cancel_waker(slot: *const Self, waker: Waker) {
+    /// The caller is the completer, `CANCEL_WAKER` is clear and the cell is empty.
+    unsafe fn write_cancel_waker(&self, waker: Waker) {
         // SAFETY: as this function's contract.
-        unsafe { (*slot).cancel_waker.with_mut(|cell| (*cell).write(waker)) };
+        unsafe { self.cancel_waker.with_mut(|cell| (*cell).write(waker)) };
     }
 
     /// # Safety
     ///
-    /// The cell holds a waker that the caller now owns: a `cancelled` poll that claimed
-    /// it, the task's drop that set `TASK_GONE` with `CANCEL_WAKING`, or the completer
-    /// that cleared `CANCEL_WAKER` as it published.
-    unsafe fn take_cancel_waker(slot: *const Self) -> Waker {
+    /// The cell holds a waker that the caller now owns: the completer that cleared
+    /// `CANCEL_WAKER` (or never set it), the task's drop that set `TASK_GONE` with
+    /// `CANCEL_WAKING`.
+    unsafe fn take_cancel_waker(&self) -> Waker {
         // SAFETY: as this function's contract.
-        unsafe { (*slot).cancel_waker.with(|cell| (*cell).assume_init_read()) }
+        unsafe { self.cancel_waker.with(|cell| (*cell).assume_init_read()) }
     }
 
     /// # Safety
     ///
-    /// The caller holds the cancel waker cell and it holds a waker.
-    unsafe fn cancel_waker_wakes(slot: *const Self, waker: &Waker) -> bool {
+    /// The caller is the completer and the cell holds its waker (`CANCEL_WAKER` set, the
+    /// task here): the task's drop may copy it out meanwhile, but nobody writes the cell
+    /// while the completer lives.
+    unsafe fn cancel_waker_wakes(&self, waker: &Waker) -> bool {
         // SAFETY: as this function's contract.
         unsafe {
-            (*slot)
-                .cancel_waker
+            self.cancel_waker
                 .with(|cell| (*cell).assume_init_ref().will_wake(waker))
         }
     }
@@ -449,7 +454,7 @@ pub(super) enum Shelf {
 
 /// Whether a half that just left was the last of the two: then it alone holds the slot.
 #[must_use]
-pub(super) enum Departure<T, E> {
+pub(super) enum SlotDeparture<T, E> {
     /// The other half left first: the slot is this half's alone, to recycle.
     Last(Vacated<T, E>),
     /// The other half is still there and will recycle.
@@ -460,7 +465,7 @@ pub(super) enum Departure<T, E> {
 #[must_use]
 pub(super) struct Vacated<T, E> {
     slot: NonNull<Slot<T, E>>,
-    last: State,
+    last: SlotState,
 }
 
 /// What was left in a slot when its last half left: dropped after the slot is back in
@@ -494,11 +499,11 @@ impl<T, E> Vacated<T, E> {
             // SAFETY: both halves are gone: an unread value is initialized and ours.
             _value: last
                 .has_unread_value()
-                .then(|| unsafe { Slot::take_value(slot) }),
+                .then(|| unsafe { (*slot).take_value() }),
             // SAFETY: `WAKER` set at the end: the cell holds the task's waker, ours.
             _waker: last
                 .has_waker()
-                .then(|| unsafe { Slot::take_task_waker(slot) }),
+                .then(|| unsafe { (*slot).take_task_waker() }),
         };
         let free = last.next_free().shelved(shelf);
         // A plain store: both halves left, they touch the word no more, no renter can
@@ -517,7 +522,7 @@ impl<T, E> Vacated<T, E> {
 pub(super) enum Polled<T, E> {
     /// The result; the task half is given up, and the departure says whether it was the
     /// last.
-    Ready(Result<T, E>, Departure<T, E>),
+    Ready(Result<T, E>, SlotDeparture<T, E>),
     /// No result yet: the task half comes back, with its waker stored.
     Pending(TaskHalf<T, E>),
 }
@@ -549,20 +554,22 @@ impl<T, E> TaskHalf<T, E> {
         }
     }
 
-    fn slot(&self) -> *const Slot<T, E> {
-        self.slot.as_ptr().cast_const()
+    /// The slot, for as long as this half is borrowed: every access to its word and
+    /// cells goes through a live half, so none can follow a step that gives it up.
+    fn cells(&self) -> &Slot<T, E> {
+        // SAFETY: the task half keeps the slot alive while it is held.
+        unsafe { self.slot.as_ref() }
     }
 
     fn word(&self) -> &AtomicU64 {
-        // SAFETY: the task half keeps the slot alive while it is held.
-        unsafe { &(*self.slot()).state }
+        &self.cells().state
     }
 
     /// Whether the result is there.
     pub(super) fn is_ready(&self) -> bool {
         // Relaxed: a flag, no cell is read after it; the poll that takes the value loads
         // the word again with Acquire.
-        State::from_bits(self.word().load(Ordering::Relaxed)).is_complete()
+        SlotState::from_bits(self.word().load(Ordering::Relaxed)).is_complete()
     }
 
     /// Polls for the result. On `Ready` the task half is given up, and the departure says
@@ -571,16 +578,16 @@ impl<T, E> TaskHalf<T, E> {
     pub(super) fn poll(self, cx: &mut Context<'_>) -> Polled<T, E> {
         // ORDERING: Acquire pairs with the completer's Release `publish`: seeing
         // `COMPLETE` we see the value.
-        let mut state = State::from_bits(self.word().load(Ordering::Acquire));
+        let mut state = SlotState::from_bits(self.word().load(Ordering::Acquire));
         loop {
             if state.is_complete() {
                 // SAFETY: `COMPLETE`, seen with Acquire: the value is there and ours.
-                let result = unsafe { Slot::take_value(self.slot()) };
+                let result = unsafe { self.cells().take_value() };
                 return Polled::Ready(result, self.leave_with_value(state));
             }
             if state.has_waker() {
                 // SAFETY: `WAKER` is set and we are the task.
-                if unsafe { Slot::task_waker_wakes(self.slot(), cx.waker()) } {
+                if unsafe { self.cells().task_waker_wakes(cx.waker()) } {
                     return Polled::Pending(self);
                 }
                 // reclaim_waker: checked `WAKER` set, `COMPLETE` clear; fails if the
@@ -597,35 +604,37 @@ impl<T, E> TaskHalf<T, E> {
                     Ok(_) => {
                         // SAFETY: we cleared `WAKER` before the completer took the waker:
                         // the old waker and the cell are ours again.
-                        drop(unsafe { Slot::take_task_waker(self.slot()) });
+                        drop(unsafe { self.cells().take_task_waker() });
                         state = reclaimed;
                     }
-                    Err(now) => state = State::from_bits(now),
+                    Err(now) => state = SlotState::from_bits(now),
                 }
                 continue;
             }
             // SAFETY: `WAKER` and `COMPLETE` are clear: the cell is ours, empty.
-            unsafe { Slot::write_task_waker(self.slot(), cx.waker().clone()) };
+            unsafe { self.cells().write_task_waker(cx.waker().clone()) };
             // register_waker: only the task sets `WAKER`, and it is clear, so an RMW that
             // sets it cannot undo anybody's step; what it replaced is checked below.
             // ORDERING: Release publishes the waker to the completer's Acquire
             // `publish_taking_waker`; Acquire pairs with its Release `publish`, in case
             // it published meanwhile.
-            let before =
-                State::from_bits(self.word().fetch_or(State::WAKER.bits(), Ordering::AcqRel));
+            let before = SlotState::from_bits(
+                self.word()
+                    .fetch_or(SlotState::WAKER.bits(), Ordering::AcqRel),
+            );
             debug_assert!(!before.has_waker(), "only the task sets WAKER");
             if !before.is_complete() {
                 return Polled::Pending(self);
             }
             // Completed while we stored the waker: the completer did not see it, so the
             // result is ours on the next turn; recycling drops the waker.
-            state = State::waker_registered_late(before);
+            state = SlotState::waker_registered_late(before);
         }
     }
 
     /// The task leaves with the value, having seen `COMPLETE` in `seen`.
     #[inline(always)]
-    fn leave_with_value(self, seen: State) -> Departure<T, E> {
+    fn leave_with_value(self, seen: SlotState) -> SlotDeparture<T, E> {
         let mut state = seen;
         if !state.is_completer_gone() {
             // The completer is a few instructions from leaving (it is waking us). Wait
@@ -635,7 +644,7 @@ impl<T, E> TaskHalf<T, E> {
                 spin();
                 // ORDERING: Acquire pairs with the completer's Release
                 // `leave_after_waking`: seeing it gone, we see all it did to the slot.
-                state = State::from_bits(self.word().load(Ordering::Acquire));
+                state = SlotState::from_bits(self.word().load(Ordering::Acquire));
                 if state.is_completer_gone() {
                     break;
                 }
@@ -644,7 +653,7 @@ impl<T, E> TaskHalf<T, E> {
         if state.is_completer_gone() {
             // No RMW: the completer is gone and touches the word no more; nobody else
             // writes it while the slot is rented (`stats` and `is_ready` only load).
-            return Departure::Last(Vacated {
+            return SlotDeparture::Last(Vacated {
                 slot: self.slot,
                 last: state.left_with_value(),
             });
@@ -652,32 +661,33 @@ impl<T, E> TaskHalf<T, E> {
         // leave_with_value: only the task sets these flags, and both are clear.
         // ORDERING: Release hands the slot (our read of the value) to the completer if it
         // is last; Acquire pairs with its Release `leave_after_waking` if we are.
-        let before = State::from_bits(
+        let before = SlotState::from_bits(
             self.word()
-                .fetch_or(State::LEFT_WITH_VALUE.bits(), Ordering::AcqRel),
+                .fetch_or(SlotState::LEFT_WITH_VALUE.bits(), Ordering::AcqRel),
         );
+        departed();
         debug_assert!(!before.is_task_gone(), "only the task sets TASK_GONE");
         if before.is_completer_gone() {
-            Departure::Last(Vacated {
+            SlotDeparture::Last(Vacated {
                 slot: self.slot,
                 last: before.left_with_value(),
             })
         } else {
-            Departure::NotLast
+            SlotDeparture::NotLast
         }
     }
 
     /// The task is dropped without its result, and gives up its half; wakes the
     /// completer's `cancelled` future if one waits.
-    pub(super) fn discard(self) -> Departure<T, E> {
+    pub(super) fn discard(self) -> SlotDeparture<T, E> {
         // ORDERING: Acquire pairs with the completer's Release departures: seeing it
         // gone, we see all it did to the slot.
-        let mut state = State::from_bits(self.word().load(Ordering::Acquire));
+        let mut state = SlotState::from_bits(self.word().load(Ordering::Acquire));
         loop {
             if state.is_completer_gone() {
                 // No RMW: the completer is gone, so no `cancelled` poll can run either
                 // (they borrow it); nobody else writes the word of a rented slot.
-                return Departure::Last(Vacated {
+                return SlotDeparture::Last(Vacated {
                     slot: self.slot,
                     last: state.task_left(),
                 });
@@ -695,31 +705,35 @@ impl<T, E> TaskHalf<T, E> {
                 Ordering::Acquire,
             ) {
                 Ok(_) if leaving.is_cancel_waking() => break,
-                Ok(_) => return Departure::NotLast,
-                Err(now) => state = State::from_bits(now),
+                Ok(_) => {
+                    departed();
+                    return SlotDeparture::NotLast;
+                }
+                Err(now) => state = SlotState::from_bits(now),
             }
         }
         // SAFETY: we set `TASK_GONE` while `CANCEL_WAKER` was set: the waker is ours
         // (polls stay out of a cell once the task is gone, `complete` takes it back only
         // by clearing the flag before us), and `CANCEL_WAKING` keeps the slot from being
         // recycled until we clear it.
-        let waker = unsafe { Slot::take_cancel_waker(self.slot()) };
+        let waker = unsafe { self.cells().take_cancel_waker() };
         // end_cancel_waking: only the task clears it, and it set it.
         // ORDERING: Release hands the slot (our read of the cell) to the completer if it
         // left meanwhile and it is the last out now; Acquire pairs with its Release
         // `leave_after_task` if we are the last out.
-        let before = State::from_bits(
+        let before = SlotState::from_bits(
             self.word()
-                .fetch_and(!State::CANCEL_WAKING.bits(), Ordering::AcqRel),
+                .fetch_and(!SlotState::CANCEL_WAKING.bits(), Ordering::AcqRel),
         );
+        departed();
         waker.wake();
         if before.is_completer_gone() {
-            Departure::Last(Vacated {
+            SlotDeparture::Last(Vacated {
                 slot: self.slot,
                 last: before.cancel_waking_ended(),
             })
         } else {
-            Departure::NotLast
+            SlotDeparture::NotLast
         }
     }
 }
@@ -735,25 +749,26 @@ pub(super) struct CompleterHalf<T, E> {
 }
 
 impl<T, E> CompleterHalf<T, E> {
-    fn slot(&self) -> *const Slot<T, E> {
-        self.slot.as_ptr().cast_const()
+    /// The slot, for as long as this half is borrowed: every access to its word and
+    /// cells goes through a live half, so none can follow a step that gives it up.
+    fn cells(&self) -> &Slot<T, E> {
+        // SAFETY: the completer half keeps the slot alive while it is held.
+        unsafe { self.slot.as_ref() }
     }
 
     fn word(&self) -> &AtomicU64 {
-        // SAFETY: the completer half keeps the slot alive while it is held.
-        unsafe { &(*self.slot()).state }
+        &self.cells().state
     }
 
     /// The slot's pool's storage, type-erased: alive while this half is.
     pub(super) fn pool(&self) -> *const () {
-        // SAFETY: the completer half keeps the slot alive.
-        unsafe { (*self.slot()).pool }
+        self.cells().pool
     }
 
     /// The generation of the rental.
     pub(super) fn generation(&self) -> u32 {
         // The generation changes only while the slot is free.
-        State::from_bits(self.word().load(Ordering::Relaxed))
+        SlotState::from_bits(self.word().load(Ordering::Relaxed))
             .token()
             .generation()
     }
@@ -761,57 +776,64 @@ impl<T, E> CompleterHalf<T, E> {
     /// Whether the task is gone.
     pub(super) fn is_task_gone(&self) -> bool {
         // Relaxed: a flag, no cell is read after it.
-        State::from_bits(self.word().load(Ordering::Relaxed)).is_task_gone()
+        SlotState::from_bits(self.word().load(Ordering::Relaxed)).is_task_gone()
     }
 
     /// Completes the rental with `result`, and gives up the completer half. Returns
     /// `Err(result)` when the task is gone, so nobody will read it.
+    ///
+    /// A `cancelled` waker of ours still in its cell comes back to us first
+    /// (`reclaim_cancel_waker`), before the step that may make the task last: after
+    /// that step we touch no cell.
     #[inline(always)]
     pub(super) fn complete(
-        self,
+        mut self,
         result: Result<T, E>,
-    ) -> (Result<(), Result<T, E>>, Departure<T, E>) {
+    ) -> (Result<(), Result<T, E>>, SlotDeparture<T, E>) {
         // ORDERING: Acquire pairs with the task's Release `leave_unread`: seeing it gone,
         // we see all it did to the slot, should we be last.
-        let mut state = State::from_bits(self.word().load(Ordering::Acquire));
+        let mut state = SlotState::from_bits(self.word().load(Ordering::Acquire));
         if state.is_task_gone() {
             return (Err(result), self.leave_after_task(state));
         }
         // SAFETY: `COMPLETE` is not set and we are the one completer: the value cell is
         // ours and empty; the task reads it only after `COMPLETE`.
-        unsafe { Slot::write_value(self.slot(), result) };
+        unsafe { self.cells().write_value(result) };
+        // Dropped only once we have left: user code never runs while we hold the slot.
+        let mut cancel_waker = None;
         loop {
             if state.is_task_gone() {
                 // The task left before we published: nobody will read the value.
                 // SAFETY: we wrote the value and never published it.
-                let result = unsafe { Slot::take_value(self.slot()) };
+                let result = unsafe { self.cells().take_value() };
+                drop(cancel_waker);
                 return (Err(result), self.leave_after_task(state));
             }
-            // A `cancelled` waker of ours that nobody took comes back to us here (no poll
-            // holds the cell: they borrow the completer, which this call consumed).
-            let cancel_waker = state.has_cancel_waker();
-            if !state.has_waker() {
-                // publish: from the checked state, so a task that left or stored a waker
-                // meanwhile makes it fail.
-                // ORDERING: Release publishes the value to the task's Acquire load in
-                // `poll`; Acquire pairs with the task's Release `leave_unread` and
-                // `register_waker`, seen on failure.
-                match self.word().compare_exchange_weak(
-                    state.bits(),
-                    state.published().bits(),
-                    Ordering::Release,
-                    Ordering::Acquire,
-                ) {
-                    Ok(_) => {
-                        // SAFETY: we cleared `CANCEL_WAKER` before the task left: ours.
-                        drop(cancel_waker.then(|| unsafe { Slot::take_cancel_waker(self.slot()) }));
-                        return (Ok(()), Departure::NotLast);
+            if state.has_cancel_waker() {
+                match self.reclaim_cancel_waker(state) {
+                    Ok((waker, now)) => {
+                        cancel_waker = Some(waker);
+                        state = now;
                     }
-                    Err(now) => state = State::from_bits(now),
+                    Err(now) => state = now,
                 }
                 continue;
             }
-            // publish_taking_waker: from the checked state, with `WAKER` set.
+            if !state.has_waker() {
+                match self.publish(state) {
+                    Ok(departure) => {
+                        drop(cancel_waker);
+                        return (Ok(()), departure);
+                    }
+                    Err((half, now)) => {
+                        self = half;
+                        state = now;
+                    }
+                }
+                continue;
+            }
+            // publish_taking_waker: from the checked state, with `WAKER` set and
+            // `CANCEL_WAKER` clear. Nothing leaves here: we still hold the slot.
             // ORDERING: Release publishes the value to the task's Acquire load; Acquire
             // pairs with the task's Release `register_waker`, so we see its waker.
             match self.word().compare_exchange_weak(
@@ -821,56 +843,76 @@ impl<T, E> CompleterHalf<T, E> {
                 Ordering::Acquire,
             ) {
                 Ok(_) => {
-                    // SAFETY: we cleared `CANCEL_WAKER` before the task left: ours.
-                    let cancel =
-                        cancel_waker.then(|| unsafe { Slot::take_cancel_waker(self.slot()) });
-                    return (Ok(()), self.leave_after_waking(cancel));
+                    // SAFETY: we cleared `WAKER` while it was set: its waker is ours, and
+                    // the task writes the cell no more now that `COMPLETE` is set.
+                    let waker = unsafe { self.cells().take_task_waker() };
+                    let departure = self.leave_after_waking();
+                    drop(cancel_waker);
+                    waker.wake();
+                    return (Ok(()), departure);
                 }
-                Err(now) => state = State::from_bits(now),
+                Err(now) => state = SlotState::from_bits(now),
             }
         }
     }
 
-    /// The completer published, taking the task's waker (and its own `cancel` waker,
-    /// dropped here): leaves, then wakes the task.
+    /// publish: the value and our departure in one step (no waker to wake, no cancel
+    /// waker in its cell). A leaving step: it consumes the half; on failure (the word
+    /// changed) the half comes back with the word seen.
     #[inline(always)]
-    fn leave_after_waking(self, cancel: Option<Waker>) -> Departure<T, E> {
-        // SAFETY: we cleared `WAKER` while it was set: its waker is ours, and the task
-        // writes the cell no more now that `COMPLETE` is set.
-        let waker = unsafe { Slot::take_task_waker(self.slot()) };
-        // leave_after_waking: only the completer sets this flag, and it is clear.
+    fn publish(self, seen: SlotState) -> Result<SlotDeparture<T, E>, (Self, SlotState)> {
+        debug_assert!(!seen.has_cancel_waker() && !seen.has_waker());
+        // ORDERING: Release publishes the value to the task's Acquire load in `poll`
+        // and hands it the slot (it may be last now); Acquire pairs with the task's
+        // Release `leave_unread` and `register_waker`, seen on failure.
+        match self.word().compare_exchange_weak(
+            seen.bits(),
+            seen.published().bits(),
+            Ordering::Release,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => {
+                departed();
+                Ok(SlotDeparture::NotLast)
+            }
+            Err(now) => Err((self, SlotState::from_bits(now))),
+        }
+    }
+
+    /// leave_after_waking: the completer published and took the task's waker; it leaves
+    /// (the waker is woken by the caller, from its own hands).
+    #[inline(always)]
+    fn leave_after_waking(self) -> SlotDeparture<T, E> {
+        // Only the completer sets this flag, and it is clear.
         // ORDERING: Release hands the slot (our reads of the cells) to the task, whose
         // Acquire load in `leave_with_value` may then find it last; Acquire pairs with the
         // task's Release `leave_with_value` if we are last.
-        let before = State::from_bits(
+        let before = SlotState::from_bits(
             self.word()
-                .fetch_or(State::COMPLETER_GONE.bits(), Ordering::AcqRel),
+                .fetch_or(SlotState::COMPLETER_GONE.bits(), Ordering::AcqRel),
         );
+        departed();
         debug_assert!(
             !before.is_completer_gone(),
             "only the completer sets it, once"
         );
-        let departure = if before.is_task_gone() {
-            Departure::Last(Vacated {
+        if before.is_task_gone() {
+            SlotDeparture::Last(Vacated {
                 slot: self.slot,
                 last: before.completer_left(),
             })
         } else {
-            Departure::NotLast
-        };
-        drop(cancel);
-        waker.wake();
-        departure
+            SlotDeparture::NotLast
+        }
     }
 
     /// The completer leaves after finding the task gone in `seen`.
-    fn leave_after_task(self, seen: State) -> Departure<T, E> {
+    fn leave_after_task(self, seen: SlotState) -> SlotDeparture<T, E> {
         debug_assert!(seen.is_task_gone());
         if !seen.is_cancel_waking() {
             // No RMW: the task is finished with the slot (it set `TASK_GONE` in its last
-            // step), no `cancelled` poll runs (they borrow us), and nobody else writes the
-            // word of a rented slot: we are alone.
-            return Departure::Last(Vacated {
+            // step), and nobody else writes the word of a rented slot: we are alone.
+            return SlotDeparture::Last(Vacated {
                 slot: self.slot,
                 last: seen.completer_left(),
             });
@@ -879,105 +921,104 @@ impl<T, E> CompleterHalf<T, E> {
         // Only the completer sets this flag, and it is clear.
         // ORDERING: Release hands the slot to the task if it is last; Acquire pairs with
         // its Release `end_cancel_waking` if we are.
-        let before = State::from_bits(
+        let before = SlotState::from_bits(
             self.word()
-                .fetch_or(State::COMPLETER_GONE.bits(), Ordering::AcqRel),
+                .fetch_or(SlotState::COMPLETER_GONE.bits(), Ordering::AcqRel),
         );
+        departed();
         debug_assert!(
             !before.is_completer_gone(),
             "only the completer sets it, once"
         );
         if before.is_cancel_waking() {
-            Departure::NotLast
+            SlotDeparture::NotLast
         } else {
-            Departure::Last(Vacated {
+            SlotDeparture::Last(Vacated {
                 slot: self.slot,
                 last: before.completer_left(),
             })
         }
     }
 
+    /// reclaim_cancel_waker: takes our `cancelled` waker back out of its cell before the
+    /// task's drop can take it. On success, the waker and the word we left; on failure
+    /// (the task left, or took it), the word seen.
+    fn reclaim_cancel_waker(&mut self, seen: SlotState) -> Result<(Waker, SlotState), SlotState> {
+        debug_assert!(seen.has_cancel_waker() && !seen.is_task_gone());
+        let reclaimed = seen.without(SlotState::CANCEL_WAKER);
+        // ORDERING: Acquire pairs with the Release `register_cancel_waker` that stored
+        // the waker (perhaps on another thread, before the completer moved here), and on
+        // failure with the task's Release `leave_unread`.
+        match self.word().compare_exchange_weak(
+            seen.bits(),
+            reclaimed.bits(),
+            Ordering::Acquire,
+            Ordering::Acquire,
+        ) {
+            // SAFETY: we cleared `CANCEL_WAKER` while the task was here: the waker is
+            // ours again, and the cell ours alone (the task takes it only with the flag).
+            Ok(_) => Ok((unsafe { self.cells().take_cancel_waker() }, reclaimed)),
+            Err(now) => Err(SlotState::from_bits(now)),
+        }
+    }
+
     /// Polls for the task's departure: `Ready` once it is gone, else `Pending` with the
-    /// context's waker stored for the task's drop to wake. Polls of several `cancelled`
-    /// futures may run at once on several threads: the cell is claimed first.
-    pub(super) fn poll_cancelled(&self, cx: &mut Context<'_>) -> Poll<()> {
+    /// context's waker stored for the task's drop to wake. `&mut`: one poll at a time,
+    /// never beside `complete`, so the cell needs no claim: while `CANCEL_WAKER` is clear
+    /// it is ours alone.
+    pub(super) fn poll_cancelled(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         // ORDERING: Acquire pairs with the task's Release `leave_unread`: what the task's
         // owner did before dropping it happens before the `cancelled` future's return,
         // as a channel's close does.
-        let mut state = State::from_bits(self.word().load(Ordering::Acquire));
+        let mut state = SlotState::from_bits(self.word().load(Ordering::Acquire));
+        let mut waker = None;
         loop {
             if state.is_task_gone() {
                 return Poll::Ready(());
             }
-            if state.is_cancel_registering() {
-                // Another `cancelled` poll holds the cell for a few instructions: poll
-                // again soon rather than wait here.
-                cx.waker().wake_by_ref();
+            if !state.has_cancel_waker() {
+                break;
+            }
+            // SAFETY: `CANCEL_WAKER` is set and the task is here: the cell holds our
+            // waker; the task's drop may copy it out meanwhile, but nobody writes the
+            // cell or frees the slot while we (the completer) are here.
+            if unsafe { self.cells().cancel_waker_wakes(cx.waker()) } {
                 return Poll::Pending;
             }
-            // claim_cancel_cell: from the checked state (task here, cell unclaimed).
-            // ORDERING: Acquire pairs with the Release `register_cancel_waker` of the poll
-            // whose waker we may find in the cell (perhaps on another thread).
-            match self.word().compare_exchange_weak(
-                state.bits(),
-                state.cancel_cell_claimed().bits(),
-                Ordering::Acquire,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => break,
-                Err(now) => state = State::from_bits(now),
+            match self.reclaim_cancel_waker(state) {
+                Ok((old, now)) => {
+                    waker = Some(old);
+                    state = now;
+                    break;
+                }
+                Err(now) => state = now,
             }
         }
-        // SAFETY: we hold the claim; the cell holds a waker if `CANCEL_WAKER` was set.
-        let keep = state.has_cancel_waker()
-            && unsafe { Slot::cancel_waker_wakes(self.slot(), cx.waker()) };
-        let mut replaced = None;
-        if !keep {
-            if state.has_cancel_waker() {
-                // SAFETY: we hold the claim and the cell holds a waker.
-                replaced = Some(unsafe { Slot::take_cancel_waker(self.slot()) });
-            }
-            // SAFETY: we hold the claim and the cell is empty.
-            unsafe { Slot::write_cancel_waker(self.slot(), cx.waker().clone()) };
-        }
-        let mut state = state.cancel_cell_claimed();
+        // The waker we took back was not the context's; it is dropped (its future is
+        // gone: only one `cancelled` future can be alive, it borrows us mutably).
+        drop(waker);
+        // SAFETY: `CANCEL_WAKER` is clear and we are the completer: the cell is ours,
+        // empty.
+        unsafe { self.cells().write_cancel_waker(cx.waker().clone()) };
         loop {
             if state.is_task_gone() {
-                // The task left while we held the cell, so it took no waker and woke
-                // nobody: take ours back and report the departure.
-                // release_cancel_cell: only the claim's holder clears it. Relaxed: the
-                // task is gone and no poll reads the cell once it is.
-                self.word()
-                    .fetch_and(!State::CANCEL_REGISTERING.bits(), Ordering::Relaxed);
-                // SAFETY: we held the claim until just now, and the task never touches the
-                // cell after leaving without `CANCEL_WAKING`; polls find the task gone.
-                drop(unsafe { Slot::take_cancel_waker(self.slot()) });
-                // The future we replaced waits for the departure it would have been woken
-                // for, had we not taken its waker: wake it.
-                if let Some(replaced) = replaced {
-                    replaced.wake();
-                }
+                // The task left without seeing our waker: take it back.
+                // SAFETY: we wrote it and never published it.
+                drop(unsafe { self.cells().take_cancel_waker() });
                 return Poll::Ready(());
             }
-            // register_cancel_waker: from the checked state, our claim still set (only we
-            // clear it) and the task still here.
-            debug_assert!(state.is_cancel_registering(), "the claim is ours");
+            // register_cancel_waker: from the checked state, the task still here.
             // ORDERING: Release publishes the waker to the task's Acquire `leave_unread`
-            // and to the next poll's Acquire `claim_cancel_cell`; Acquire pairs with the
+            // and to our later Acquire `reclaim_cancel_waker`; Acquire pairs with the
             // task's Release `leave_unread`, seen on failure.
             match self.word().compare_exchange_weak(
                 state.bits(),
-                state.cancel_waker_registered().bits(),
+                state.with_cancel_waker().bits(),
                 Ordering::Release,
                 Ordering::Acquire,
             ) {
-                Ok(_) => {
-                    // One `cancelled` future waits at a time, the one polled last: the
-                    // waker it replaced is dropped, not woken.
-                    drop(replaced);
-                    return Poll::Pending;
-                }
-                Err(now) => state = State::from_bits(now),
+                Ok(_) => return Poll::Pending,
+                Err(now) => state = SlotState::from_bits(now),
             }
         }
     }

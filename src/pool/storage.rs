@@ -9,7 +9,7 @@
 use std::ptr;
 
 use super::free_list::FreeList;
-use super::slot::{CompleterHalf, Departure, Shelf, Slot, TaskHalf, Vacated};
+use super::slot::{CompleterHalf, Shelf, Slot, SlotDeparture, TaskHalf, Vacated};
 use super::thread_cache::{self, List, Pushed};
 use crate::sync::{AtomicPtr, AtomicUsize, Ordering, fence};
 
@@ -18,7 +18,18 @@ pub(super) const MAX_CHUNKS: usize = 32;
 /// The smallest first chunk.
 pub(super) const MIN_FIRST_CHUNK: usize = 16;
 
+/// A pool's id: a number no other pool of this process gets, so that what names a pool
+/// (a thread cache) cannot mistake a later pool at the same address for it.
+fn next_pool_id() -> u64 {
+    // A std atomic even under loom: it only hands out distinct numbers and orders
+    // nothing. 2^64 pools are never made, so it does not wrap.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 pub(super) struct Storage<T, E> {
+    /// This pool's id (see [`next_pool_id`]).
+    id: u64,
     pub(super) chunks: [AtomicPtr<Slot<T, E>>; MAX_CHUNKS],
     pub(super) first_chunk: usize,
     pub(super) free: FreeList,
@@ -37,6 +48,7 @@ impl<T, E> Storage<T, E> {
     pub(super) fn new(capacity: usize, abandoned: fn() -> E) -> *const Self {
         let first_chunk = capacity.max(MIN_FIRST_CHUNK).next_power_of_two();
         let storage = Box::into_raw(Box::new(Self {
+            id: next_pool_id(),
             chunks: std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
             first_chunk,
             free: FreeList::new(),
@@ -70,7 +82,9 @@ impl<T, E> Storage<T, E> {
     pub(super) unsafe fn rent(this: *const Self) -> (TaskHalf<T, E>, CompleterHalf<T, E>) {
         let cache = thread_cache::current();
         let home = cache.map_or(ptr::null(), |cache| cache.id());
-        let slot = match cache.and_then(|cache| cache.pop(this.cast())) {
+        // SAFETY: the caller's handle keeps the pool alive.
+        let id = unsafe { (*this).id };
+        let slot = match cache.and_then(|cache| cache.pop(id)) {
             // A cached slot carries its count over.
             Some(slot) => slot.cast::<Slot<T, E>>(),
             // SAFETY: the caller's handle keeps the pool alive.
@@ -137,7 +151,10 @@ impl<T, E> Storage<T, E> {
         let (slot, leftovers) = vacated.empty(Shelf::ThreadCache);
         // SAFETY: the slot is free, ours, of `pool`, and holds a count, which the cache
         // takes over unless it refuses.
-        match unsafe { cache.push(pool, slot.cast(), Self::flush) } {
+        // SAFETY: the slot's count keeps its pool alive.
+        let id = unsafe { (*pool.cast::<Self>()).id };
+        // SAFETY: as above.
+        match unsafe { cache.push(pool, id, slot.cast(), Self::flush) } {
             Pushed::Kept => {}
             Pushed::Spilled(list) => {
                 // SAFETY: the list came out of the cache, once.
@@ -157,8 +174,8 @@ impl<T, E> Storage<T, E> {
 
     /// Recycles the slot of a half that just left, if it was the last.
     #[inline(always)]
-    pub(super) fn after(departure: Departure<T, E>) {
-        if let Departure::Last(vacated) = departure {
+    pub(super) fn after(departure: SlotDeparture<T, E>) {
+        if let SlotDeparture::Last(vacated) = departure {
             Self::recycle(vacated);
         }
     }
@@ -233,7 +250,10 @@ impl<T, E> Storage<T, E> {
         if unsafe { &*this }.handles.fetch_sub(1, Ordering::Relaxed) == 1 {
             // The last handle: give back this thread's cached slots now rather than at
             // thread exit, so a single-threaded user sees the pool freed right here.
-            let list = thread_cache::current().and_then(|cache| cache.take_list_of(this.cast()));
+            // SAFETY: the caller's handle keeps the pool alive.
+            let id = unsafe { (*this).id };
+            let list =
+                thread_cache::current().and_then(|cache| cache.take_list_of(this.cast(), id));
             if let Some(list) = list {
                 // SAFETY: the list came out of the cache, once; its counts and our
                 // handle's keep the pool alive.

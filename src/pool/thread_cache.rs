@@ -3,7 +3,10 @@
 //! here are plain loads and stores.
 //!
 //! The cache holds slots of one pool at a time (the pool this thread last recycled a
-//! slot of), linked through the slots' [`Holder`]. Only slots that this thread rented
+//! slot of), linked through the slots' [`Holder`]. It names that pool by its id, a
+//! number no later pool gets (not by its address, which a later pool can reuse once
+//! this one is freed), and takes its `flush` only with the id: a flush never runs on
+//! another pool's slots. Only slots that this thread rented
 //! come back here (the storage checks the slot's `home`), so a thread never parks
 //! slots that another thread needs: a thread with at most `n` rentals alive at once
 //! holds at most `n` slots, and a pool sized for its peak never grows later. Cached
@@ -88,6 +91,9 @@ pub(super) struct Cache {
     state: Cell<CacheState>,
     #[cfg(not(valuetask_loom))]
     pool: Cell<*const ()>,
+    /// The id of the pool whose slots (and `flush`) the cache holds; 0 for none yet.
+    #[cfg(not(valuetask_loom))]
+    pool_id: Cell<u64>,
     #[cfg(not(valuetask_loom))]
     head: Cell<*const ()>,
     #[cfg(not(valuetask_loom))]
@@ -127,6 +133,7 @@ thread_local! {
         Cache {
             state: Cell::new(CacheState::Unused),
             pool: Cell::new(ptr::null()),
+            pool_id: Cell::new(0),
             head: Cell::new(ptr::null()),
             len: Cell::new(0),
             flush: Cell::new(None),
@@ -178,11 +185,11 @@ impl Cache {
         ptr::from_ref(self).cast()
     }
 
-    /// Pops a cached slot of `pool`.
+    /// Pops a cached slot of the pool `pool_id`.
     #[inline(always)]
-    pub(super) fn pop(&self, pool: *const ()) -> Option<*const ()> {
+    pub(super) fn pop(&self, pool_id: u64) -> Option<*const ()> {
         let head = self.head.get();
-        if self.pool.get() != pool || head.is_null() {
+        if self.pool_id.get() != pool_id || head.is_null() {
             return None;
         }
         // SAFETY: cached slots are free and this cache's alone.
@@ -191,14 +198,20 @@ impl Cache {
         Some(head)
     }
 
-    /// Pushes a free slot of `pool`, which this thread rented.
+    /// Pushes a free slot of `pool`, whose id is `pool_id`, which this thread rented.
     ///
     /// # Safety
     ///
     /// `slot` is a free slot of `pool`, held by nobody else, with a count on its pool
     /// that the cache takes over; `flush` gives slots of `pool` back.
     #[inline(always)]
-    pub(super) unsafe fn push(&self, pool: *const (), slot: *const (), flush: Flush) -> Pushed {
+    pub(super) unsafe fn push(
+        &self,
+        pool: *const (),
+        pool_id: u64,
+        slot: *const (),
+        flush: Flush,
+    ) -> Pushed {
         let mut pushed = Pushed::Kept;
         if self.state.get() == CacheState::Unused {
             // The first slot: make sure the thread's exit flushes the cache. A thread
@@ -211,17 +224,16 @@ impl Cache {
             }
             self.state.set(CacheState::Guarded);
         }
-        if self.pool.get() != pool {
+        if self.pool_id.get() != pool_id {
             if let Some(old) = self.take_list() {
                 pushed = Pushed::Spilled(old);
             }
+            self.pool_id.set(pool_id);
             self.flush.set(Some(flush));
         } else if self.len.get() == THREAD_CACHE_SLOTS {
             pushed = Pushed::Spilled(self.split_half());
         }
-        // Always the caller's pointer: an empty cache may still hold the address of a
-        // pool that was freed, which a new pool can reuse; only the new pointer may be
-        // dereferenced (its provenance is the live pool's).
+        // Always the caller's pointer, whose provenance is the live pool's.
         self.pool.set(pool);
         // SAFETY: the caller gives us the free slot.
         unsafe { (*holder(slot)).next_cached = self.head.get() };
@@ -270,9 +282,9 @@ impl Cache {
         })
     }
 
-    /// Takes every cached slot out if they are `pool`'s.
-    pub(super) fn take_list_of(&self, pool: *const ()) -> Option<List> {
-        if self.pool.get() != pool {
+    /// Takes every cached slot out if they are the pool `pool_id`'s (at `pool`).
+    pub(super) fn take_list_of(&self, pool: *const (), pool_id: u64) -> Option<List> {
+        if self.pool_id.get() != pool_id {
             return None;
         }
         // The caller's pointer, not the cached one (see `push`).
@@ -287,13 +299,19 @@ impl Cache {
     pub(super) fn id(&self) -> *const () {
         ptr::null()
     }
-    pub(super) fn pop(&self, _pool: *const ()) -> Option<*const ()> {
+    pub(super) fn pop(&self, _pool_id: u64) -> Option<*const ()> {
         None
     }
-    pub(super) unsafe fn push(&self, _pool: *const (), _slot: *const (), _flush: Flush) -> Pushed {
+    pub(super) unsafe fn push(
+        &self,
+        _pool: *const (),
+        _pool_id: u64,
+        _slot: *const (),
+        _flush: Flush,
+    ) -> Pushed {
         unreachable!("there is no thread cache under loom")
     }
-    pub(super) fn take_list_of(&self, _pool: *const ()) -> Option<List> {
+    pub(super) fn take_list_of(&self, _pool: *const (), _pool_id: u64) -> Option<List> {
         None
     }
 }

@@ -227,7 +227,7 @@ fn pool_task_takes_while_the_completer_leaves() {
 fn pool_cancelled_vs_task_drop() {
     model(2_000, || {
         let pool: SourcePool<usize> = SourcePool::with_capacity(1);
-        let (task, completer) = pool.rent();
+        let (task, mut completer) = pool.rent();
         let dropper = thread::spawn(move || drop(task));
         block_on(completer.cancelled());
         assert!(completer.is_cancelled());
@@ -244,7 +244,7 @@ fn pool_cancelled_vs_task_drop() {
 fn pool_cancel_waker_vs_complete_vs_task_drop() {
     model(500, || {
         let pool: SourcePool<usize> = SourcePool::with_capacity(1);
-        let (task, completer) = pool.rent();
+        let (task, mut completer) = pool.rent();
         let waker = CountingWaker::new();
         let dropper = thread::spawn(move || drop(task));
         let mut cancelled = completer.cancelled();
@@ -343,48 +343,39 @@ fn pool_into_ready_vs_abandon() {
     into_ready_vs(Producer::Abandon);
 }
 
-/// Two threads poll `cancelled()` futures of one completer (and ask `is_cancelled`) while
-/// the task polls, asks `is_ready` and is dropped. The polls take turns in the cancel
-/// waker cell (loom flags two in it at once); one waker waits at a time, and when a poll
-/// left one waiting the task's drop wakes it: no lost wake-up. Afterwards every poll is
-/// `Ready`, the value comes back to the producer, and no waker is kept.
+/// The completer polls a `cancelled()` future with one waker, then another with a second
+/// waker (taking the first back out of the cell: `reclaim_cancel_waker`), while the task
+/// polls, asks `is_ready` and is dropped on another thread. No lost wake-up: if the last
+/// poll was pending, its waker is woken; a replaced waker never is. Afterwards the poll
+/// is `Ready`, the value comes back to the producer, and no waker is kept.
 #[test]
-fn pool_two_cancelled_polls_vs_task() {
-    model(60_000, || {
+fn pool_cancelled_polls_vs_task() {
+    model(20_000, || {
         let pool: SourcePool<usize> = SourcePool::with_capacity(1);
-        let (mut task, completer) = pool.rent();
-        let completer = Arc::new(completer);
+        let (mut task, mut completer) = pool.rent();
         let wakers = [CountingWaker::new(), CountingWaker::new()];
-        let pollers: Vec<_> = wakers
-            .iter()
-            .map(|waker| {
-                let completer = Arc::clone(&completer);
-                let waker = CountingWaker::waker(waker);
-                thread::spawn(move || {
-                    let before = completer.is_cancelled();
-                    let polled = poll_once(&mut completer.cancelled(), &waker);
-                    assert!(!before || polled.is_ready(), "a cancellation was forgotten");
-                    polled.is_pending()
-                })
+        let producer = {
+            let first = CountingWaker::waker(&wakers[0]);
+            let second = CountingWaker::waker(&wakers[1]);
+            thread::spawn(move || {
+                let before = completer.is_cancelled();
+                let polled = poll_once(&mut completer.cancelled(), &first);
+                assert!(!before || polled.is_ready(), "a cancellation was forgotten");
+                let pending = poll_once(&mut completer.cancelled(), &second).is_pending();
+                (completer, pending)
             })
-            .collect();
+        };
         let waker = CountingWaker::new();
         assert!(poll_once(&mut task, &CountingWaker::waker(&waker)).is_pending());
         assert!(!task.is_ready());
         drop(task);
-        let pending = pollers
-            .into_iter()
-            .map(|p| p.join().unwrap())
-            .filter(|&pending| pending)
-            .count();
-        let woken: usize = wakers.iter().map(|w| w.wakes()).sum();
-        assert!(
-            pending == 0 || woken >= 1,
-            "a waiting cancelled() was never woken"
-        );
+        let (mut completer, pending) = producer.join().unwrap();
+        assert_eq!(wakers[1].wakes(), usize::from(pending), "a lost wake-up");
+        // The first waker is woken only if the task left while it waited, never once
+        // the second replaced it.
+        assert!(wakers[0].wakes() <= usize::from(!pending));
         assert!(completer.is_cancelled());
-        assert_eq!(poll_noop_ready(&completer), Poll::Ready(()));
-        let completer = Arc::try_unwrap(completer).ok().unwrap();
+        assert_eq!(poll_noop(&mut completer), Poll::Ready(()));
         assert_eq!(completer.succeed(7), Err(7));
         assert_eq!(waker.wakes(), 0);
         assert!(
@@ -402,7 +393,7 @@ fn pool_two_cancelled_polls_vs_task() {
 }
 
 /// Polls a `cancelled()` future of `completer` once with a waker that does nothing.
-fn poll_noop_ready(completer: &valuetask::Completer<usize>) -> Poll<()> {
+fn poll_noop(completer: &mut valuetask::Completer<usize>) -> Poll<()> {
     poll_once(&mut completer.cancelled(), std::task::Waker::noop())
 }
 
@@ -416,7 +407,7 @@ fn pool_rent_vs_halves_leaving_and_stats() {
     model(360_000, || {
         let drops = Arc::new(AtomicUsize::new(0));
         let pool: SourcePool<Counted> = SourcePool::with_capacity(1);
-        let (task, completer) = pool.rent();
+        let (task, mut completer) = pool.rent();
         let renter = {
             let pool = pool.clone();
             let drops = Arc::clone(&drops);
@@ -458,7 +449,7 @@ fn pool_handles_dropped_while_rentals_run() {
     model(400_000, || {
         let drops = Arc::new(AtomicUsize::new(0));
         let pool: SourcePool<Counted> = SourcePool::with_capacity(1);
-        let (task, completer) = pool.rent();
+        let (task, mut completer) = pool.rent();
         let renter = {
             let pool = pool.clone();
             let drops = Arc::clone(&drops);
@@ -489,5 +480,114 @@ fn pool_handles_dropped_while_rentals_run() {
         renter.join().unwrap();
         leaver.join().unwrap();
         assert_eq!(drops.load(SeqCst), 1);
+    });
+}
+
+/// The idiomatic `select!` where the work wins: the completer's `cancelled()` was polled
+/// (its waker waits in the slot) and dropped, then the completer succeeds on another
+/// thread while the task awaits. The task may be last the moment the completer
+/// publishes; it then reuses the slot at once (a capacity-1 pool) and the next
+/// rental's `cancelled()` writes the same cell: the completer must not touch it after
+/// its leaving step.
+#[test]
+fn pool_reuse_after_cancelled_then_succeed() {
+    model(2_000, || {
+        let pool: SourcePool<usize> = SourcePool::with_capacity(1);
+        let (task, mut completer) = pool.rent();
+        assert!(poll_noop(&mut completer).is_pending());
+        let producer = thread::spawn(move || completer.succeed(1).unwrap());
+        assert_eq!(block_on(task), Ok(1));
+        let (task, mut completer) = pool.rent();
+        assert!(poll_noop(&mut completer).is_pending());
+        drop(task);
+        assert!(poll_noop(&mut completer).is_ready());
+        producer.join().unwrap();
+        drop(completer);
+        assert_eq!(pool.stats().in_use, 0);
+    });
+}
+
+/// Rents again and touches every cell of the next occupant: the task's waker (a poll),
+/// the cancel waker (`cancelled()` polled), the value (complete, then take). From a
+/// capacity-1 pool (one chunk, LIFO) this is the slot just vacated when one is free.
+fn reuse(pool: &SourcePool<usize>) {
+    let (mut task, mut completer) = pool.rent();
+    assert!(poll_once(&mut task, std::task::Waker::noop()).is_pending());
+    assert!(poll_noop(&mut completer).is_pending());
+    completer.succeed(9).unwrap();
+    assert_eq!(task.into_ready().ok(), Some(Ok(9)));
+}
+
+/// The task waits with a waker; the completer publishes taking it, leaves and wakes
+/// it on another thread; the task (last, or leaving with the value while the completer
+/// leaves) reuses the slot at once.
+#[test]
+fn pool_reuse_after_wake() {
+    model(2_000, || {
+        let pool: SourcePool<usize> = SourcePool::with_capacity(1);
+        let (mut task, mut completer) = pool.rent();
+        assert!(poll_noop(&mut completer).is_pending());
+        let waker = CountingWaker::new();
+        assert!(poll_once(&mut task, &CountingWaker::waker(&waker)).is_pending());
+        let producer = thread::spawn(move || completer.succeed(1).unwrap());
+        assert_eq!(block_on(task), Ok(1));
+        reuse(&pool);
+        producer.join().unwrap();
+        assert!(!held_elsewhere(&waker));
+        assert_eq!(pool.stats().in_use, 0);
+    });
+}
+
+/// The task (polled, its completer's `cancelled()` waiting) is dropped while the
+/// completer completes or is dropped; each side reuses the pool at once after its
+/// departure, so whichever is last recycles under the other's next rental.
+fn reuse_after_task_drop(kind: Producer) {
+    model(20_000, move || {
+        let pool: SourcePool<usize> = SourcePool::with_capacity(1);
+        let (mut task, mut completer) = pool.rent();
+        assert!(poll_noop(&mut completer).is_pending());
+        assert!(poll_once(&mut task, std::task::Waker::noop()).is_pending());
+        let producer = {
+            let pool = pool.clone();
+            thread::spawn(move || {
+                match kind {
+                    Producer::Succeed => drop(completer.succeed(2)),
+                    Producer::Abandon => drop(completer),
+                }
+                reuse(&pool);
+            })
+        };
+        drop(task);
+        reuse(&pool);
+        producer.join().unwrap();
+        assert_eq!(pool.stats().in_use, 0);
+    });
+}
+
+#[test]
+fn pool_reuse_after_task_drop_vs_complete() {
+    reuse_after_task_drop(Producer::Succeed);
+}
+
+#[test]
+fn pool_reuse_after_task_drop_vs_abandon() {
+    reuse_after_task_drop(Producer::Abandon);
+}
+
+/// As `pool_reuse_after_cancelled_then_succeed`, with the last pool handle dropped
+/// before the task is awaited: the last half frees the pool, and a new pool is made
+/// and used at once.
+#[test]
+fn pool_reuse_after_last_handle_dropped() {
+    model(2_000, || {
+        let pool: SourcePool<usize> = SourcePool::with_capacity(1);
+        let (task, mut completer) = pool.rent();
+        assert!(poll_noop(&mut completer).is_pending());
+        let producer = thread::spawn(move || completer.succeed(1).unwrap());
+        drop(pool);
+        assert_eq!(block_on(task), Ok(1));
+        let next: SourcePool<usize> = SourcePool::with_capacity(1);
+        reuse(&next);
+        producer.join().unwrap();
     });
 }
