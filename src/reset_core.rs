@@ -111,6 +111,7 @@ use crate::state_word::state_word;
 #[cfg(not(valuetask_loom))]
 use crate::sync::spin;
 use crate::sync::{AtomicU64, Ordering, UnsafeCell, departed};
+use crate::waker_cell::WakerCell;
 
 state_word! {
     /// A snapshot of `ResetCore`'s state word: the generation in the high 32 bits, the
@@ -319,7 +320,8 @@ enum InFlight {
 pub struct ResetCore<T> {
     state: AtomicU64,
     value: UnsafeCell<MaybeUninit<T>>,
-    waker: UnsafeCell<Option<Waker>>,
+    /// The waiting poll's waker, there exactly while `WAKER` is set.
+    waker: WakerCell,
     /// Under loom, how a side that found the word claimed waits for the claim's end
     /// (see `wait_unclaimed`).
     #[cfg(valuetask_loom)]
@@ -341,7 +343,7 @@ impl<T> ResetCore<T> {
         Self {
             state: AtomicU64::new(CoreState::INITIAL.bits()),
             value: UnsafeCell::new(MaybeUninit::uninit()),
-            waker: UnsafeCell::new(None),
+            waker: WakerCell::new(),
         }
     }
 
@@ -352,7 +354,7 @@ impl<T> ResetCore<T> {
         Self {
             state: AtomicU64::new(CoreState::INITIAL.bits()),
             value: UnsafeCell::new(MaybeUninit::uninit()),
-            waker: UnsafeCell::new(None),
+            waker: WakerCell::new(),
             claim_ended: (crate::sync::Mutex::new(()), loom::sync::Condvar::new()),
         }
     }
@@ -403,10 +405,7 @@ impl<T> ResetCore<T> {
         // this generation was written, so the cell is empty (a reset or a take emptied it).
         unsafe { self.write_value(value) };
         // SAFETY: the claim is ours and `WAKER` says the cell holds the poller's waker.
-        let waker = state
-            .has_waker()
-            .then(|| unsafe { self.take_waker() })
-            .flatten();
+        let waker = state.has_waker().then(|| unsafe { self.take_waker() });
         // ORDERING: Release publishes the value to the Acquire claim of the poll that
         // takes it (or of the reset or leaving task that drops it).
         self.end_claim(state.completed(), Ordering::Release);
@@ -801,11 +800,12 @@ impl<T> ResetCore<T> {
     ///
     /// # Safety
     ///
-    /// The caller holds the claim.
+    /// The caller holds the claim (or `&mut self`), over a state with `WAKER`.
     #[inline]
-    unsafe fn take_waker(&self) -> Option<Waker> {
-        // SAFETY: as this function's contract.
-        self.waker.with_mut(|cell| unsafe { (*cell).take() })
+    unsafe fn take_waker(&self) -> Waker {
+        // SAFETY: as this function's contract: `WAKER` says the cell holds a waker, and
+        // the claim keeps every other side out of it.
+        unsafe { self.waker.take() }
     }
 
     /// Takes out whatever `state` says the cells hold: the untaken value of `COMPLETE`,
@@ -813,16 +813,13 @@ impl<T> ResetCore<T> {
     ///
     /// # Safety
     ///
-    /// The caller holds the claim it took over `state`.
+    /// The caller holds the claim it took over `state` (or `&mut self`, `state` loaded).
     #[inline]
     unsafe fn empty_cells(&self, state: CoreState) -> (Option<T>, Option<Waker>) {
         // SAFETY: the claim is ours and `COMPLETE` says the cell holds an untaken value.
         let value = state.is_complete().then(|| unsafe { self.take_value() });
         // SAFETY: the claim is ours and `WAKER` says the cell holds a waker.
-        let waker = state
-            .has_waker()
-            .then(|| unsafe { self.take_waker() })
-            .flatten();
+        let waker = state.has_waker().then(|| unsafe { self.take_waker() });
         (value, waker)
     }
 
@@ -833,8 +830,9 @@ impl<T> ResetCore<T> {
     /// The caller holds the claim, and the waker cell is empty.
     #[inline]
     unsafe fn store_waker(&self, waker: Waker) {
-        // SAFETY: as this function's contract.
-        self.waker.with_mut(|cell| unsafe { *cell = Some(waker) });
+        // SAFETY: as this function's contract: the claim keeps every other side out of
+        // the cell.
+        unsafe { self.waker.put(waker) };
     }
 }
 
@@ -872,12 +870,10 @@ impl<T> Drop for ResetCore<T> {
     fn drop(&mut self) {
         // `&mut self`: every other user is done, and synchronized with us by whatever
         // handed us the core.
-        if self.load().is_complete() {
-            // SAFETY: `&mut self`: no other access; `COMPLETE` means the value is
-            // initialized and unread.
-            drop(unsafe { self.take_value() });
-        }
-        // The waker cell's `Option` drops itself.
+        let state = self.load();
+        // SAFETY: `&mut self`: no other access; `COMPLETE` means the value is initialized
+        // and unread, `WAKER` that the waker cell holds a waker.
+        drop(unsafe { self.empty_cells(state) });
     }
 }
 

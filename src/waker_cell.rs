@@ -27,6 +27,13 @@ pub(crate) struct WakerCell(UnsafeCell<MaybeUninit<Waker>>);
 
 impl WakerCell {
     /// An empty cell.
+    #[cfg(not(valuetask_loom))]
+    pub(crate) const fn new() -> Self {
+        Self(UnsafeCell::new(MaybeUninit::uninit()))
+    }
+
+    /// An empty cell. (Loom's cells have no `const` constructor.)
+    #[cfg(valuetask_loom)]
     pub(crate) fn new() -> Self {
         Self(UnsafeCell::new(MaybeUninit::uninit()))
     }
@@ -67,6 +74,21 @@ impl WakerCell {
         });
     }
 
+    /// Moves `waker` into the empty cell. For a protocol that clones the waker before it
+    /// may touch the cell, so that no executor code runs while it holds the cell.
+    ///
+    /// # Safety
+    ///
+    /// The cell is empty, and nobody else reads or writes it during the call.
+    #[inline]
+    pub(crate) unsafe fn put(&self, waker: Waker) {
+        // SAFETY: as this function's contract: nobody else touches the cell, and there
+        // is no waker in it to drop.
+        self.0.with_mut(|cell| unsafe {
+            (*cell).write(waker);
+        });
+    }
+
     /// Wakes the stored waker by reference, leaving it in the cell.
     ///
     /// # Safety
@@ -93,5 +115,21 @@ impl WakerCell {
         // SAFETY: as this function's contract.
         self.0
             .with_mut(|cell| unsafe { (*cell).assume_init_read() })
+    }
+
+    /// Moves the waker out, as [`take`](Self::take), with a read access: the side that
+    /// stored it may still be comparing it ([`wakes_as`](Self::wakes_as)) while the
+    /// protocol hands it to the caller. Only a bitwise copy is made; the cell itself is
+    /// not written, and the stored side compares the waker without calling into it.
+    ///
+    /// # Safety
+    ///
+    /// The cell holds a waker that the protocol just handed to the caller: nobody writes
+    /// the cell during the call, nobody but the caller drops or wakes that waker, and
+    /// the only reader that may overlap is a `wakes_as` of the side that stored it.
+    #[inline]
+    pub(crate) unsafe fn take_beside_reader(&self) -> Waker {
+        // SAFETY: as this function's contract.
+        self.0.with(|cell| unsafe { (*cell).assume_init_read() })
     }
 }

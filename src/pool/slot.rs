@@ -104,6 +104,7 @@ use std::task::{Context, Poll, Waker};
 use super::thread_cache::Holder;
 use crate::state_word::state_word;
 use crate::sync::{AtomicU32, AtomicU64, Ordering, UnsafeCell, departed, spin};
+use crate::waker_cell::WakerCell;
 
 state_word! {
     /// A snapshot of a slot's state word.
@@ -239,8 +240,8 @@ pub(super) struct Slot<T, E> {
     holder: std::cell::UnsafeCell<Holder>,
     state: AtomicU64,
     value: UnsafeCell<MaybeUninit<Result<T, E>>>,
-    task_waker: UnsafeCell<MaybeUninit<Waker>>,
-    cancel_waker: UnsafeCell<MaybeUninit<Waker>>,
+    task_waker: WakerCell,
+    cancel_waker: WakerCell,
     /// The free list's link: the next free slot's index plus one, 0 for none.
     next_free: AtomicU32,
     /// This slot's index in its pool.
@@ -255,8 +256,8 @@ impl<T, E> Slot<T, E> {
             holder: std::cell::UnsafeCell::new(Holder::EMPTY),
             state: AtomicU64::new(0),
             value: UnsafeCell::new(MaybeUninit::uninit()),
-            task_waker: UnsafeCell::new(MaybeUninit::uninit()),
-            cancel_waker: UnsafeCell::new(MaybeUninit::uninit()),
+            task_waker: WakerCell::new(),
+            cancel_waker: WakerCell::new(),
             next_free: AtomicU32::new(0),
             index,
             pool,
@@ -376,17 +377,19 @@ impl<T, E> Slot<T, E> {
     #[inline(always)]
     unsafe fn write_task_waker(&self, waker: Waker) {
         // SAFETY: as this function's contract.
-        unsafe { self.task_waker.with_mut(|cell| (*cell).write(waker)) };
+        unsafe { self.task_waker.put(waker) };
     }
 
     /// # Safety
     ///
     /// The cell holds a waker that the caller now owns: it cleared `WAKER` while it was
-    /// set, or is the last half and `WAKER` was set at the end.
+    /// set, or is the last half and `WAKER` was set at the end. The task may still be
+    /// comparing it (`task_waker_wakes`) when the completer takes it.
     #[inline(always)]
     unsafe fn take_task_waker(&self) -> Waker {
-        // SAFETY: as this function's contract.
-        unsafe { self.task_waker.with(|cell| (*cell).assume_init_read()) }
+        // SAFETY: as this function's contract: the only reader that may overlap is the
+        // task's `wakes_as`.
+        unsafe { self.task_waker.take_beside_reader() }
     }
 
     /// # Safety
@@ -397,10 +400,7 @@ impl<T, E> Slot<T, E> {
     #[inline(always)]
     unsafe fn task_waker_wakes(&self, waker: &Waker) -> bool {
         // SAFETY: as this function's contract.
-        unsafe {
-            self.task_waker
-                .with(|cell| (*cell).assume_init_ref().will_wake(waker))
-        }
+        unsafe { self.task_waker.wakes_as(waker) }
     }
 
     /// # Safety
@@ -408,17 +408,19 @@ impl<T, E> Slot<T, E> {
     /// The caller is the completer, `CANCEL_WAKER` is clear and the cell is empty.
     unsafe fn write_cancel_waker(&self, waker: Waker) {
         // SAFETY: as this function's contract.
-        unsafe { self.cancel_waker.with_mut(|cell| (*cell).write(waker)) };
+        unsafe { self.cancel_waker.put(waker) };
     }
 
     /// # Safety
     ///
     /// The cell holds a waker that the caller now owns: the completer that cleared
     /// `CANCEL_WAKER` (or never set it), the task's drop that set `TASK_GONE` with
-    /// `CANCEL_WAKING`.
+    /// `CANCEL_WAKING` (the completer may still be comparing it then, in
+    /// `cancel_waker_wakes`).
     unsafe fn take_cancel_waker(&self) -> Waker {
-        // SAFETY: as this function's contract.
-        unsafe { self.cancel_waker.with(|cell| (*cell).assume_init_read()) }
+        // SAFETY: as this function's contract: the only reader that may overlap is the
+        // completer's `wakes_as`.
+        unsafe { self.cancel_waker.take_beside_reader() }
     }
 
     /// # Safety
@@ -428,10 +430,7 @@ impl<T, E> Slot<T, E> {
     /// while the completer lives.
     unsafe fn cancel_waker_wakes(&self, waker: &Waker) -> bool {
         // SAFETY: as this function's contract.
-        unsafe {
-            self.cancel_waker
-                .with(|cell| (*cell).assume_init_ref().will_wake(waker))
-        }
+        unsafe { self.cancel_waker.wakes_as(waker) }
     }
 }
 
