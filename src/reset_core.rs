@@ -116,7 +116,7 @@ use crate::waker_cell::WakerCell;
 state_word! {
     /// A snapshot of `ResetCore`'s state word: the generation in the high 32 bits, the
     /// flags in the low bits.
-    struct CoreState {
+    struct CoreState(u64) with generation {
         /// A side is inside the cells. Only the holder writes the word until it ends the
         /// claim with a plain store; everybody else waits (their compare-and-swaps expect
         /// the flag clear).

@@ -105,12 +105,12 @@
 //! the block goes into its own cache), rather than leave that to the sender, which would
 //! write the word once more and push the block to the home inbox from afar.
 
-use std::fmt;
 use std::mem::{MaybeUninit, align_of, size_of};
 use std::ptr::{self, NonNull};
 use std::task::{Context, Poll};
 
 use crate::future_pool::{BlockHome, class_for, give_back_block, rent_block};
+use crate::state_word::state_word;
 use crate::sync::{self, AtomicUsize, Ordering, UnsafeCell};
 use crate::waker_cell::{Occupancy, WakerCell};
 
@@ -121,71 +121,41 @@ use crate::waker_cell::{Occupancy, WakerCell};
 /// every look as a step of its own.
 const RECEIVER_SPINS: u32 = if cfg!(valuetask_loom) { 1 } else { 32 };
 
-/// The state word's value: the flags of the table above.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) struct ChannelState(usize);
+state_word! {
+    /// The state word's value: the flags of the table above.
+    pub(super) struct ChannelState(usize) {
+        /// The receiver's waker is in `rx_waker`. While set, the receiver does not write
+        /// the cell; once `COMPLETE` is set too, the sender may wake it by reference
+        /// (until it sets `TX_LEFT`), and nobody else writes it before the block is given
+        /// back.
+        RX_WAKER = 0;
+        /// The sender's `closed()` waker is in `tx_waker`. While set, the sender does not
+        /// write the cell; once `CLOSED` is set too, the receiver may wake it by
+        /// reference.
+        TX_WAKER = 1;
+        /// The sender is finished: it sent a value (then `VALUE` is set with it) or was
+        /// dropped. From here on the sender does not touch `value`.
+        COMPLETE = 2;
+        /// `value` holds a value that nobody took; only the receiver may take it.
+        VALUE = 3;
+        /// The receiver closed the channel or was dropped: a send from now on fails.
+        CLOSED = 4;
+        /// The sender never touches the block again.
+        TX_LEFT = 5;
+        /// The receiver never touches the block again.
+        RX_LEFT = 6;
+        /// `rx_waker` holds a waker (it starts uninitialized, so that a channel nobody
+        /// waits on writes no waker cell and drops none). Set with the first `RX_WAKER`,
+        /// never cleared; only the receiver sets it, so its own loads know it exactly.
+        RX_STORED = 7;
+        /// `tx_waker` holds a waker: as `RX_STORED`, for the sender's `closed()`.
+        TX_STORED = 8;
+    }
+}
 
 impl ChannelState {
     /// No flag: nothing sent, nobody waiting, both halves there.
     const EMPTY: ChannelState = ChannelState(0);
-    /// The receiver's waker is in `rx_waker`. While set, the receiver does not write the
-    /// cell; once `COMPLETE` is set too, the sender may wake it by reference (until it
-    /// sets `TX_LEFT`), and nobody else writes it before the block is given back.
-    const RX_WAKER: ChannelState = ChannelState(1 << 0);
-    /// The sender's `closed()` waker is in `tx_waker`. While set, the sender does not
-    /// write the cell; once `CLOSED` is set too, the receiver may wake it by reference.
-    const TX_WAKER: ChannelState = ChannelState(1 << 1);
-    /// `rx_waker` holds a waker (it starts uninitialized, so that a channel nobody
-    /// waits on writes no waker cell and drops none). Set with the first `RX_WAKER`,
-    /// never cleared; only the receiver sets it, so its own loads know it exactly.
-    const RX_STORED: ChannelState = ChannelState(1 << 7);
-    /// `tx_waker` holds a waker: as `RX_STORED`, for the sender's `closed()`.
-    const TX_STORED: ChannelState = ChannelState(1 << 8);
-    /// The sender is finished: it sent a value (then `VALUE` is set with it) or was
-    /// dropped. From here on the sender does not touch `value`.
-    const COMPLETE: ChannelState = ChannelState(1 << 2);
-    /// `value` holds a value that nobody took; only the receiver may take it.
-    const VALUE: ChannelState = ChannelState(1 << 3);
-    /// The receiver closed the channel or was dropped: a send from now on fails.
-    const CLOSED: ChannelState = ChannelState(1 << 4);
-    /// The sender never touches the block again.
-    const TX_LEFT: ChannelState = ChannelState(1 << 5);
-    /// The receiver never touches the block again.
-    const RX_LEFT: ChannelState = ChannelState(1 << 6);
-
-    const NAMES: [(ChannelState, &'static str); 9] = [
-        (Self::RX_WAKER, "RX_WAKER"),
-        (Self::TX_WAKER, "TX_WAKER"),
-        (Self::COMPLETE, "COMPLETE"),
-        (Self::VALUE, "VALUE"),
-        (Self::CLOSED, "CLOSED"),
-        (Self::TX_LEFT, "TX_LEFT"),
-        (Self::RX_LEFT, "RX_LEFT"),
-        (Self::RX_STORED, "RX_STORED"),
-        (Self::TX_STORED, "TX_STORED"),
-    ];
-
-    /// Whether every flag of `flags` is set.
-    #[inline(always)]
-    const fn has(self, flags: ChannelState) -> bool {
-        self.0 & flags.0 == flags.0
-    }
-
-    /// Whether any flag of `flags` is set.
-    #[inline(always)]
-    const fn any(self, flags: ChannelState) -> bool {
-        self.0 & flags.0 != 0
-    }
-
-    #[inline(always)]
-    const fn with(self, flags: ChannelState) -> ChannelState {
-        ChannelState(self.0 | flags.0)
-    }
-
-    #[inline(always)]
-    const fn without(self, flags: ChannelState) -> ChannelState {
-        ChannelState(self.0 & !flags.0)
-    }
 
     /// The sender would have to wake the receiver before it leaves: the receiver waits
     /// and has not closed.
@@ -198,7 +168,7 @@ impl ChannelState {
     /// and nobody closed before.
     #[inline(always)]
     const fn sender_waits(self) -> bool {
-        self.has(Self::TX_WAKER) && !self.any(Self::COMPLETE.with(Self::CLOSED))
+        self.has(Self::TX_WAKER) && !self.any(Self::COMPLETE.union(Self::CLOSED))
     }
 
     /// Whether the waker cell whose `*_STORED` flag is `stored` holds a waker.
@@ -208,26 +178,6 @@ impl ChannelState {
         } else {
             Occupancy::Empty
         }
-    }
-}
-
-impl fmt::Debug for ChannelState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ChannelState(")?;
-        let mut first = true;
-        for (flag, name) in Self::NAMES {
-            if self.has(flag) {
-                f.write_str(if first { name } else { " | " })?;
-                if !first {
-                    f.write_str(name)?;
-                }
-                first = false;
-            }
-        }
-        if first {
-            f.write_str("EMPTY")?;
-        }
-        f.write_str(")")
     }
 }
 
@@ -327,7 +277,7 @@ impl<T> Channel<T> {
         // checked both, or `allocate` used `Self`'s layout).
         unsafe {
             channel.as_ptr().write(Self {
-                state: AtomicUsize::new(ChannelState::EMPTY.0),
+                state: AtomicUsize::new(ChannelState::EMPTY.bits()),
                 home,
                 rx_waker: WakerCell::new(),
                 tx_waker: WakerCell::new(),
@@ -349,19 +299,19 @@ impl<T> Channel<T> {
     /// Loads the state word.
     #[inline(always)]
     fn load(&self, order: Ordering) -> ChannelState {
-        ChannelState(self.state.load(order))
+        ChannelState::from_bits(self.state.load(order))
     }
 
     /// Sets `flags`; returns the word as it was.
     #[inline(always)]
     fn set(&self, flags: ChannelState, order: Ordering) -> ChannelState {
-        ChannelState(self.state.fetch_or(flags.0, order))
+        ChannelState::from_bits(self.state.fetch_or(flags.bits(), order))
     }
 
     /// Clears `flags`; returns the word as it was.
     #[inline(always)]
     fn clear(&self, flags: ChannelState, order: Ordering) -> ChannelState {
-        ChannelState(self.state.fetch_and(!flags.0, order))
+        ChannelState::from_bits(self.state.fetch_and(!flags.bits(), order))
     }
 
     /// Replaces `current` with `new`, or returns the word that was there instead.
@@ -377,9 +327,9 @@ impl<T> Channel<T> {
             _ => Ordering::Relaxed,
         };
         self.state
-            .compare_exchange(current.0, new.0, order, failure)
-            .map(ChannelState)
-            .map_err(ChannelState)
+            .compare_exchange(current.bits(), new.bits(), order, failure)
+            .map(ChannelState::from_bits)
+            .map_err(ChannelState::from_bits)
     }
 
     /// # Safety
@@ -425,7 +375,7 @@ impl<T> LastOut<T> {
     fn dispose(self) {
         if self
             .last
-            .any(ChannelState::RX_STORED.with(ChannelState::TX_STORED))
+            .any(ChannelState::RX_STORED.union(ChannelState::TX_STORED))
         {
             self.dispose_with_wakers();
             return;
@@ -609,10 +559,10 @@ impl<T> SenderHalf<T> {
         seen: ChannelState,
         published: ChannelState,
     ) -> Result<ChannelExit<T>, (Self, ChannelState)> {
-        let done = seen.with(
+        let done = seen.union(
             ChannelState::COMPLETE
-                .with(published)
-                .with(ChannelState::TX_LEFT),
+                .union(published)
+                .union(ChannelState::TX_LEFT),
         );
         // ORDERING: Release publishes the value (and everything this thread did to the
         // channel) to the receiver's Acquire load in `poll_recv`, `try_recv` or
@@ -638,7 +588,7 @@ impl<T> SenderHalf<T> {
                 last: seen,
             }));
         }
-        let left = seen.with(ChannelState::COMPLETE.with(ChannelState::TX_LEFT));
+        let left = seen.union(ChannelState::COMPLETE.union(ChannelState::TX_LEFT));
         // ORDERING: Release hands the block to the receiver's Acquire in `leave`;
         // Acquire, on failure too, sees its `RX_LEFT` if it left.
         match self.channel().replace(seen, left, Ordering::AcqRel) {
@@ -659,7 +609,7 @@ impl<T> SenderHalf<T> {
         self.channel()
             .replace(
                 seen,
-                seen.with(ChannelState::COMPLETE.with(published)),
+                seen.union(ChannelState::COMPLETE.union(published)),
                 Ordering::AcqRel,
             )
             .map(drop)
@@ -730,7 +680,7 @@ impl<T> SenderHalf<T> {
         // ORDERING: Release publishes the waker to the receiver's Acquire `+CLOSED` in
         // `close`; Acquire sees whether it closed meanwhile.
         let before = channel.set(
-            ChannelState::TX_WAKER.with(ChannelState::TX_STORED),
+            ChannelState::TX_WAKER.union(ChannelState::TX_STORED),
             Ordering::AcqRel,
         );
         if before.has(ChannelState::CLOSED) {
@@ -808,11 +758,11 @@ impl<T> ReceiverHalf<T> {
     /// leaves, or neither.
     #[inline(always)]
     fn found(self, seen: ChannelState) -> Found<T> {
-        if seen.has(ChannelState::COMPLETE.with(ChannelState::VALUE)) {
+        if seen.has(ChannelState::COMPLETE.union(ChannelState::VALUE)) {
             let value = self.take_value();
             self.leave(seen, ValueOnExit::Taken).dispose_if_last();
             Found::Value(value)
-        } else if seen.any(ChannelState::COMPLETE.with(ChannelState::CLOSED)) {
+        } else if seen.any(ChannelState::COMPLETE.union(ChannelState::CLOSED)) {
             self.leave(seen, ValueOnExit::Left).dispose_if_last();
             Found::Closed
         } else {
@@ -856,12 +806,12 @@ impl<T> ReceiverHalf<T> {
         };
         // ORDERING: Release publishes the waker to the sender's Acquire in `complete`;
         // Acquire sees its value if it completed meanwhile.
-        let stored = ChannelState::RX_WAKER.with(ChannelState::RX_STORED);
+        let stored = ChannelState::RX_WAKER.union(ChannelState::RX_STORED);
         let before = channel.set(stored, Ordering::AcqRel);
         if before.has(ChannelState::COMPLETE) {
             // `found` gets the word as it is now, with the flags we set: the last one out
             // drops the waker we stored.
-            return self.found(before.with(stored));
+            return self.found(before.union(stored));
         }
         Found::Empty(self)
     }
@@ -871,7 +821,7 @@ impl<T> ReceiverHalf<T> {
         // ORDERING: Acquire pairs with the sender's Release `+COMPLETE | VALUE`.
         self.channel()
             .load(Ordering::Acquire)
-            .has(ChannelState::COMPLETE.with(ChannelState::VALUE))
+            .has(ChannelState::COMPLETE.union(ChannelState::VALUE))
     }
 
     /// Whether the receiver would find something without waiting.
@@ -879,7 +829,7 @@ impl<T> ReceiverHalf<T> {
         // ORDERING: Acquire, as in `has_value`.
         self.channel()
             .load(Ordering::Acquire)
-            .any(ChannelState::COMPLETE.with(ChannelState::CLOSED))
+            .any(ChannelState::COMPLETE.union(ChannelState::CLOSED))
     }
 
     /// The receiver closes the channel: a later send fails, and a sender waiting in
@@ -945,7 +895,7 @@ impl<T> ReceiverHalf<T> {
                 continue;
             }
             let left = seen
-                .with(ChannelState::CLOSED.with(ChannelState::RX_LEFT))
+                .union(ChannelState::CLOSED.union(ChannelState::RX_LEFT))
                 .without(cleared);
             // ORDERING: Release hands the block (our reads of the value and the wakers
             // done) to the sender's Acquire in `finish`/`refuse_and_leave`/`leave`;

@@ -108,12 +108,12 @@ use crate::waker_cell::WakerCell;
 
 state_word! {
     /// A snapshot of a slot's state word.
-    pub(super) struct SlotState {
+    pub(super) struct SlotState(u64) with generation {
         /// The value cell holds the result. The completer wrote it and touches it no
         /// more; the task may move it out.
         COMPLETE = 0 => is_complete, with_complete;
         /// The task moved the result out of the value cell.
-        TAKEN = 1 => is_taken, with_taken;
+        TAKEN = 1 => is_taken;
         /// The task's waker cell holds the task's waker. While it is set the task only
         /// reads the cell, and only the completer may clear it (in the step that sets
         /// `COMPLETE`), taking the waker; or the task clears it by compare-and-swap,
