@@ -8,8 +8,8 @@
 //! one there. Each half is a type that owns the channel pointer ([`SenderHalf`],
 //! [`ReceiverHalf`]); every cell access borrows a live half. The step that sets
 //! `TX_LEFT` or `RX_LEFT` (or that finds the other side's flag and so is itself last)
-//! consumes the half and returns only a [`ChannelExit`]: either nothing (the other half
-//! disposes of the channel) or a [`LastOut`], which can do one thing: drop what is left
+//! consumes the half and returns only a [`ChannelDeparture`]: either nothing (the other half
+//! disposes of the channel) or a [`VacatedChannel`], which can do one thing: drop what is left
 //! and give the block back. Nothing can touch the channel through a half after its
 //! departure, because there is no half left to touch it with.
 //!
@@ -45,7 +45,7 @@
 //! # Transitions
 //!
 //! Each arrow is one method of [`SenderHalf`] or [`ReceiverHalf`], named here; `*`
-//! marks a departure (the method consumes its half and returns a [`ChannelExit`]).
+//! marks a departure (the method consumes its half and returns a [`ChannelDeparture`]).
 //!
 //! ```text
 //!                         Channel::open(): EMPTY
@@ -72,7 +72,7 @@
 //!     +CLOSED +RX_LEFT (-VALUE if taken)            |
 //!          '-------------------.--------------------'
 //!                              v
-//!        TX_LEFT and RX_LEFT: LastOut::dispose drops what is left (a value
+//!        TX_LEFT and RX_LEFT: VacatedChannel::dispose drops what is left (a value
 //!        nobody took, the wakers) and gives the block back
 //! ```
 //!
@@ -80,13 +80,13 @@
 //!
 //! | half | path | its last touch of the channel | why nothing follows it |
 //! |---|---|---|---|
-//! | sender | `complete_and_leave` (send or drop, no receiver waiting, not closed) | the compare-and-swap `+COMPLETE (+VALUE) +TX_LEFT` | the value was written before it; the method consumed the half, and returns `Gone` (the receiver had not left: no `RX_LEFT` without `CLOSED`) |
-//! | sender | `leave` after `complete` and `wake_receiver` | the `fetch_or` of `+TX_LEFT` | the wake by reference came before it; it returns `LastOut` if the receiver left meanwhile, else `Gone` |
+//! | sender | `complete_and_leave` (send or drop, no receiver waiting, not closed) | the compare-and-swap `+COMPLETE (+VALUE) +TX_LEFT` | the value was written before it; the method consumed the half, and returns `NotLast` (the receiver had not left: no `RX_LEFT` without `CLOSED`) |
+//! | sender | `leave` after `complete` and `wake_receiver` | the `fetch_or` of `+TX_LEFT` | the wake by reference came before it; it returns `Last` if the receiver left meanwhile, else `NotLast` |
 //! | sender | `refuse_and_leave` (the receiver closed, still there) | the compare-and-swap `+COMPLETE +TX_LEFT` | the value was taken back before it, out of a cell the receiver never reads without `VALUE` |
-//! | sender | `refuse_and_leave` (the receiver left) | the Acquire load that saw `RX_LEFT` | it writes nothing; it is last, and only its `LastOut` touches the block |
-//! | receiver | `leave` (the sender left) | the Acquire load that saw `TX_LEFT` | it writes nothing; it is last, and only its `LastOut` touches the block |
+//! | sender | `refuse_and_leave` (the receiver left) | the Acquire load that saw `RX_LEFT` | it writes nothing; it is last, and only its `VacatedChannel` touches the block |
+//! | receiver | `leave` (the sender left) | the Acquire load that saw `TX_LEFT` | it writes nothing; it is last, and only its `VacatedChannel` touches the block |
 //! | receiver | `leave_while_sender_stays` | the compare-and-swap `+CLOSED +RX_LEFT (-VALUE)` | the value was moved out and a waiting sender woken (by `close`) before it; the sender may dispose at once |
-//! | last one out | `LastOut::dispose` | moving out the value and the wakers, then giving the block back | what it moved out is dropped from locals after the block went back |
+//! | last one out | `VacatedChannel::dispose` | moving out the value and the wakers, then giving the block back | what it moved out is dropped from locals after the block went back |
 //!
 //! Under loom, [`sync::departed`] yields right after each leaving read-modify-write, so
 //! the models explore the other side disposing of the block (and reusing it) before the
@@ -203,18 +203,18 @@ impl ValueOnExit {
 /// How a half's departure ended: what the departure step returns, in place of the half
 /// it consumed.
 #[must_use = "the last one out must dispose of the channel"]
-pub(super) enum ChannelExit<T> {
+pub(super) enum ChannelDeparture<T> {
     /// The other half is still there: it will dispose of the channel.
-    Gone,
+    NotLast,
     /// This half was the last one there; all it may still do is dispose of the channel.
-    LastOut(LastOut<T>),
+    Last(VacatedChannel<T>),
 }
 
-impl<T> ChannelExit<T> {
+impl<T> ChannelDeparture<T> {
     /// Disposes of the channel if this half was the last one out.
     #[inline(always)]
     fn dispose_if_last(self) {
-        if let ChannelExit::LastOut(last) = self {
+        if let ChannelDeparture::Last(last) = self {
             last.dispose();
         }
     }
@@ -246,7 +246,7 @@ impl<T> Found<T> {
 }
 
 /// One channel: the state word and the cells it guards. Reached only through a half
-/// ([`SenderHalf`], [`ReceiverHalf`]) or, once both left, the [`LastOut`].
+/// ([`SenderHalf`], [`ReceiverHalf`]) or, once both left, the [`VacatedChannel`].
 pub(super) struct Channel<T> {
     state: AtomicUsize,
     /// Where the block goes back to (unused when the channel has an allocation of its own).
@@ -361,7 +361,7 @@ impl<T> Channel<T> {
 // -----------------------------------------------------------------------------------
 
 /// The channel, held by the half that left last, to be disposed of.
-pub(super) struct LastOut<T> {
+pub(super) struct VacatedChannel<T> {
     channel: NonNull<Channel<T>>,
     /// The word as it is now: the caller's view of its own flags is exact, and the
     /// other side left. `VALUE` in it means an untaken value is there to drop,
@@ -369,7 +369,7 @@ pub(super) struct LastOut<T> {
     last: ChannelState,
 }
 
-impl<T> LastOut<T> {
+impl<T> VacatedChannel<T> {
     /// Drops what is left in the channel and gives its block back.
     #[inline(always)]
     fn dispose(self) {
@@ -381,7 +381,7 @@ impl<T> LastOut<T> {
             return;
         }
         let channel = self.channel.as_ptr();
-        // SAFETY: we are the last one out (a `LastOut` is made only by a half that saw
+        // SAFETY: we are the last one out (a `VacatedChannel` is made only by a half that saw
         // the other's `*_LEFT` flag with Acquire): every cell is ours. `VALUE` means the
         // cell holds a value nobody took; no waker was stored. Dropping the channel in
         // place drops nothing but loom's bookkeeping.
@@ -558,7 +558,7 @@ impl<T> SenderHalf<T> {
         self,
         seen: ChannelState,
         published: ChannelState,
-    ) -> Result<ChannelExit<T>, (Self, ChannelState)> {
+    ) -> Result<ChannelDeparture<T>, (Self, ChannelState)> {
         let done = seen.union(
             ChannelState::COMPLETE
                 .union(published)
@@ -572,7 +572,7 @@ impl<T> SenderHalf<T> {
             Ok(_) => {
                 sync::departed();
                 // `RX_LEFT` comes only with `CLOSED`, which `seen` did not have.
-                Ok(ChannelExit::Gone)
+                Ok(ChannelDeparture::NotLast)
             }
             Err(now) => Err((self, now)),
         }
@@ -580,10 +580,13 @@ impl<T> SenderHalf<T> {
 
     /// Departure after the receiver closed (`seen` has `CLOSED`): `+COMPLETE +TX_LEFT`,
     /// or, if the receiver left too, nothing written and this half is last.
-    fn refuse_and_leave(self, seen: ChannelState) -> Result<ChannelExit<T>, (Self, ChannelState)> {
+    fn refuse_and_leave(
+        self,
+        seen: ChannelState,
+    ) -> Result<ChannelDeparture<T>, (Self, ChannelState)> {
         if seen.has(ChannelState::RX_LEFT) {
             // The receiver left (its flag read with Acquire): we are the last one out.
-            return Ok(ChannelExit::LastOut(LastOut {
+            return Ok(ChannelDeparture::Last(VacatedChannel {
                 channel: self.channel,
                 last: seen,
             }));
@@ -594,7 +597,7 @@ impl<T> SenderHalf<T> {
         match self.channel().replace(seen, left, Ordering::AcqRel) {
             Ok(_) => {
                 sync::departed();
-                Ok(ChannelExit::Gone)
+                Ok(ChannelDeparture::NotLast)
             }
             Err(now) => Err((self, now)),
         }
@@ -623,7 +626,7 @@ impl<T> SenderHalf<T> {
     }
 
     /// Departure after [`wake_receiver`](Self::wake_receiver): `+TX_LEFT`.
-    fn leave(self) -> ChannelExit<T> {
+    fn leave(self) -> ChannelDeparture<T> {
         // ORDERING: Release hands the block (our reads of the waker done) to the
         // receiver's Acquire in `try_recv`/`leave`; Acquire sees its writes if it left
         // first.
@@ -631,12 +634,12 @@ impl<T> SenderHalf<T> {
         sync::departed();
         if last.has(ChannelState::RX_LEFT) {
             // The receiver left before our `TX_LEFT`: we are the last one out.
-            return ChannelExit::LastOut(LastOut {
+            return ChannelDeparture::Last(VacatedChannel {
                 channel: self.channel,
                 last,
             });
         }
-        ChannelExit::Gone
+        ChannelDeparture::NotLast
     }
 
     /// Whether the receiver closed the channel or was dropped.
@@ -857,10 +860,10 @@ impl<T> ReceiverHalf<T> {
     /// Departure: if `seen` (read with Acquire) has the sender's `TX_LEFT`, this half is
     /// last without a write; else [`leave_while_sender_stays`](Self::leave_while_sender_stays).
     #[inline(always)]
-    fn leave(self, seen: ChannelState, value: ValueOnExit) -> ChannelExit<T> {
+    fn leave(self, seen: ChannelState, value: ValueOnExit) -> ChannelDeparture<T> {
         if seen.has(ChannelState::TX_LEFT) {
             // The sender left (its flag seen with Acquire): we are the last one out.
-            return ChannelExit::LastOut(LastOut {
+            return ChannelDeparture::Last(VacatedChannel {
                 channel: self.channel,
                 last: seen.without(value.cleared()),
             });
@@ -871,7 +874,7 @@ impl<T> ReceiverHalf<T> {
     /// Departure while the sender is still there: `+CLOSED +RX_LEFT (-VALUE)`, after
     /// waking a sender that waits in `closed()`.
     #[cold]
-    fn leave_while_sender_stays(self, value: ValueOnExit) -> ChannelExit<T> {
+    fn leave_while_sender_stays(self, value: ValueOnExit) -> ChannelDeparture<T> {
         let cleared = value.cleared();
         // ORDERING: Acquire, as in `poll_recv`.
         let mut seen = self.channel().load(Ordering::Acquire);
@@ -881,7 +884,7 @@ impl<T> ReceiverHalf<T> {
         loop {
             if seen.has(ChannelState::TX_LEFT) {
                 // The sender left (seen with Acquire): we are the last one out.
-                return ChannelExit::LastOut(LastOut {
+                return ChannelDeparture::Last(VacatedChannel {
                     channel: self.channel,
                     last: seen.without(cleared),
                 });
@@ -903,7 +906,7 @@ impl<T> ReceiverHalf<T> {
             match self.channel().replace(seen, left, Ordering::AcqRel) {
                 Ok(_) => {
                     sync::departed();
-                    return ChannelExit::Gone;
+                    return ChannelDeparture::NotLast;
                 }
                 Err(now) => seen = now,
             }

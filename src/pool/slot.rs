@@ -5,7 +5,7 @@
 //! raw repr) and its completer ([`CompleterHalf`], inside a `Completer`). Neither can be
 //! cloned, so each side knows it is alone on its side; the types carry that, and the
 //! steps below are methods on them. A step that leaves the slot says whether it was the
-//! last to leave ([`SlotDeparture`]); the last one gets the slot alone ([`Vacated`]) and
+//! last to leave ([`SlotDeparture`]); the last one gets the slot alone ([`VacatedSlot`]) and
 //! hands it to its storage for recycling, which may reuse it at once or free the pool.
 //!
 //! # The departure rule
@@ -25,7 +25,7 @@
 //! | C completes, no task waker (complete first; task re-polling in `reclaim_waker`'s window) | `publish` CAS `+COMPLETE +COMPLETER_GONE` | a `cancelled` waker was taken back before (`reclaim_cancel_waker`); it is dropped from our hands |
 //! | C completes, task waker stored | `leave_after_waking` RMW `+COMPLETER_GONE` | `publish_taking_waker` (not a departure) took the task waker and the cancel waker out first; both are woken/dropped from our hands |
 //! | C dropped (`Abandoned`) | as the two rows above (the drop is `complete(Err(..))`) | as above |
-//! | C finds T gone, no `CANCEL_WAKING` | a load (alone: no RMW) | T left in its last step; C holds `Vacated` |
+//! | C finds T gone, no `CANCEL_WAKING` | a load (alone: no RMW) | T left in its last step; C holds `VacatedSlot` |
 //! | C finds T gone, `CANCEL_WAKING` | `leave_after_task` RMW `+COMPLETER_GONE` | the value was taken back before it |
 //! | T takes the value, C gone | a load (alone) | C set `COMPLETER_GONE` in its last step |
 //! | T takes the value, C still leaving | `leave_with_value` RMW `+TAKEN +TASK_GONE` | the value was moved out before it |
@@ -455,14 +455,14 @@ pub(super) enum Shelf {
 #[must_use]
 pub(super) enum SlotDeparture<T, E> {
     /// The other half left first: the slot is this half's alone, to recycle.
-    Last(Vacated<T, E>),
+    Last(VacatedSlot<T, E>),
     /// The other half is still there and will recycle.
     NotLast,
 }
 
 /// A slot both halves left: the last one holds it alone, in its final state.
 #[must_use]
-pub(super) struct Vacated<T, E> {
+pub(super) struct VacatedSlot<T, E> {
     slot: NonNull<Slot<T, E>>,
     last: SlotState,
 }
@@ -474,7 +474,7 @@ pub(super) struct Leftovers<T, E> {
     _waker: Option<Waker>,
 }
 
-impl<T, E> Vacated<T, E> {
+impl<T, E> VacatedSlot<T, E> {
     /// The slot's pool's storage, type-erased.
     pub(super) fn pool(&self) -> *const () {
         // SAFETY: the slot's count keeps its pool, and so the slot, alive.
@@ -652,7 +652,7 @@ impl<T, E> TaskHalf<T, E> {
         if state.is_completer_gone() {
             // No RMW: the completer is gone and touches the word no more; nobody else
             // writes it while the slot is rented (`stats` and `is_ready` only load).
-            return SlotDeparture::Last(Vacated {
+            return SlotDeparture::Last(VacatedSlot {
                 slot: self.slot,
                 last: state.left_with_value(),
             });
@@ -667,7 +667,7 @@ impl<T, E> TaskHalf<T, E> {
         departed();
         debug_assert!(!before.is_task_gone(), "only the task sets TASK_GONE");
         if before.is_completer_gone() {
-            SlotDeparture::Last(Vacated {
+            SlotDeparture::Last(VacatedSlot {
                 slot: self.slot,
                 last: before.left_with_value(),
             })
@@ -686,7 +686,7 @@ impl<T, E> TaskHalf<T, E> {
             if state.is_completer_gone() {
                 // No RMW: the completer is gone, so no `cancelled` poll can run either
                 // (they borrow it); nobody else writes the word of a rented slot.
-                return SlotDeparture::Last(Vacated {
+                return SlotDeparture::Last(VacatedSlot {
                     slot: self.slot,
                     last: state.task_left(),
                 });
@@ -727,7 +727,7 @@ impl<T, E> TaskHalf<T, E> {
         departed();
         waker.wake();
         if before.is_completer_gone() {
-            SlotDeparture::Last(Vacated {
+            SlotDeparture::Last(VacatedSlot {
                 slot: self.slot,
                 last: before.cancel_waking_ended(),
             })
@@ -896,7 +896,7 @@ impl<T, E> CompleterHalf<T, E> {
             "only the completer sets it, once"
         );
         if before.is_task_gone() {
-            SlotDeparture::Last(Vacated {
+            SlotDeparture::Last(VacatedSlot {
                 slot: self.slot,
                 last: before.completer_left(),
             })
@@ -911,7 +911,7 @@ impl<T, E> CompleterHalf<T, E> {
         if !seen.is_cancel_waking() {
             // No RMW: the task is finished with the slot (it set `TASK_GONE` in its last
             // step), and nobody else writes the word of a rented slot: we are alone.
-            return SlotDeparture::Last(Vacated {
+            return SlotDeparture::Last(VacatedSlot {
                 slot: self.slot,
                 last: seen.completer_left(),
             });
@@ -932,7 +932,7 @@ impl<T, E> CompleterHalf<T, E> {
         if before.is_cancel_waking() {
             SlotDeparture::NotLast
         } else {
-            SlotDeparture::Last(Vacated {
+            SlotDeparture::Last(VacatedSlot {
                 slot: self.slot,
                 last: before.completer_left(),
             })

@@ -9,7 +9,7 @@
 use std::ptr;
 
 use super::free_list::FreeList;
-use super::slot::{CompleterHalf, Shelf, Slot, SlotDeparture, TaskHalf, Vacated};
+use super::slot::{CompleterHalf, Shelf, Slot, SlotDeparture, TaskHalf, VacatedSlot};
 use super::thread_cache::{self, List, Pushed};
 use crate::sync::{AtomicPtr, AtomicUsize, Ordering, fence};
 
@@ -136,7 +136,7 @@ impl<T, E> Storage<T, E> {
     /// and returns it to this thread's cache (if this thread rented it) or the shared
     /// free list, then drops what the rental left in it. Gives up the slot's count.
     #[inline(always)]
-    fn recycle(vacated: Vacated<T, E>) {
+    fn recycle(vacated: VacatedSlot<T, E>) {
         let pool = vacated.pool();
         let cache = thread_cache::current().filter(|cache| vacated.home() == cache.id());
         let Some(cache) = cache else {
