@@ -110,7 +110,7 @@ impl<T, E> Completer<T, E> {
     /// Whether the task is gone without its result: nobody will read the result, and the
     /// work may be skipped.
     pub fn is_cancelled(&self) -> bool {
-        self.half.is_task_gone()
+        self.half.has_task_left()
     }
 
     /// A future that resolves when the task is dropped (at once if it already was): a

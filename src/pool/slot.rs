@@ -22,14 +22,14 @@
 //!
 //! | Departure path | Its leaving step (last touch) | Why nothing follows it |
 //! |---|---|---|
-//! | C completes, no task waker (complete first; task re-polling in `reclaim_waker`'s window) | `publish` CAS `+COMPLETE +COMPLETER_GONE` | a `cancelled` waker was taken back before (`reclaim_cancel_waker`); it is dropped from our hands |
-//! | C completes, task waker stored | `leave_after_waking` RMW `+COMPLETER_GONE` | `publish_taking_waker` (not a departure) took the task waker and the cancel waker out first; both are woken/dropped from our hands |
+//! | C completes, no task waker (complete first; task re-polling in `reclaim_waker`'s window) | `publish` CAS `+COMPLETE +COMPLETER_LEFT` | a `cancelled` waker was taken back before (`reclaim_cancel_waker`); it is dropped from our hands |
+//! | C completes, task waker stored | `leave_after_waking` RMW `+COMPLETER_LEFT` | `publish_taking_waker` (not a departure) took the task waker and the cancel waker out first; both are woken/dropped from our hands |
 //! | C dropped (`Abandoned`) | as the two rows above (the drop is `complete(Err(..))`) | as above |
 //! | C finds T gone, no `CANCEL_WAKING` | a load (alone: no RMW) | T left in its last step; C holds `VacatedSlot` |
-//! | C finds T gone, `CANCEL_WAKING` | `leave_after_task` RMW `+COMPLETER_GONE` | the value was taken back before it |
-//! | T takes the value, C gone | a load (alone) | C set `COMPLETER_GONE` in its last step |
-//! | T takes the value, C still leaving | `leave_with_value` RMW `+TAKEN +TASK_GONE` | the value was moved out before it |
-//! | T dropped unread (polled or not), no cancel waker | `leave_unread` CAS `+TASK_GONE` | its task waker stays for recycling (`WAKER` in the last word) |
+//! | C finds T gone, `CANCEL_WAKING` | `leave_after_task` RMW `+COMPLETER_LEFT` | the value was taken back before it |
+//! | T takes the value, C gone | a load (alone) | C set `COMPLETER_LEFT` in its last step |
+//! | T takes the value, C still leaving | `leave_with_value` RMW `+TAKEN +TASK_LEFT` | the value was moved out before it |
+//! | T dropped unread (polled or not), no cancel waker | `leave_unread` CAS `+TASK_LEFT` | its task waker stays for recycling (`WAKER` in the last word) |
 //! | T dropped unread, cancel waker waiting | `end_cancel_waking` RMW `-CANCEL_WAKING` | `leave_unread` set `CANCEL_WAKING`, so C cannot be last until this step; the waker was moved out before it and is woken after |
 //! | T dropped, C gone | a load (alone) | C left in its last step |
 //!
@@ -59,13 +59,13 @@
 //!     │                                              │  │       │ T: reclaim_waker (CAS -WAKER),
 //!     │                                              │  └───────┘    store another, +WAKER again
 //!     │ C: publish (CAS                              │
-//!     │    +COMPLETE +COMPLETER_GONE)                │ C: publish_taking_waker (CAS +COMPLETE -WAKER)
+//!     │    +COMPLETE +COMPLETER_LEFT)                │ C: publish_taking_waker (CAS +COMPLETE -WAKER)
 //!     ▼                                              ▼
-//!   +COMPLETE +COMPLETER_GONE ◀── C: leave_after_waking (RMW +COMPLETER_GONE), then wake
+//!   +COMPLETE +COMPLETER_LEFT ◀── C: leave_after_waking (RMW +COMPLETER_LEFT), then wake
 //!     │
 //!     │ T: poll sees COMPLETE (load); takes the value; completer gone: last, no RMW
-//!     │    (not gone yet: T: leave_with_value, RMW +TAKEN +TASK_GONE; last if it
-//!     │     finds COMPLETER_GONE in the word it replaced)
+//!     │    (not gone yet: T: leave_with_value, RMW +TAKEN +TASK_LEFT; last if it
+//!     │     finds COMPLETER_LEFT in the word it replaced)
 //!     ▼
 //!   vacated ── last half: recycle ──▶ free (generation n + 1), +CACHED if a thread keeps it
 //!
@@ -74,12 +74,12 @@
 //!
 //!  The task leaving without its result (drop), from any state without COMPLETE:
 //!
-//!   ── T: leave_unread (CAS +TASK_GONE) ──▶ +TASK_GONE: C's complete sees it (its load,
+//!   ── T: leave_unread (CAS +TASK_LEFT) ──▶ +TASK_LEFT: C's complete sees it (its load,
 //!        or its publish CAS failing on it), takes its value back (Err(value)) and,
 //!        alone, is last without an RMW
-//!   ── T: leave_unread when CANCEL_WAKER (CAS +TASK_GONE +CANCEL_WAKING) ──▶ T takes the
+//!   ── T: leave_unread when CANCEL_WAKER (CAS +TASK_LEFT +CANCEL_WAKING) ──▶ T takes the
 //!        cancel waker; T: end_cancel_waking (RMW -CANCEL_WAKING), then wakes it; whoever
-//!        of T (finding COMPLETER_GONE) and C (C: leave_after_task, RMW +COMPLETER_GONE,
+//!        of T (finding COMPLETER_LEFT) and C (C: leave_after_task, RMW +COMPLETER_LEFT,
 //!        finding CANCEL_WAKING gone) is second is last
 //!
 //!  The completer's cancel waker (`cancelled()` polled, `&mut` completer), only while T
@@ -87,7 +87,7 @@
 //!
 //!   ── C: register_cancel_waker (store, then CAS +CANCEL_WAKER) ──▶ T's drop takes it
 //!   ── C: a later poll with another waker: reclaim_cancel_waker, store, register again
-//!   ── C: finding TASK_GONE instead: takes its own waker back: Ready
+//!   ── C: finding TASK_LEFT instead: takes its own waker back: Ready
 //! ```
 //!
 //! Per rental, in atomic read-modify-writes: complete then poll costs one (the
@@ -121,14 +121,14 @@ state_word! {
         WAKER = 2 => has_waker, with_waker;
         /// The task is gone: its result was taken or it was dropped. The task touches
         /// neither the word nor a cell after setting it (but with `CANCEL_WAKING`).
-        TASK_GONE = 3 => is_task_gone, with_task_gone;
+        TASK_LEFT = 3 => has_task_left, with_task_left;
         /// The completer is gone: it completed (and finished with the waker) or was
         /// dropped. It touches neither the word nor a cell after setting it.
-        COMPLETER_GONE = 4 => is_completer_gone, with_completer_gone;
+        COMPLETER_LEFT = 4 => has_completer_left, with_completer_left;
         /// The cancel waker cell holds the waker of a `Completer::cancelled` future. Set
         /// by a `cancelled` poll (the cell is the completer's while it is clear); the
         /// task's drop takes it
-        /// (setting `TASK_GONE` and `CANCEL_WAKING` in the same step), a later poll
+        /// (setting `TASK_LEFT` and `CANCEL_WAKING` in the same step), a later poll
         /// takes it back, or `complete` takes it back before it publishes.
         CANCEL_WAKER = 5 => has_cancel_waker, with_cancel_waker;
         /// The slot is rented: set by the renter (alone with the slot), cleared on
@@ -146,7 +146,7 @@ state_word! {
 /// The named transitions: each is the word a step moves to from the word it checked.
 impl SlotState {
     /// The task leaving with its result, by read-modify-write (`fetch_or`).
-    const LEFT_WITH_VALUE: SlotState = SlotState::TAKEN.union(SlotState::TASK_GONE);
+    const LEFT_WITH_VALUE: SlotState = SlotState::TAKEN.union(SlotState::TASK_LEFT);
 
     /// A free slot rented: the renter's plain store.
     const fn leased(self) -> Self {
@@ -179,12 +179,12 @@ impl SlotState {
 
     /// The last word of a rental the completer left, from the word it saw or replaced.
     const fn completer_left(self) -> Self {
-        self.with_completer_gone()
+        self.with_completer_left()
     }
 
     /// The last word of a rental the task left unread, with no cancel waker to wake.
     const fn task_left(self) -> Self {
-        self.with_task_gone()
+        self.with_task_left()
     }
 
     /// The last word of a rental whose task finished waking the cancel waker, from the
@@ -196,7 +196,7 @@ impl SlotState {
     /// The completer publishes its result and leaves in one step (no waker to wake, its
     /// cancel waker already taken back).
     const fn published(self) -> Self {
-        self.with_complete().with_completer_gone()
+        self.with_complete().with_completer_left()
     }
 
     /// The completer publishes its result and takes the task's waker to wake it before
@@ -213,9 +213,9 @@ impl SlotState {
     /// The task leaves without its result; it takes the cancel waker when one waits.
     const fn left_unread(self) -> Self {
         if self.has_cancel_waker() {
-            self.with_task_gone().with_cancel_waking()
+            self.with_task_left().with_cancel_waking()
         } else {
-            self.with_task_gone()
+            self.with_task_left()
         }
     }
 
@@ -414,7 +414,7 @@ impl<T, E> Slot<T, E> {
     /// # Safety
     ///
     /// The cell holds a waker that the caller now owns: the completer that cleared
-    /// `CANCEL_WAKER` (or never set it), the task's drop that set `TASK_GONE` with
+    /// `CANCEL_WAKER` (or never set it), the task's drop that set `TASK_LEFT` with
     /// `CANCEL_WAKING` (the completer may still be comparing it then, in
     /// `cancel_waker_wakes`).
     unsafe fn take_cancel_waker(&self) -> Waker {
@@ -635,7 +635,7 @@ impl<T, E> TaskHalf<T, E> {
     #[inline(always)]
     fn leave_with_value(self, seen: SlotState) -> SlotDeparture<T, E> {
         let mut state = seen;
-        if !state.is_completer_gone() {
+        if !state.has_completer_left() {
             // The completer is a few instructions from leaving (it is waking us). Wait
             // for it a little, so that we leave last without a read-modify-write and the
             // slot goes back to this thread.
@@ -644,12 +644,12 @@ impl<T, E> TaskHalf<T, E> {
                 // ORDERING: Acquire pairs with the completer's Release
                 // `leave_after_waking`: seeing it gone, we see all it did to the slot.
                 state = SlotState::from_bits(self.word().load(Ordering::Acquire));
-                if state.is_completer_gone() {
+                if state.has_completer_left() {
                     break;
                 }
             }
         }
-        if state.is_completer_gone() {
+        if state.has_completer_left() {
             // No RMW: the completer is gone and touches the word no more; nobody else
             // writes it while the slot is rented (`stats` and `is_ready` only load).
             return SlotDeparture::Last(VacatedSlot {
@@ -665,8 +665,8 @@ impl<T, E> TaskHalf<T, E> {
                 .fetch_or(SlotState::LEFT_WITH_VALUE.bits(), Ordering::AcqRel),
         );
         departed();
-        debug_assert!(!before.is_task_gone(), "only the task sets TASK_GONE");
-        if before.is_completer_gone() {
+        debug_assert!(!before.has_task_left(), "only the task sets TASK_LEFT");
+        if before.has_completer_left() {
             SlotDeparture::Last(VacatedSlot {
                 slot: self.slot,
                 last: before.left_with_value(),
@@ -683,7 +683,7 @@ impl<T, E> TaskHalf<T, E> {
         // gone, we see all it did to the slot.
         let mut state = SlotState::from_bits(self.word().load(Ordering::Acquire));
         loop {
-            if state.is_completer_gone() {
+            if state.has_completer_left() {
                 // No RMW: the completer is gone, so no `cancelled` poll can run either
                 // (they borrow it); nobody else writes the word of a rented slot.
                 return SlotDeparture::Last(VacatedSlot {
@@ -711,7 +711,7 @@ impl<T, E> TaskHalf<T, E> {
                 Err(now) => state = SlotState::from_bits(now),
             }
         }
-        // SAFETY: we set `TASK_GONE` while `CANCEL_WAKER` was set: the waker is ours
+        // SAFETY: we set `TASK_LEFT` while `CANCEL_WAKER` was set: the waker is ours
         // (polls stay out of a cell once the task is gone, `complete` takes it back only
         // by clearing the flag before us), and `CANCEL_WAKING` keeps the slot from being
         // recycled until we clear it.
@@ -726,7 +726,7 @@ impl<T, E> TaskHalf<T, E> {
         );
         departed();
         waker.wake();
-        if before.is_completer_gone() {
+        if before.has_completer_left() {
             SlotDeparture::Last(VacatedSlot {
                 slot: self.slot,
                 last: before.cancel_waking_ended(),
@@ -773,9 +773,9 @@ impl<T, E> CompleterHalf<T, E> {
     }
 
     /// Whether the task is gone.
-    pub(super) fn is_task_gone(&self) -> bool {
+    pub(super) fn has_task_left(&self) -> bool {
         // Relaxed: a flag, no cell is read after it.
-        SlotState::from_bits(self.word().load(Ordering::Relaxed)).is_task_gone()
+        SlotState::from_bits(self.word().load(Ordering::Relaxed)).has_task_left()
     }
 
     /// Completes the rental with `result`, and gives up the completer half. Returns
@@ -792,7 +792,7 @@ impl<T, E> CompleterHalf<T, E> {
         // ORDERING: Acquire pairs with the task's Release `leave_unread`: seeing it gone,
         // we see all it did to the slot, should we be last.
         let mut state = SlotState::from_bits(self.word().load(Ordering::Acquire));
-        if state.is_task_gone() {
+        if state.has_task_left() {
             return (Err(result), self.leave_after_task(state));
         }
         // SAFETY: `COMPLETE` is not set and we are the one completer: the value cell is
@@ -801,7 +801,7 @@ impl<T, E> CompleterHalf<T, E> {
         // Dropped only once we have left: user code never runs while we hold the slot.
         let mut cancel_waker = None;
         loop {
-            if state.is_task_gone() {
+            if state.has_task_left() {
                 // The task left before we published: nobody will read the value.
                 // SAFETY: we wrote the value and never published it.
                 let result = unsafe { self.cells().take_value() };
@@ -888,14 +888,14 @@ impl<T, E> CompleterHalf<T, E> {
         // task's Release `leave_with_value` if we are last.
         let before = SlotState::from_bits(
             self.word()
-                .fetch_or(SlotState::COMPLETER_GONE.bits(), Ordering::AcqRel),
+                .fetch_or(SlotState::COMPLETER_LEFT.bits(), Ordering::AcqRel),
         );
         departed();
         debug_assert!(
-            !before.is_completer_gone(),
+            !before.has_completer_left(),
             "only the completer sets it, once"
         );
-        if before.is_task_gone() {
+        if before.has_task_left() {
             SlotDeparture::Last(VacatedSlot {
                 slot: self.slot,
                 last: before.completer_left(),
@@ -907,9 +907,9 @@ impl<T, E> CompleterHalf<T, E> {
 
     /// The completer leaves after finding the task gone in `seen`.
     fn leave_after_task(self, seen: SlotState) -> SlotDeparture<T, E> {
-        debug_assert!(seen.is_task_gone());
+        debug_assert!(seen.has_task_left());
         if !seen.is_cancel_waking() {
-            // No RMW: the task is finished with the slot (it set `TASK_GONE` in its last
+            // No RMW: the task is finished with the slot (it set `TASK_LEFT` in its last
             // step), and nobody else writes the word of a rented slot: we are alone.
             return SlotDeparture::Last(VacatedSlot {
                 slot: self.slot,
@@ -922,11 +922,11 @@ impl<T, E> CompleterHalf<T, E> {
         // its Release `end_cancel_waking` if we are.
         let before = SlotState::from_bits(
             self.word()
-                .fetch_or(SlotState::COMPLETER_GONE.bits(), Ordering::AcqRel),
+                .fetch_or(SlotState::COMPLETER_LEFT.bits(), Ordering::AcqRel),
         );
         departed();
         debug_assert!(
-            !before.is_completer_gone(),
+            !before.has_completer_left(),
             "only the completer sets it, once"
         );
         if before.is_cancel_waking() {
@@ -943,7 +943,7 @@ impl<T, E> CompleterHalf<T, E> {
     /// task's drop can take it. On success, the waker and the word we left; on failure
     /// (the task left, or took it), the word seen.
     fn reclaim_cancel_waker(&mut self, seen: SlotState) -> Result<(Waker, SlotState), SlotState> {
-        debug_assert!(seen.has_cancel_waker() && !seen.is_task_gone());
+        debug_assert!(seen.has_cancel_waker() && !seen.has_task_left());
         let reclaimed = seen.without(SlotState::CANCEL_WAKER);
         // ORDERING: Acquire pairs with the Release `register_cancel_waker` that stored
         // the waker (perhaps on another thread, before the completer moved here), and on
@@ -972,7 +972,7 @@ impl<T, E> CompleterHalf<T, E> {
         let mut state = SlotState::from_bits(self.word().load(Ordering::Acquire));
         let mut waker = None;
         loop {
-            if state.is_task_gone() {
+            if state.has_task_left() {
                 return Poll::Ready(());
             }
             if !state.has_cancel_waker() {
@@ -1000,7 +1000,7 @@ impl<T, E> CompleterHalf<T, E> {
         // empty.
         unsafe { self.cells().write_cancel_waker(cx.waker().clone()) };
         loop {
-            if state.is_task_gone() {
+            if state.has_task_left() {
                 // The task left without seeing our waker: take it back.
                 // SAFETY: we wrote it and never published it.
                 drop(unsafe { self.cells().take_cancel_waker() });

@@ -181,7 +181,7 @@ fn pool_handle_dropped_first() {
 }
 
 /// The task, parked with a waker, takes its value while the completer is still leaving
-/// (between publishing `COMPLETE` and setting `COMPLETER_GONE`): the value is dropped
+/// (between publishing `COMPLETE` and setting `COMPLETER_LEFT`): the value is dropped
 /// exactly once, by the task's owner, the waker is woken at most once and not kept, and
 /// the slot comes back once.
 #[test]
