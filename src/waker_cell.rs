@@ -3,9 +3,12 @@
 //!
 //! The cell does not know whether it holds a waker: it starts uninitialized (so that a
 //! protocol whose task never waits writes no waker and drops none), and the protocol's
-//! state word says, through an [`Occupancy`], whether a waker is there. Every access is
-//! `unsafe`, and its contract names what the protocol must guarantee: who alone may
-//! write the cell, and when the other side may read it. Under loom the cell is loom's,
+//! state word says whether a waker is there (the oneshot's `*_STORED` flags, given to
+//! [`store`](WakerCell::store) as an [`Occupancy`]; the pool slot's `WAKER` and
+//! `CANCEL_WAKER`, ResetCore's `WAKER`, which [`put`](WakerCell::put) and
+//! [`take`](WakerCell::take) follow). The cell never drops a waker by itself. Every
+//! access is `unsafe`, and its contract names what the protocol must guarantee: who
+//! alone may write the cell, and when the other side may read it. Under loom the cell is loom's,
 //! so a read that races a write fails the model.
 
 use std::mem::MaybeUninit;
