@@ -39,7 +39,8 @@ macro_rules! state_word {
 
         impl ::std::fmt::Debug for $name {
             fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                write!(f, "{}(generation {}", stringify!($name), self.token().generation())?;
+                let generation = self.token().generation();
+                write!(f, "{}(generation {generation}", stringify!($name))?;
                 for (flag, name) in Self::FLAGS {
                     if self.any(*flag) {
                         write!(f, " | {name}")?;
@@ -109,7 +110,8 @@ macro_rules! state_word {
             )*
 
             /// Every flag with its name, for `Debug`.
-            const FLAGS: &'static [($name, &'static str)] = &[$(($name::$flag, stringify!($flag))),*];
+            const FLAGS: &'static [($name, &'static str)] =
+                &[$(($name::$flag, stringify!($flag))),*];
 
             /// The word's raw bits, as the atomic holds them.
             $vis const fn from_bits(bits: $word) -> Self {

@@ -8,8 +8,8 @@
 //! `CANCEL_WAKER`, ResetCore's `WAKER`, which [`put`](WakerCell::put) and
 //! [`take`](WakerCell::take) follow). The cell never drops a waker by itself. Every
 //! access is `unsafe`, and its contract names what the protocol must guarantee: who
-//! alone may write the cell, and when the other side may read it. Under loom the cell is loom's,
-//! so a read that races a write fails the model.
+//! alone may write the cell, and when the other side may read it. Under loom the cell
+//! is loom's, so a read that races a write fails the model.
 
 use std::mem::MaybeUninit;
 use std::task::Waker;
