@@ -10,8 +10,8 @@
 //! `TX_LEFT` or `RX_LEFT` (or that finds the other side's flag and so is itself last)
 //! consumes the half and returns only a [`ChannelDeparture`]: either `NotLast` (the other
 //! half disposes of the channel) or `Last` with a [`VacatedChannel`], which can do one
-//! thing: drop what is left and give the block back. Nothing can touch the channel through a half after its
-//! departure, because there is no half left to touch it with.
+//! thing: drop what is left and give the block back. Nothing can touch the channel
+//! through a half after its departure, because there is no half left to touch it with.
 //!
 //! # Where a channel lives
 //!
