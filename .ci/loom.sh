@@ -13,4 +13,4 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export RUSTFLAGS="--cfg valuetask_loom"
 export LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-3}"
 export CARGO_TARGET_DIR=target/loom
-exec cargo test --release --features loom --lib --test loom "$@"
+exec cargo test -p valuetask --release --features loom --lib --test loom "$@"
