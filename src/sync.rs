@@ -20,9 +20,10 @@ pub(crate) fn spin() {
     loom::thread::yield_now();
 }
 
-/// Marks the point right after a half's leaving read-modify-write: a no-op normally;
-/// under loom a yield, so that the models explore the other side disposing of (and
-/// reusing) the memory before the departed thread takes another step.
+/// Marks a half's departure: the read-modify-write after which the other side may be
+/// last and reuse or free the memory. A no-op in a normal build; under loom a yield, so
+/// a model runs the other side (and the memory's next user) right there, and any access
+/// the departed half makes afterwards conflicts with it.
 #[inline(always)]
 pub(crate) fn departed() {
     #[cfg(valuetask_loom)]
@@ -97,13 +98,3 @@ pub(crate) use std::alloc::{alloc, dealloc};
 
 #[cfg(valuetask_loom)]
 pub(crate) use loom::alloc::{alloc, dealloc};
-
-/// Marks a half's departure: the read-modify-write after which the other side may be
-/// last and reuse or free the memory. A no-op in a normal build; under loom a yield, so
-/// a model runs the other side (and the memory's next user) right there, and any access
-/// the departed half makes afterwards conflicts with it.
-#[inline(always)]
-pub(crate) fn departed() {
-    #[cfg(valuetask_loom)]
-    loom::thread::yield_now();
-}
