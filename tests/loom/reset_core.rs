@@ -909,6 +909,16 @@ fn core_reuse_after_task_leaves() {
     });
 }
 
+/// Once the operation's task left: `try_reset` moves on, and the next generations run
+/// at once, their values counted in `drops`.
+fn reuse_after_the_task_left(core: &ResetCore<Counted>, drops: &Arc<AtomicUsize>) {
+    assert!(
+        core.try_reset().is_ok(),
+        "a task that left still counts as waiting"
+    );
+    next_generations(core, || Counted::new(drops));
+}
+
 /// The completer's departure ∥ the task taking the value and its owner running the next
 /// generations at once, through a task dropped before it polled: the completer's value
 /// is dropped by the release (or given back), then the reuse.
@@ -925,11 +935,7 @@ fn core_reuse_after_complete_and_unpolled_drop() {
         };
         drop(ValueTask::from_source(&*core, token));
         assert!(core.is_abandoned(token));
-        assert!(
-            core.try_reset().is_ok(),
-            "a task that left still counts as waiting"
-        );
-        next_generations(&core, || Counted::new(&drops));
+        reuse_after_the_task_left(&core, &drops);
         let _ = completer.join().unwrap();
         assert_eq!(drops.load(SeqCst), 3, "a value was dropped twice or never");
     });
@@ -981,11 +987,7 @@ fn core_reuse_after_unpolled_task_leaves_on_another_thread() {
         while !core.is_abandoned(token) {
             thread::yield_now();
         }
-        assert!(
-            core.try_reset().is_ok(),
-            "a task that left still counts as waiting"
-        );
-        next_generations(&core, || Counted::new(&drops));
+        reuse_after_the_task_left(&core, &drops);
         leaver.join().unwrap();
         assert_eq!(drops.load(SeqCst), 3, "a value was dropped twice or never");
     });
