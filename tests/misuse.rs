@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll, Waker};
 
-use valuetask::{ResetCore, SourcePool, Token, ValueTask};
+use valuetask::{LocalValueTask, ResetCore, SourcePool, Token, ValueTask};
 
 mod support;
 
@@ -222,7 +222,11 @@ fn poll_result_after_the_value_was_taken_panics() {
 /// The first poll of a second task on one token, and what the refused task leaves
 /// behind: its panic names the rule, and its drop does not count as the operation's
 /// task leaving.
-fn second_task_is_refused(second: &mut ValueTask<'_, u8>) {
+fn second_task_is_refused<F>(second: &mut F)
+where
+    F: std::future::Future + Unpin,
+    F::Output: std::fmt::Debug,
+{
     let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| poll_noop(second)));
     let payload = refused.expect_err("a second task on one token was accepted");
     let message = payload
@@ -298,6 +302,31 @@ fn an_unpolled_second_task_dropped_does_not_abandon_the_first() {
     assert!(!core.is_abandoned(token));
     assert_eq!(core.complete(token, 1_u8), Ok(()));
     assert_eq!(poll_noop(&mut first), Poll::Ready(1));
+}
+
+/// A `LocalValueTask` over a core forwards all of the one-task rule (its first poll,
+/// its release, its unpolled release) through its `!Sync` wrapper of the source.
+#[test]
+fn local_tasks_keep_the_one_task_rule() {
+    let core = ResetCore::new();
+    let token = core.token();
+    let mut first = LocalValueTask::from_source(&core, token);
+    let mut second = LocalValueTask::from_source(&core, token);
+    assert!(poll_noop(&mut first).is_pending());
+    drop(LocalValueTask::from_source(&core, token));
+    assert!(
+        !core.is_abandoned(token),
+        "an unpolled local task took the first one's place"
+    );
+    second_task_is_refused(&mut second);
+    drop(second);
+    assert!(
+        !core.is_abandoned(token),
+        "a refused local task counted as the first"
+    );
+    drop(first);
+    assert!(core.is_abandoned(token), "the local task left unnoticed");
+    assert_eq!(core.complete(token, 1_u8), Err(1));
 }
 
 #[test]
