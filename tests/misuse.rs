@@ -606,6 +606,31 @@ mod user_code_panics_mid_step {
         assert_usable(&core);
     }
 
+    /// A reset (and a leaving task) drops an unread value before it wakes (or drops) a
+    /// waker, so a value whose drop panics would strand a waiter if the cells held both;
+    /// they never do: a completion takes the waker out as it puts the value in.
+    #[test]
+    fn a_completed_operation_holds_no_waker_for_a_panicking_reset_to_strand() {
+        let core = ResetCore::new();
+        let token = core.token();
+        let (counter, waker) = CountingWaker::new();
+        let mut task = ValueTask::from_source(&core, token);
+        assert!(poll_once(&mut task, &waker).is_pending());
+        assert!(core.complete(token, PanicOnDrop { armed: true }).is_ok());
+        assert_eq!(counter.wakes(), 1);
+        // The counter and the lent waker: the clone the core stored was woken by value.
+        assert_eq!(
+            Arc::strong_count(&counter),
+            2,
+            "the core kept a waker beside the value"
+        );
+        assert!(panics(|| {
+            core.reset();
+        }));
+        drop(task);
+        assert_usable(&core);
+    }
+
     #[test]
     fn a_value_drop_that_panics_when_an_unpolled_task_leaves_leaves_it_gone() {
         let core = ResetCore::new();
