@@ -97,13 +97,3 @@ pub(crate) use std::alloc::{alloc, dealloc};
 
 #[cfg(valuetask_loom)]
 pub(crate) use loom::alloc::{alloc, dealloc};
-
-/// Marks a half's departure: the read-modify-write after which the other side may be
-/// last and reuse or free the memory. A no-op in a normal build; under loom a yield, so
-/// a model runs the other side (and the memory's next user) right there, and any access
-/// the departed half makes afterwards conflicts with it.
-#[inline(always)]
-pub(crate) fn departed() {
-    #[cfg(valuetask_loom)]
-    loom::thread::yield_now();
-}
