@@ -452,3 +452,32 @@ fn works_under_a_multi_thread_runtime() {
         }
     });
 }
+
+/// A waker whose wake panics, as a user's waker may.
+struct PanickingWaker;
+
+impl std::task::Wake for PanickingWaker {
+    fn wake(self: Arc<Self>) {
+        panic!("the receiver's waker panics");
+    }
+}
+
+/// The receiver's waker panics while the sender wakes it: the send unwinds, but the
+/// sender still leaves the channel, so the receiver takes the value and the last one out
+/// drops the stored waker and gives the block back (nothing leaks).
+#[test]
+fn a_panicking_receiver_waker_does_not_strand_the_channel() {
+    let wake = Arc::new(PanickingWaker);
+    let waker = Waker::from(Arc::clone(&wake));
+    let (tx, mut rx) = oneshot::channel::<u64>();
+    assert!(poll_once(&mut rx, &waker).is_pending());
+    drop(waker);
+    let sent = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| tx.send(4)));
+    assert!(sent.is_err(), "the waker's panic reaches the sender");
+    assert_eq!(rx.try_recv(), Ok(4));
+    assert_eq!(
+        Arc::strong_count(&wake),
+        1,
+        "the channel's copy of the waker was dropped with the channel"
+    );
+}

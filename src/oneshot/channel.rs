@@ -81,7 +81,7 @@
 //! | half | path | its last touch of the channel | why nothing follows it |
 //! |---|---|---|---|
 //! | sender | `complete_and_leave` (send or drop, no receiver waiting, not closed) | the compare-and-swap `+COMPLETE (+VALUE) +TX_LEFT` | the value was written before it; the method consumed the half, and returns `Gone` (the receiver had not left: no `RX_LEFT` without `CLOSED`) |
-//! | sender | `leave` after `complete` and `wake_receiver` | the `fetch_or` of `+TX_LEFT` | the wake by reference came before it; it returns `LastOut` if the receiver left meanwhile, else `Gone` |
+//! | sender | `leave` after `complete` and `wake_receiver` | the `fetch_or` of `+TX_LEFT` | the wake by reference came before it (a guard runs `leave` even if that wake panics); it returns `LastOut` if the receiver left meanwhile, else `Gone` |
 //! | sender | `refuse_and_leave` (the receiver closed, still there) | the compare-and-swap `+COMPLETE +TX_LEFT` | the value was taken back before it, out of a cell the receiver never reads without `VALUE` |
 //! | sender | `refuse_and_leave` (the receiver left) | the Acquire load that saw `RX_LEFT` | it writes nothing; it is last, and only its `LastOut` touches the block |
 //! | receiver | `leave` (the sender left) | the Acquire load that saw `TX_LEFT` | it writes nothing; it is last, and only its `LastOut` touches the block |
@@ -106,7 +106,7 @@
 //! write the word once more and push the block to the home inbox from afar.
 
 use std::fmt;
-use std::mem::{MaybeUninit, align_of, size_of};
+use std::mem::{ManuallyDrop, MaybeUninit, align_of, size_of};
 use std::ptr::{self, NonNull};
 use std::task::{Context, Poll};
 
@@ -588,8 +588,11 @@ impl<T> SenderHalf<T> {
                 }
             }
         }
-        half.wake_receiver();
-        half.leave().dispose_if_last();
+        // The wake runs the receiver's waker, which may panic: the guard leaves (the
+        // step after the wake) on the way out either way, so the block is never stranded.
+        let leaving = LeaveAfterWake(ManuallyDrop::new(half));
+        leaving.0.wake_receiver();
+        drop(leaving);
         None
     }
 
@@ -737,6 +740,19 @@ impl<T> SenderHalf<T> {
             return Poll::Ready(());
         }
         Poll::Pending
+    }
+}
+
+/// The sender between its wake of the receiver and its departure: dropping it leaves
+/// ([`SenderHalf::leave`]), after the wake returned or while a panic of the receiver's
+/// waker unwinds through it.
+struct LeaveAfterWake<T>(ManuallyDrop<SenderHalf<T>>);
+
+impl<T> Drop for LeaveAfterWake<T> {
+    fn drop(&mut self) {
+        // SAFETY: the half is taken out once, here, as the guard goes.
+        let half = unsafe { ManuallyDrop::take(&mut self.0) };
+        half.leave().dispose_if_last();
     }
 }
 
