@@ -760,6 +760,33 @@ impl<T> Drop for LeaveAfterWake<T> {
 // The receiver's half.
 // -----------------------------------------------------------------------------------
 
+/// The receiver between its wake of a sender waiting in `closed()` and its departure:
+/// [`defuse`](Self::defuse) gives the half back once the wake returned; dropped while a
+/// panic of the sender's waker unwinds, it finishes the departure
+/// ([`ReceiverHalf::leave_while_sender_stays`], which finds `CLOSED` set and wakes no more).
+struct LeaveAfterClose<T> {
+    half: ManuallyDrop<ReceiverHalf<T>>,
+    value: ValueOnExit,
+}
+
+impl<T> LeaveAfterClose<T> {
+    /// The wake returned: the half goes on with its departure itself.
+    fn defuse(self) -> ReceiverHalf<T> {
+        let mut this = ManuallyDrop::new(self);
+        // SAFETY: `this` is never dropped, so the half is taken out once, here.
+        unsafe { ManuallyDrop::take(&mut this.half) }
+    }
+}
+
+impl<T> Drop for LeaveAfterClose<T> {
+    fn drop(&mut self) {
+        // SAFETY: the half is taken out once, here, as the guard goes (`defuse` skips
+        // this drop).
+        let half = unsafe { ManuallyDrop::take(&mut self.half) };
+        half.leave_while_sender_stays(self.value).dispose_if_last();
+    }
+}
+
 /// The receiver's hold on the channel: alive until its departure step consumes it.
 #[must_use = "a half that is not finished leaks the channel"]
 pub(super) struct ReceiverHalf<T> {
@@ -937,7 +964,7 @@ impl<T> ReceiverHalf<T> {
     /// Departure while the sender is still there: `+CLOSED +RX_LEFT (-VALUE)`, after
     /// waking a sender that waits in `closed()`.
     #[cold]
-    fn leave_while_sender_stays(self, value: ValueOnExit) -> ChannelExit<T> {
+    fn leave_while_sender_stays(mut self, value: ValueOnExit) -> ChannelExit<T> {
         let cleared = value.cleared();
         // ORDERING: Acquire, as in `poll_recv`.
         let mut seen = self.channel().load(Ordering::Acquire);
@@ -954,8 +981,14 @@ impl<T> ReceiverHalf<T> {
             }
             if seen.sender_waits() {
                 // The sender waits in `closed()`: wake it before leaving, while the block
-                // is still ours to read.
-                self.close();
+                // is still ours to read. Its waker may panic: the guard then finishes
+                // this departure on the way out, so the block is never stranded.
+                let closing = LeaveAfterClose {
+                    half: ManuallyDrop::new(self),
+                    value,
+                };
+                closing.half.close();
+                self = closing.defuse();
                 // ORDERING: Acquire, as in `poll_recv`.
                 seen = self.channel().load(Ordering::Acquire);
                 continue;
