@@ -1286,3 +1286,74 @@ fn pools_created_and_dropped_on_one_thread_in_many_orders() {
     .join()
     .unwrap();
 }
+
+thread_local! {
+    /// The completer a [`completing_waker`]'s first clone completes (a thread-local:
+    /// the test runs on one thread).
+    static COMPLETE_ON_CLONE: std::cell::RefCell<Option<Completer<u64>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// A waker whose clone completes the completer parked in `COMPLETE_ON_CLONE` (user code
+/// that runs inside the task's poll, between its load of the word and its
+/// `register_waker`), and whose clones panic when dropped.
+fn completing_waker() -> Waker {
+    use std::task::{RawWaker, RawWakerVTable};
+    const ORIGINAL: *const () = std::ptr::null();
+    const CLONE: *const () = std::ptr::dangling();
+    unsafe fn clone(_: *const ()) -> RawWaker {
+        if let Some(completer) = COMPLETE_ON_CLONE.with(|cell| cell.borrow_mut().take()) {
+            completer.succeed(7).unwrap();
+        }
+        RawWaker::new(CLONE, &VTABLE)
+    }
+    unsafe fn drop_waker(data: *const ()) {
+        if data == CLONE {
+            panic!("a waker whose drop panics");
+        }
+    }
+    unsafe fn wake(data: *const ()) {
+        // SAFETY: `wake` consumes the waker as its drop does.
+        unsafe { drop_waker(data) }
+    }
+    unsafe fn wake_by_ref(_: *const ()) {}
+    static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, wake, wake_by_ref, drop_waker);
+    // SAFETY: the vtable's functions follow `RawWaker`'s contract (the data is never
+    // dereferenced).
+    unsafe { Waker::from_raw(RawWaker::new(ORIGINAL, &VTABLE)) }
+}
+
+/// Review of issue 23: the completer publishes inside the task's poll (the waker's clone
+/// completes it), so the task's waker is registered late and the task is last with its
+/// waker still in the slot. If dropping that waker panics after the task half gave the
+/// slot up (recycling drops it), the `ValueTask` still believes it holds the slot and its
+/// drop leaves a recycled slot a second time: the next rental finds its task gone before
+/// it starts, and the slot is recycled under a live task. The panic must leave the task
+/// holding a consistent slot, or none.
+#[test]
+fn a_panicking_late_waker_does_not_leave_a_task_holding_a_recycled_slot() {
+    let pool: SourcePool<u64> = SourcePool::with_capacity(1);
+    let (mut task, completer) = pool.rent();
+    COMPLETE_ON_CLONE.with(|cell| *cell.borrow_mut() = Some(completer));
+    let waker = completing_waker();
+    let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        poll_once(&mut task, &waker)
+    }));
+    assert!(polled.is_err(), "the late waker's drop panics in the poll");
+    drop(task);
+    assert_eq!(pool.stats().in_use, 0);
+    // The next rentals start clean: their tasks are here, each gets its own value.
+    let (first, first_completer) = pool.rent();
+    assert!(
+        !first_completer.is_cancelled(),
+        "a fresh rental's task is already gone: its slot was left twice"
+    );
+    let (second, second_completer) = pool.rent();
+    assert_eq!(pool.stats().in_use, 2, "one slot rented twice");
+    first_completer.succeed(1).unwrap();
+    assert!(!second.is_ready(), "a task completed by another rental");
+    second_completer.succeed(2).unwrap();
+    assert_eq!(first.into_ready().ok(), Some(Ok(1)));
+    assert_eq!(second.into_ready().ok(), Some(Ok(2)));
+    assert_eq!(pool.stats().in_use, 0);
+}
