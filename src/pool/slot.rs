@@ -62,6 +62,9 @@
 //!     │    +COMPLETE +COMPLETER_GONE)                │ C: publish_taking_waker (CAS +COMPLETE -WAKER)
 //!     ▼                                              ▼
 //!   +COMPLETE +COMPLETER_GONE ◀── C: leave_after_waking (RMW +COMPLETER_GONE), then wake
+//!     │    (T: register_waker finding COMPLETE in the word it replaced: C published
+//!     │     with `publish` and is gone; T: withdraw_late_waker, a store -WAKER, takes
+//!     │     its waker back and drops it while it still holds the slot)
 //!     │
 //!     │ T: poll sees COMPLETE (load); takes the value; completer gone: last, no RMW
 //!     │    (not gone yet: T: leave_with_value, RMW +TAKEN +TASK_GONE; last if it
@@ -165,9 +168,10 @@ impl SlotState {
         }
     }
 
-    /// The word the task's `register_waker` left when it found `COMPLETE` in `before`.
-    const fn waker_registered_late(before: SlotState) -> Self {
-        before.with_waker()
+    /// The word the task's `register_waker` left when it found `COMPLETE` in `before`,
+    /// once the task took its waker back (`withdraw_late_waker`).
+    const fn late_waker_withdrawn(before: SlotState) -> Self {
+        before.without(SlotState::WAKER)
     }
 
     /// The last word of a rental the task left by `leave_with_value`, from the word it
@@ -627,14 +631,35 @@ impl<T, E> TaskHalf<T, E> {
                 return Polled::Pending(self);
             }
             // Completed while we stored the waker: the completer did not see it, so the
-            // result is ours on the next turn; recycling drops the waker.
-            state = SlotState::waker_registered_late(before);
+            // result is ours on the next turn. It published with `publish`, leaving in the
+            // same step (`publish_taking_waker` needs `WAKER`, clear until our RMW): we
+            // are alone with the slot.
+            debug_assert!(
+                before.is_completer_gone(),
+                "COMPLETE without WAKER is publish"
+            );
+            state = SlotState::late_waker_withdrawn(before);
+            // withdraw_late_waker: the waker comes back out now, and is dropped while we
+            // still hold the slot, so that a drop that panics leaves the task holding a
+            // consistent slot (its value there, no waker), never one it gave up. A plain
+            // store: the completer is gone (no `cancelled` poll either, they borrow it),
+            // nobody else writes the word of a rented slot and `stats` only loads.
+            self.word().store(state.bits(), Ordering::Relaxed);
+            // SAFETY: we stored the waker and set `WAKER`; the completer, gone, never
+            // took it, and the flag is cleared: the waker and the cell are ours.
+            drop(unsafe { self.cells().take_task_waker() });
         }
     }
 
     /// The task leaves with the value, having seen `COMPLETE` in `seen`.
     #[inline(always)]
     fn leave_with_value(self, seen: SlotState) -> SlotDeparture<T, E> {
+        // Nothing of ours is left for recycling to drop: a `Ready` poll runs no user code
+        // after it gives up the slot (the raw task still holds it until `poll` returns).
+        debug_assert!(
+            !seen.has_waker(),
+            "the task's waker was taken before it leaves"
+        );
         let mut state = seen;
         if !state.is_completer_gone() {
             // The completer is a few instructions from leaving (it is waking us). Wait
