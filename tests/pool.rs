@@ -1357,3 +1357,168 @@ fn a_panicking_late_waker_does_not_leave_a_task_holding_a_recycled_slot() {
     assert_eq!(second.into_ready().ok(), Some(Ok(2)));
     assert_eq!(pool.stats().in_use, 0);
 }
+
+/// Review of issue 23: pools of several types made on several threads; each rental's
+/// halves cross to another thread, where they are completed, awaited and recycled (so
+/// the slot is not its renter's to cache), while the renters drop their pools with
+/// halves still out and make new pools (often at a freed pool's address). Every task
+/// gets its own rental's value, no rental starts completed or cancelled, and the
+/// threads' caches flush when they exit.
+#[test]
+fn halves_recycled_on_other_threads_while_pools_of_other_types_come_and_go() {
+    type Halves<T> = (ValueTask<'static, Result<T, Abandoned>>, Completer<T>);
+    fn finish<T: PartialEq + fmt::Debug>((task, completer): Halves<T>, value: T, expected: T) {
+        assert!(!completer.is_cancelled(), "a fresh rental's task is gone");
+        assert!(!task.is_ready(), "a fresh rental is ready");
+        completer.succeed(value).unwrap();
+        assert_eq!(block_on(task), Ok(expected));
+    }
+    let rounds: u32 = if cfg!(miri) { 2 } else { 64 };
+    let (small_tx, small_rx) = std::sync::mpsc::channel::<(u32, Halves<u8>)>();
+    let (big_tx, big_rx) = std::sync::mpsc::channel::<(u32, Halves<[u32; 64]>)>();
+    let renter = thread::spawn(move || {
+        for round in 0..rounds {
+            // The round trips first: they check `in_use`, which the other threads
+            // change once they have halves of the pool.
+            let small: SourcePool<u8> = SourcePool::new();
+            round_trip(&small, 1);
+            small_tx.send((round, small.rent())).unwrap();
+            drop(small);
+            let big: SourcePool<[u32; 64]> = SourcePool::with_capacity(1);
+            round_trip(&big, [round; 64]);
+            two_rentals(&big, [2; 64], [3; 64]);
+            big_tx.send((round, big.rent())).unwrap();
+        }
+    });
+    let finisher = thread::spawn(move || {
+        let mine: SourcePool<u16> = SourcePool::new();
+        for (round, halves) in small_rx {
+            finish(halves, round as u8, round as u8);
+            round_trip(&mine, round as u16);
+        }
+        assert_eq!(mine.stats().in_use, 0);
+    });
+    for (round, halves) in big_rx {
+        finish(halves, [round + 1; 64], [round + 1; 64]);
+    }
+    renter.join().unwrap();
+    finisher.join().unwrap();
+}
+
+/// Review of issue 23: a thread exits with slots of two pools in its cache's history:
+/// one whose handles are all gone (the cache's slots are all that keeps it; the exit
+/// frees it) and one still alive (its slots go back to its free list, rentable by
+/// others).
+#[test]
+fn a_thread_exits_with_cached_slots_of_a_dropped_pool_and_of_a_live_one() {
+    let alive: SourcePool<u32> = SourcePool::with_capacity(16);
+    let before = alive.stats();
+    {
+        let alive = alive.clone();
+        thread::spawn(move || {
+            let gone: SourcePool<String> = SourcePool::new();
+            round_trip(&gone, "a".to_string());
+            let (task, completer) = gone.rent();
+            drop(gone); // the last handle, with a rental out
+            completer.succeed("b".to_string()).unwrap();
+            // The last half recycles into this thread's cache a slot of a pool with no
+            // handle left; its memory goes when the cache lets go.
+            assert_eq!(block_on(task).as_deref(), Ok("b"));
+            round_trip(&alive, 1); // spills the dropped pool's slots
+            two_rentals(&alive, 2, 3);
+            assert_eq!(alive.stats().cached, 2);
+        })
+        .join()
+        .unwrap();
+    }
+    let after = alive.stats();
+    assert_eq!((after.in_use, after.cached), (0, 0), "{after:?}");
+    assert_eq!(after.capacity, before.capacity);
+    let all: Vec<_> = (0..after.capacity).map(|_| alive.rent()).collect();
+    assert_eq!(
+        alive.stats().capacity,
+        after.capacity,
+        "a slot was kept by the exit"
+    );
+    drop(all);
+}
+
+/// Review of issue 23: a slot's home names the renting thread's cache by the cache's
+/// address, which a later thread can reuse (a new thread often gets an exited thread's
+/// thread-local block). A slot rented on a thread that then exits, and recycled on a
+/// later thread, may go to that later thread's cache; that thread must be able to use
+/// it, and give it back when it exits.
+#[test]
+fn a_slot_whose_renter_exited_is_recycled_on_a_later_thread() {
+    let pool: SourcePool<u64> = SourcePool::with_capacity(16);
+    let capacity = pool.stats().capacity;
+    for round in 0..if cfg!(miri) { 2 } else { 32 } {
+        let halves = {
+            let pool = pool.clone();
+            thread::spawn(move || pool.rent()).join().unwrap()
+        };
+        let later = pool.clone();
+        thread::spawn(move || {
+            let (task, completer) = halves;
+            assert!(!task.is_ready() && !completer.is_cancelled());
+            completer.succeed(round).unwrap();
+            assert_eq!(block_on(task), Ok(round));
+            round_trip(&later, round + 1);
+            two_rentals(&later, 1, 2);
+        })
+        .join()
+        .unwrap();
+        let stats = pool.stats();
+        assert_eq!((stats.in_use, stats.cached), (0, 0), "{stats:?}");
+    }
+    assert_eq!(pool.stats().capacity, capacity, "the pool grew");
+}
+
+/// Review of issue 23: `stats()` on other threads while pools made with
+/// `with_capacity(0)` grow under concurrent first rentals (several threads racing to
+/// install the same chunk) and their halves come and go: every snapshot adds up, and
+/// no slot is rented twice.
+#[test]
+fn stats_race_growth_and_rentals_of_an_empty_pool() {
+    let rounds = if cfg!(miri) { 1 } else { 16 };
+    for _ in 0..rounds {
+        let pool: SourcePool<u64> = SourcePool::with_capacity(0);
+        let stats = pool.stats();
+        assert_eq!((stats.capacity, stats.chunks, stats.in_use), (0, 0, 0));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let watcher = {
+            let (pool, stop) = (pool.clone(), Arc::clone(&stop));
+            thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let s = pool.stats();
+                    assert_eq!(s.capacity, s.in_use + s.cached + s.available, "{s:?}");
+                    assert!(s.chunks <= 3, "{s:?}");
+                    thread::yield_now();
+                }
+            })
+        };
+        let renters: Vec<_> = (0..4u64)
+            .map(|id| {
+                let pool = pool.clone();
+                thread::spawn(move || {
+                    let held: Vec<_> = (0..if cfg!(miri) { 3 } else { 12 })
+                        .map(|n| (id * 100 + n, pool.rent()))
+                        .collect();
+                    for (value, (task, completer)) in held {
+                        assert!(!task.is_ready(), "a fresh rental is ready");
+                        completer.succeed(value).unwrap();
+                        assert_eq!(block_on(task), Ok(value));
+                    }
+                })
+            })
+            .collect();
+        for renter in renters {
+            renter.join().unwrap();
+        }
+        stop.store(true, Ordering::Relaxed);
+        watcher.join().unwrap();
+        let s = pool.stats();
+        assert_eq!(s.in_use, 0, "{s:?}");
+        assert!(s.capacity <= 16 * 3, "{s:?}");
+    }
+}
