@@ -1288,39 +1288,10 @@ fn pools_created_and_dropped_on_one_thread_in_many_orders() {
 }
 
 thread_local! {
-    /// The completer a [`completing_waker`]'s first clone completes (a thread-local:
-    /// the test runs on one thread).
+    /// The completer a [`panicking_clone_waker`]'s next clone completes (a
+    /// thread-local: the tests run on one thread).
     static COMPLETE_ON_CLONE: std::cell::RefCell<Option<Completer<u64>>> =
         const { std::cell::RefCell::new(None) };
-}
-
-/// A waker whose clone completes the completer parked in `COMPLETE_ON_CLONE` (user code
-/// that runs inside the task's poll, between its load of the word and its
-/// `register_waker`), and whose clones panic when dropped.
-fn completing_waker() -> Waker {
-    use std::task::{RawWaker, RawWakerVTable};
-    const ORIGINAL: *const () = std::ptr::null();
-    const CLONE: *const () = std::ptr::dangling();
-    unsafe fn clone(_: *const ()) -> RawWaker {
-        if let Some(completer) = COMPLETE_ON_CLONE.with(|cell| cell.borrow_mut().take()) {
-            completer.succeed(7).unwrap();
-        }
-        RawWaker::new(CLONE, &VTABLE)
-    }
-    unsafe fn drop_waker(data: *const ()) {
-        if data == CLONE {
-            panic!("a waker whose drop panics");
-        }
-    }
-    unsafe fn wake(data: *const ()) {
-        // SAFETY: `wake` consumes the waker as its drop does.
-        unsafe { drop_waker(data) }
-    }
-    unsafe fn wake_by_ref(_: *const ()) {}
-    static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, wake, wake_by_ref, drop_waker);
-    // SAFETY: the vtable's functions follow `RawWaker`'s contract (the data is never
-    // dereferenced).
-    unsafe { Waker::from_raw(RawWaker::new(ORIGINAL, &VTABLE)) }
 }
 
 /// Review of issue 23: the completer publishes inside the task's poll (the waker's clone
@@ -1335,7 +1306,7 @@ fn a_panicking_late_waker_does_not_leave_a_task_holding_a_recycled_slot() {
     let pool: SourcePool<u64> = SourcePool::with_capacity(1);
     let (mut task, completer) = pool.rent();
     COMPLETE_ON_CLONE.with(|cell| *cell.borrow_mut() = Some(completer));
-    let waker = completing_waker();
+    let waker = panicking_clone_waker();
     let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         poll_once(&mut task, &waker)
     }));
@@ -1521,4 +1492,52 @@ fn stats_race_growth_and_rentals_of_an_empty_pool() {
         assert_eq!(s.in_use, 0, "{s:?}");
         assert!(s.capacity <= 16 * 3, "{s:?}");
     }
+}
+
+/// A waker whose clones panic when dropped (the original does not). A clone also
+/// completes the completer parked in `COMPLETE_ON_CLONE`, if any: user code that runs
+/// inside the task's poll, between its load of the word and its `register_waker`.
+fn panicking_clone_waker() -> Waker {
+    use std::task::{RawWaker, RawWakerVTable};
+    const ORIGINAL: *const () = std::ptr::null();
+    const CLONE: *const () = std::ptr::dangling();
+    unsafe fn clone(_: *const ()) -> RawWaker {
+        if let Some(completer) = COMPLETE_ON_CLONE.with(|cell| cell.borrow_mut().take()) {
+            completer.succeed(7).unwrap();
+        }
+        RawWaker::new(CLONE, &VTABLE)
+    }
+    unsafe fn drop_waker(data: *const ()) {
+        if data == CLONE {
+            panic!("a waker whose drop panics");
+        }
+    }
+    unsafe fn wake(data: *const ()) {
+        // SAFETY: `wake` consumes the waker as its drop does.
+        unsafe { drop_waker(data) }
+    }
+    unsafe fn wake_by_ref(_: *const ()) {}
+    static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, wake, wake_by_ref, drop_waker);
+    // SAFETY: the vtable's functions follow `RawWaker`'s contract (the data is never
+    // dereferenced).
+    unsafe { Waker::from_raw(RawWaker::new(ORIGINAL, &VTABLE)) }
+}
+
+/// Review of issue 23: the completer completes a waiting task while a `cancelled()`
+/// waker of its own is still registered, and dropping that waker panics. The task's
+/// waker must be woken all the same (before, the cancel waker was dropped first and the
+/// panic lost the wake-up), and the slot must come back.
+#[test]
+fn a_panicking_cancel_waker_loses_no_wake_up() {
+    let pool: SourcePool<u64> = SourcePool::with_capacity(1);
+    let (mut task, mut completer) = pool.rent();
+    let counter = CountingWaker::counter();
+    assert!(poll_with(&mut task, &counter).is_pending());
+    assert!(poll_once(&mut completer.cancelled(), &panicking_clone_waker()).is_pending());
+    let completed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| completer.succeed(1)));
+    assert!(completed.is_err(), "the cancel waker's drop panics");
+    assert_eq!(counter.wakes(), 1, "a lost wake-up");
+    assert_eq!(block_on(task), Ok(1));
+    assert_eq!(pool.stats().in_use, 0);
+    round_trip(&pool, 2);
 }
