@@ -85,7 +85,7 @@
 //! | sender | `refuse_and_leave` (the receiver closed, still there) | the compare-and-swap `+COMPLETE +TX_LEFT` | the value was taken back before it, out of a cell the receiver never reads without `VALUE` |
 //! | sender | `refuse_and_leave` (the receiver left) | the Acquire load that saw `RX_LEFT` | it writes nothing; it is last, and only its `LastOut` touches the block |
 //! | receiver | `leave` (the sender left) | the Acquire load that saw `TX_LEFT` | it writes nothing; it is last, and only its `LastOut` touches the block |
-//! | receiver | `leave_while_sender_stays` | the compare-and-swap `+CLOSED +RX_LEFT (-VALUE)` | the value was moved out and a waiting sender woken (by `close`) before it; the sender may dispose at once |
+//! | receiver | `leave_while_sender_stays` | the compare-and-swap `+CLOSED +RX_LEFT (-VALUE)` | the value was moved out and a waiting sender woken (by `close`) before it (a guard finishes the departure even if that wake panics); the sender may dispose at once |
 //! | last one out | `LastOut::dispose` | moving out the value and the wakers, then giving the block back | what it moved out is dropped from locals after the block went back |
 //!
 //! Under loom, [`sync::departed`] yields right after each leaving read-modify-write, so
