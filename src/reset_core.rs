@@ -393,9 +393,12 @@ impl<T> ResetCore<T> {
                 state = self.wait_unclaimed();
                 continue;
             }
-            // ORDERING: Acquire pairs with the Release store that ended the claim before
-            // ours (a poller's that stored its waker, which we take out; a reset's or a
-            // poller's that emptied the value cell, which we fill).
+            // ORDERING: Acquire pairs with the step that moved the word to the state we
+            // claim over: a poller's Release end of its claim (the waker we take out), or
+            // the reset that began this generation (its Release end of claim or its
+            // AcqRel compare-and-swap, which carries the last generation's take of the
+            // value cell we fill). A poller's take never precedes us directly: after it,
+            // the generation refuses completions.
             match self.cas(state, state.claimed(), Ordering::Acquire) {
                 Ok(()) => break,
                 Err(now) => state = now,
@@ -465,8 +468,10 @@ impl<T> ResetCore<T> {
                 waker = Some(cx.waker().clone());
                 continue;
             };
-            // ORDERING: Acquire pairs with the Release end of the claim before ours (a
-            // completer's or a reset's), so the waker cell is seen as it was left.
+            // ORDERING: Acquire pairs with the step before ours, which left the waker
+            // cell as we find it: an earlier poll's Release end of its claim (the waker we
+            // replace), or the reset that began this generation (its Release end of claim
+            // or AcqRel compare-and-swap). Not a completer's: after it, a poll is `Ready`.
             if let Err(now) = self.cas(state, state.claimed(), Ordering::Acquire) {
                 state = now;
                 waker = Some(new);

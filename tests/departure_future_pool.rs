@@ -10,8 +10,8 @@
 //! home's inbox), and after its home thread exited (to the shared stack, or to the new
 //! thread that adopted the exited thread's inbox: an address reused).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
 use std::thread;
 
 use valuetask::ValueTask;
@@ -155,4 +155,37 @@ fn a_channel_block_finished_away_from_home() {
         sender.join().unwrap();
         receiver.join().unwrap();
     }
+}
+
+/// Many channels made on this thread and finished on two long-lived threads, with no
+/// thread spawned between them: the sender's and the receiver's blocks come back to this
+/// thread's inbox from afar while it rents again at once, far more often than one
+/// channel per pair of new threads exercises it. A block rented twice or a wake lost on
+/// that path shows as a wrong value, a drop counted twice, or a receiver never woken.
+#[test]
+fn channel_blocks_come_home_while_the_home_rents_on_long_lived_threads() {
+    const CHANNELS: usize = if cfg!(miri) { 6 } else { 20_000 };
+    let (to_sender, senders) = mpsc::channel::<valuetask::oneshot::Sender<u64>>();
+    let (to_receiver, receivers) = mpsc::channel::<valuetask::oneshot::Receiver<u64>>();
+    let sender = thread::spawn(move || {
+        for (value, tx) in senders.into_iter().enumerate() {
+            tx.send(value as u64).unwrap();
+            reuse_block();
+        }
+    });
+    let receiver = thread::spawn(move || {
+        for (value, rx) in receivers.into_iter().enumerate() {
+            assert_eq!(block_on_deadline(rx), Ok(value as u64));
+            reuse_block();
+        }
+    });
+    for _ in 0..CHANNELS {
+        let (tx, rx) = valuetask::oneshot::channel::<u64>();
+        to_receiver.send(rx).unwrap();
+        to_sender.send(tx).unwrap();
+        reuse_block();
+    }
+    drop((to_sender, to_receiver));
+    sender.join().unwrap();
+    receiver.join().unwrap();
 }

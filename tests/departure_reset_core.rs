@@ -227,3 +227,28 @@ fn reset_with_waiter_then_next_generation() {
         assert!(core.is_abandoned(token));
     }
 }
+
+/// The owner's reset with a waiting task's waker in the cell, on its own thread (the
+/// store of `next_generation` ending its claim, then the wake of a local) ∥ the next
+/// generations on this thread, started as soon as the new token shows.
+#[test]
+fn reset_on_another_thread_then_next_generation() {
+    let core = Arc::new(ResetCore::<String>::new());
+    for _ in 0..ROUNDS {
+        let token = core.reset();
+        let mut task = ValueTask::from_source(&*core, token);
+        assert!(poll_once(&mut task).is_pending());
+        let resetter = {
+            let core = Arc::clone(&core);
+            thread::spawn(move || core.reset())
+        };
+        while core.token() == token {
+            thread::yield_now();
+        }
+        next_generations(&core);
+        let next = resetter.join().unwrap();
+        assert_eq!(next.generation(), token.generation().wrapping_add(1));
+        assert_eq!(core.try_status(token), None);
+        drop(task);
+    }
+}

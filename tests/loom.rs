@@ -53,10 +53,10 @@
 //! | completer, `complete` refused | a load or failed CAS | `core_release_vs_complete`, `core_reuse_after_complete_and_unpolled_drop` |
 //! | task, poll `Ready` | store of `consumed` | `core_reuse_after_task_leaves` |
 //! | task, poll `Pending` | store of `waiting` | `core_poll_vs_reset` |
-//! | task, release with a value or waker in the cells | store of `left` | `core_reuse_after_task_leaves`, `core_reuse_after_complete_and_unpolled_drop` |
+//! | task, release with a value or waker in the cells | store of `left` | `core_reuse_after_task_leaves`, `core_reuse_after_complete_and_unpolled_drop`, `core_reuse_after_unpolled_task_leaves_on_another_thread` |
 //! | task, release of an empty operation | CAS to `left` | `core_reuse_after_complete_and_unpolled_drop` |
 //! | task, release after its value, stale, or a second task | a load | `core_reuse_after_task_leaves` |
-//! | owner, `reset` with a value or waker in the cells | store of `next_generation` | `core_poll_vs_reset`, `core_release_vs_complete` |
+//! | owner, `reset` with a value or waker in the cells | store of `next_generation` | `core_poll_vs_reset`, `core_release_vs_complete`, `core_reuse_after_reset_on_another_thread` |
 //! | owner, `reset` / `try_reset` with empty cells | CAS to `next_generation` | every model above (the reuse's own resets) |
 //!
 //! ## Pool slot

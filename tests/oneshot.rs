@@ -452,3 +452,59 @@ fn works_under_a_multi_thread_runtime() {
         }
     });
 }
+
+/// A waker whose wake panics, as a user's waker may.
+struct PanickingWaker;
+
+impl std::task::Wake for PanickingWaker {
+    fn wake(self: Arc<Self>) {
+        panic!("a user's waker panics");
+    }
+}
+
+/// The receiver's waker panics while the sender wakes it: the send unwinds, but the
+/// sender still leaves the channel, so the receiver takes the value and the last one out
+/// drops the stored waker and gives the block back (nothing leaks).
+#[test]
+fn a_panicking_receiver_waker_does_not_strand_the_channel() {
+    let wake = Arc::new(PanickingWaker);
+    let waker = Waker::from(Arc::clone(&wake));
+    let (tx, mut rx) = oneshot::channel::<u64>();
+    assert!(poll_once(&mut rx, &waker).is_pending());
+    drop(waker);
+    let sent = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| tx.send(4)));
+    assert!(sent.is_err(), "the waker's panic reaches the sender");
+    assert_eq!(rx.try_recv(), Ok(4));
+    assert_eq!(
+        Arc::strong_count(&wake),
+        1,
+        "the channel's copy of the waker was dropped with the channel"
+    );
+}
+
+/// The sender's `closed()` waker panics while the dropped receiver wakes it on its way
+/// out: the drop unwinds, but the receiver still leaves the channel, so the sender sees
+/// it closed and the last one out drops the stored waker (nothing leaks).
+#[test]
+fn a_panicking_closed_waker_does_not_strand_the_channel() {
+    let wake = Arc::new(PanickingWaker);
+    let waker = Waker::from(Arc::clone(&wake));
+    let (mut tx, rx) = oneshot::channel::<u64>();
+    assert!(
+        tx.poll_closed(&mut std::task::Context::from_waker(&waker))
+            .is_pending()
+    );
+    drop(waker);
+    let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(rx)));
+    assert!(
+        dropped.is_err(),
+        "the waker's panic reaches the receiver's drop"
+    );
+    assert!(tx.is_closed());
+    assert_eq!(tx.send(5), Err(5));
+    assert_eq!(
+        Arc::strong_count(&wake),
+        1,
+        "the channel's copy of the waker was dropped with the channel"
+    );
+}

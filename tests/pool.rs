@@ -1286,3 +1286,289 @@ fn pools_created_and_dropped_on_one_thread_in_many_orders() {
     .join()
     .unwrap();
 }
+
+thread_local! {
+    /// The completer a [`panicking_clone_waker`]'s next clone completes (a
+    /// thread-local: the tests run on one thread).
+    static COMPLETE_ON_CLONE: std::cell::RefCell<Option<Completer<u64>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Review of issue 23: the completer publishes inside the task's poll (the waker's clone
+/// completes it), so the task's waker is registered late and the task is last with its
+/// waker still in the slot. If dropping that waker panics after the task half gave the
+/// slot up (recycling drops it), the `ValueTask` still believes it holds the slot and its
+/// drop leaves a recycled slot a second time: the next rental finds its task gone before
+/// it starts, and the slot is recycled under a live task. The panic must leave the task
+/// holding a consistent slot, or none.
+#[test]
+fn a_panicking_late_waker_does_not_leave_a_task_holding_a_recycled_slot() {
+    let pool: SourcePool<u64> = SourcePool::with_capacity(1);
+    let (mut task, completer) = pool.rent();
+    COMPLETE_ON_CLONE.with(|cell| *cell.borrow_mut() = Some(completer));
+    let waker = panicking_clone_waker();
+    let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        poll_once(&mut task, &waker)
+    }));
+    assert!(polled.is_err(), "the late waker's drop panics in the poll");
+    drop(task);
+    assert_eq!(pool.stats().in_use, 0);
+    // The next rentals start clean: their tasks are here, each gets its own value.
+    let (first, first_completer) = pool.rent();
+    assert!(
+        !first_completer.is_cancelled(),
+        "a fresh rental's task is already gone: its slot was left twice"
+    );
+    let (second, second_completer) = pool.rent();
+    assert_eq!(pool.stats().in_use, 2, "one slot rented twice");
+    first_completer.succeed(1).unwrap();
+    assert!(!second.is_ready(), "a task completed by another rental");
+    second_completer.succeed(2).unwrap();
+    assert_eq!(first.into_ready().ok(), Some(Ok(1)));
+    assert_eq!(second.into_ready().ok(), Some(Ok(2)));
+    assert_eq!(pool.stats().in_use, 0);
+}
+
+/// Review of issue 23: pools of several types made on several threads; each rental's
+/// halves cross to another thread, where they are completed, awaited and recycled (so
+/// the slot is not its renter's to cache), while the renters drop their pools with
+/// halves still out and make new pools (often at a freed pool's address). Every task
+/// gets its own rental's value, no rental starts completed or cancelled, and the
+/// threads' caches flush when they exit.
+#[test]
+fn halves_recycled_on_other_threads_while_pools_of_other_types_come_and_go() {
+    type Halves<T> = (ValueTask<'static, Result<T, Abandoned>>, Completer<T>);
+    fn finish<T: PartialEq + fmt::Debug>((task, completer): Halves<T>, value: T, expected: T) {
+        assert!(!completer.is_cancelled(), "a fresh rental's task is gone");
+        assert!(!task.is_ready(), "a fresh rental is ready");
+        completer.succeed(value).unwrap();
+        assert_eq!(block_on(task), Ok(expected));
+    }
+    let rounds: u32 = if cfg!(miri) { 2 } else { 64 };
+    let (small_tx, small_rx) = std::sync::mpsc::channel::<(u32, Halves<u8>)>();
+    let (big_tx, big_rx) = std::sync::mpsc::channel::<(u32, Halves<[u32; 64]>)>();
+    let renter = thread::spawn(move || {
+        for round in 0..rounds {
+            // The round trips first: they check `in_use`, which the other threads
+            // change once they have halves of the pool.
+            let small: SourcePool<u8> = SourcePool::new();
+            round_trip(&small, 1);
+            small_tx.send((round, small.rent())).unwrap();
+            drop(small);
+            let big: SourcePool<[u32; 64]> = SourcePool::with_capacity(1);
+            round_trip(&big, [round; 64]);
+            two_rentals(&big, [2; 64], [3; 64]);
+            big_tx.send((round, big.rent())).unwrap();
+        }
+    });
+    let finisher = thread::spawn(move || {
+        let mine: SourcePool<u16> = SourcePool::new();
+        for (round, halves) in small_rx {
+            finish(halves, round as u8, round as u8);
+            round_trip(&mine, round as u16);
+        }
+        assert_eq!(mine.stats().in_use, 0);
+    });
+    for (round, halves) in big_rx {
+        finish(halves, [round + 1; 64], [round + 1; 64]);
+    }
+    renter.join().unwrap();
+    finisher.join().unwrap();
+}
+
+/// Review of issue 23: a thread exits with slots of two pools in its cache's history:
+/// one whose handles are all gone (the cache's slots are all that keeps it; the exit
+/// frees it) and one still alive (its slots go back to its free list, rentable by
+/// others).
+#[test]
+fn a_thread_exits_with_cached_slots_of_a_dropped_pool_and_of_a_live_one() {
+    let alive: SourcePool<u32> = SourcePool::with_capacity(16);
+    let before = alive.stats();
+    {
+        let alive = alive.clone();
+        thread::spawn(move || {
+            let gone: SourcePool<String> = SourcePool::new();
+            round_trip(&gone, "a".to_string());
+            let (task, completer) = gone.rent();
+            drop(gone); // the last handle, with a rental out
+            completer.succeed("b".to_string()).unwrap();
+            // The last half recycles into this thread's cache a slot of a pool with no
+            // handle left; its memory goes when the cache lets go.
+            assert_eq!(block_on(task).as_deref(), Ok("b"));
+            round_trip(&alive, 1); // spills the dropped pool's slots
+            two_rentals(&alive, 2, 3);
+            assert_eq!(alive.stats().cached, 2);
+        })
+        .join()
+        .unwrap();
+    }
+    let after = alive.stats();
+    assert_eq!((after.in_use, after.cached), (0, 0), "{after:?}");
+    assert_eq!(after.capacity, before.capacity);
+    let all: Vec<_> = (0..after.capacity).map(|_| alive.rent()).collect();
+    assert_eq!(
+        alive.stats().capacity,
+        after.capacity,
+        "a slot was kept by the exit"
+    );
+    drop(all);
+}
+
+/// Review of issue 23: a slot's home names the renting thread's cache by the cache's
+/// address, which a later thread can reuse (a new thread often gets an exited thread's
+/// thread-local block). A slot rented on a thread that then exits, and recycled on a
+/// later thread, may go to that later thread's cache; that thread must be able to use
+/// it, and give it back when it exits.
+#[test]
+fn a_slot_whose_renter_exited_is_recycled_on_a_later_thread() {
+    let pool: SourcePool<u64> = SourcePool::with_capacity(16);
+    let capacity = pool.stats().capacity;
+    for round in 0..if cfg!(miri) { 2 } else { 32 } {
+        let halves = {
+            let pool = pool.clone();
+            thread::spawn(move || pool.rent()).join().unwrap()
+        };
+        let later = pool.clone();
+        thread::spawn(move || {
+            let (task, completer) = halves;
+            assert!(!task.is_ready() && !completer.is_cancelled());
+            completer.succeed(round).unwrap();
+            assert_eq!(block_on(task), Ok(round));
+            round_trip(&later, round + 1);
+            two_rentals(&later, 1, 2);
+        })
+        .join()
+        .unwrap();
+        let stats = pool.stats();
+        assert_eq!((stats.in_use, stats.cached), (0, 0), "{stats:?}");
+    }
+    assert_eq!(pool.stats().capacity, capacity, "the pool grew");
+}
+
+/// Review of issue 23: `stats()` on other threads while pools made with
+/// `with_capacity(0)` grow under concurrent first rentals (several threads racing to
+/// install the same chunk) and their halves come and go: every snapshot adds up, and
+/// no slot is rented twice.
+#[test]
+fn stats_race_growth_and_rentals_of_an_empty_pool() {
+    let rounds = if cfg!(miri) { 1 } else { 16 };
+    for _ in 0..rounds {
+        let pool: SourcePool<u64> = SourcePool::with_capacity(0);
+        let stats = pool.stats();
+        assert_eq!((stats.capacity, stats.chunks, stats.in_use), (0, 0, 0));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let watcher = {
+            let (pool, stop) = (pool.clone(), Arc::clone(&stop));
+            thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let s = pool.stats();
+                    assert_eq!(s.capacity, s.in_use + s.cached + s.available, "{s:?}");
+                    thread::yield_now();
+                }
+            })
+        };
+        let renters: Vec<_> = (0..4u64)
+            .map(|id| {
+                let pool = pool.clone();
+                thread::spawn(move || {
+                    let held: Vec<_> = (0..if cfg!(miri) { 3 } else { 12 })
+                        .map(|n| (id * 100 + n, pool.rent()))
+                        .collect();
+                    for (value, (task, completer)) in held {
+                        assert!(!task.is_ready(), "a fresh rental is ready");
+                        completer.succeed(value).unwrap();
+                        assert_eq!(block_on(task), Ok(value));
+                    }
+                })
+            })
+            .collect();
+        for renter in renters {
+            renter.join().unwrap();
+        }
+        stop.store(true, Ordering::Relaxed);
+        watcher.join().unwrap();
+        let s = pool.stats();
+        assert_eq!(s.in_use, 0, "{s:?}");
+    }
+}
+
+/// Review of issue 23 (ignored: it can still fail; the lead decides): concurrent first
+/// rentals of an empty pool grew it further than they need. `grow` installed a chunk,
+/// then linked and pushed its slots; a renter whose pop found the free list empty in
+/// between saw the chunk installed and grew the next one (and so on): 8 rentals alive at
+/// once could leave a pool of 3 chunks (112 slots), and a pool never shrinks; the same
+/// at any later growth. Natively this failed within a few hundred rounds. Now the chain
+/// is linked before the install and a renter that sees a new chunk retries its pop a
+/// bounded while before growing: no native failure in 20 x 256 rounds, but a grower
+/// preempted between its install and its push still costs a chunk (Miri's scheduler,
+/// `-Zmiri-many-seeds=0..4`, shows it on seed 1). Run it with
+/// `cargo test --test pool -- --include-ignored concurrent_first`.
+#[test]
+#[ignore = "a preempted grower still costs a chunk: bounded spin, not a wait (review of issue 23)"]
+fn concurrent_first_rentals_grow_no_more_than_one_chunk() {
+    for _ in 0..if cfg!(miri) { 1 } else { 256 } {
+        let pool: SourcePool<u64> = SourcePool::new();
+        let renters: Vec<_> = (0..4)
+            .map(|_| {
+                let pool = pool.clone();
+                thread::spawn(move || {
+                    let held: Vec<_> = (0..2).map(|_| pool.rent()).collect();
+                    drop(held);
+                })
+            })
+            .collect();
+        for renter in renters {
+            renter.join().unwrap();
+        }
+        let s = pool.stats();
+        assert_eq!((s.chunks, s.capacity), (1, 16), "8 rentals grew {s:?}");
+    }
+}
+
+/// A waker whose clones panic when dropped (the original does not). A clone also
+/// completes the completer parked in `COMPLETE_ON_CLONE`, if any: user code that runs
+/// inside the task's poll, between its load of the word and its `register_waker`.
+fn panicking_clone_waker() -> Waker {
+    use std::task::{RawWaker, RawWakerVTable};
+    const ORIGINAL: *const () = std::ptr::null();
+    const CLONE: *const () = std::ptr::dangling();
+    unsafe fn clone(_: *const ()) -> RawWaker {
+        if let Some(completer) = COMPLETE_ON_CLONE.with(|cell| cell.borrow_mut().take()) {
+            completer.succeed(7).unwrap();
+        }
+        RawWaker::new(CLONE, &VTABLE)
+    }
+    unsafe fn drop_waker(data: *const ()) {
+        if data == CLONE {
+            panic!("a waker whose drop panics");
+        }
+    }
+    unsafe fn wake(data: *const ()) {
+        // SAFETY: `wake` consumes the waker as its drop does.
+        unsafe { drop_waker(data) }
+    }
+    unsafe fn wake_by_ref(_: *const ()) {}
+    static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, wake, wake_by_ref, drop_waker);
+    // SAFETY: the vtable's functions follow `RawWaker`'s contract (the data is never
+    // dereferenced).
+    unsafe { Waker::from_raw(RawWaker::new(ORIGINAL, &VTABLE)) }
+}
+
+/// Review of issue 23: the completer completes a waiting task while a `cancelled()`
+/// waker of its own is still registered, and dropping that waker panics. The task's
+/// waker must be woken all the same (before, the cancel waker was dropped first and the
+/// panic lost the wake-up), and the slot must come back.
+#[test]
+fn a_panicking_cancel_waker_loses_no_wake_up() {
+    let pool: SourcePool<u64> = SourcePool::with_capacity(1);
+    let (mut task, mut completer) = pool.rent();
+    let counter = CountingWaker::counter();
+    assert!(poll_with(&mut task, &counter).is_pending());
+    assert!(poll_once(&mut completer.cancelled(), &panicking_clone_waker()).is_pending());
+    let completed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| completer.succeed(1)));
+    assert!(completed.is_err(), "the cancel waker's drop panics");
+    assert_eq!(counter.wakes(), 1, "a lost wake-up");
+    assert_eq!(block_on(task), Ok(1));
+    assert_eq!(pool.stats().in_use, 0);
+    round_trip(&pool, 2);
+}

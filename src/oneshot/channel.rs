@@ -81,11 +81,11 @@
 //! | half | path | its last touch of the channel | why nothing follows it |
 //! |---|---|---|---|
 //! | sender | `complete_and_leave` (send or drop, no receiver waiting, not closed) | the compare-and-swap `+COMPLETE (+VALUE) +TX_LEFT` | the value was written before it; the method consumed the half, and returns `NotLast` (the receiver had not left: no `RX_LEFT` without `CLOSED`) |
-//! | sender | `leave` after `complete` and `wake_receiver` | the `fetch_or` of `+TX_LEFT` | the wake by reference came before it; it returns `Last` if the receiver left meanwhile, else `NotLast` |
+//! | sender | `leave` after `complete` and `wake_receiver` | the `fetch_or` of `+TX_LEFT` | the wake by reference came before it (a guard runs `leave` even if that wake panics); it returns `Last` if the receiver left meanwhile, else `NotLast` |
 //! | sender | `refuse_and_leave` (the receiver closed, still there) | the compare-and-swap `+COMPLETE +TX_LEFT` | the value was taken back before it, out of a cell the receiver never reads without `VALUE` |
 //! | sender | `refuse_and_leave` (the receiver left) | the Acquire load that saw `RX_LEFT` | it writes nothing; it is last, and only its `VacatedChannel` touches the block |
 //! | receiver | `leave` (the sender left) | the Acquire load that saw `TX_LEFT` | it writes nothing; it is last, and only its `VacatedChannel` touches the block |
-//! | receiver | `leave_while_sender_stays` | the compare-and-swap `+CLOSED +RX_LEFT (-VALUE)` | the value was moved out and a waiting sender woken (by `close`) before it; the sender may dispose at once |
+//! | receiver | `leave_while_sender_stays` | the compare-and-swap `+CLOSED +RX_LEFT (-VALUE)` | the value was moved out and a waiting sender woken (by `close`) before it (a guard finishes the departure even if that wake panics); the sender may dispose at once |
 //! | last one out | `VacatedChannel::dispose` | moving out the value and the wakers, then giving the block back | what it moved out is dropped from locals after the block went back |
 //!
 //! Under loom, [`sync::departed`] yields right after each leaving read-modify-write, so
@@ -105,7 +105,7 @@
 //! the block goes into its own cache), rather than leave that to the sender, which would
 //! write the word once more and push the block to the home inbox from afar.
 
-use std::mem::{MaybeUninit, align_of, size_of};
+use std::mem::{ManuallyDrop, MaybeUninit, align_of, size_of};
 use std::ptr::{self, NonNull};
 use std::task::{Context, Poll};
 
@@ -538,8 +538,11 @@ impl<T> SenderHalf<T> {
                 }
             }
         }
-        half.wake_receiver();
-        half.leave().dispose_if_last();
+        // The wake runs the receiver's waker, which may panic: the guard leaves (the
+        // step after the wake) on the way out either way, so the block is never stranded.
+        let leaving = LeaveAfterWake(ManuallyDrop::new(half));
+        leaving.0.wake_receiver();
+        drop(leaving);
         None
     }
 
@@ -693,9 +696,49 @@ impl<T> SenderHalf<T> {
     }
 }
 
+/// The sender between its wake of the receiver and its departure: dropping it leaves
+/// ([`SenderHalf::leave`]), after the wake returned or while a panic of the receiver's
+/// waker unwinds through it.
+struct LeaveAfterWake<T>(ManuallyDrop<SenderHalf<T>>);
+
+impl<T> Drop for LeaveAfterWake<T> {
+    fn drop(&mut self) {
+        // SAFETY: the half is taken out once, here, as the guard goes.
+        let half = unsafe { ManuallyDrop::take(&mut self.0) };
+        half.leave().dispose_if_last();
+    }
+}
+
 // -----------------------------------------------------------------------------------
 // The receiver's half.
 // -----------------------------------------------------------------------------------
+
+/// The receiver between its wake of a sender waiting in `closed()` and its departure:
+/// [`defuse`](Self::defuse) gives the half back once the wake returned; dropped while a
+/// panic of the sender's waker unwinds, it finishes the departure
+/// ([`ReceiverHalf::leave_while_sender_stays`], which finds `CLOSED` set and wakes no more).
+struct LeaveAfterClose<T> {
+    half: ManuallyDrop<ReceiverHalf<T>>,
+    value: ValueOnExit,
+}
+
+impl<T> LeaveAfterClose<T> {
+    /// The wake returned: the half goes on with its departure itself.
+    fn defuse(self) -> ReceiverHalf<T> {
+        let mut this = ManuallyDrop::new(self);
+        // SAFETY: `this` is never dropped, so the half is taken out once, here.
+        unsafe { ManuallyDrop::take(&mut this.half) }
+    }
+}
+
+impl<T> Drop for LeaveAfterClose<T> {
+    fn drop(&mut self) {
+        // SAFETY: the half is taken out once, here, as the guard goes (`defuse` skips
+        // this drop).
+        let half = unsafe { ManuallyDrop::take(&mut self.half) };
+        half.leave_while_sender_stays(self.value).dispose_if_last();
+    }
+}
 
 /// The receiver's hold on the channel: alive until its departure step consumes it.
 #[must_use = "a half that is not finished leaks the channel"]
@@ -874,7 +917,7 @@ impl<T> ReceiverHalf<T> {
     /// Departure while the sender is still there: `+CLOSED +RX_LEFT (-VALUE)`, after
     /// waking a sender that waits in `closed()`.
     #[cold]
-    fn leave_while_sender_stays(self, value: ValueOnExit) -> ChannelDeparture<T> {
+    fn leave_while_sender_stays(mut self, value: ValueOnExit) -> ChannelDeparture<T> {
         let cleared = value.cleared();
         // ORDERING: Acquire, as in `poll_recv`.
         let mut seen = self.channel().load(Ordering::Acquire);
@@ -891,8 +934,14 @@ impl<T> ReceiverHalf<T> {
             }
             if seen.sender_waits() {
                 // The sender waits in `closed()`: wake it before leaving, while the block
-                // is still ours to read.
-                self.close();
+                // is still ours to read. Its waker may panic: the guard then finishes
+                // this departure on the way out, so the block is never stranded.
+                let closing = LeaveAfterClose {
+                    half: ManuallyDrop::new(self),
+                    value,
+                };
+                closing.half.close();
+                self = closing.defuse();
                 // ORDERING: Acquire, as in `poll_recv`.
                 seen = self.channel().load(Ordering::Acquire);
                 continue;

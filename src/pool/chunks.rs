@@ -5,7 +5,7 @@
 use std::ptr;
 
 use super::slot::Slot;
-use super::storage::Storage;
+use super::storage::{MAX_CHUNKS, Storage};
 use crate::sync::Ordering;
 
 /// What a census of the slots found.
@@ -53,6 +53,15 @@ impl<T, E> Storage<T, E> {
             .map(|i| Slot::new(i, this.cast()))
             .collect();
         let base = Box::into_raw(slots).cast::<Slot<T, E>>();
+        // Link slots start+1 .. end into a chain while the chunk is ours alone, so that
+        // between its install and the push of its slots (when a renter finding the
+        // list empty would grow the next chunk for nothing) there is only one push.
+        for offset in 1..len.saturating_sub(1) {
+            // SAFETY: unpublished slots of the chunk we own.
+            unsafe { &*base.add(offset) }
+                .free_link()
+                .store(start as u32 + offset as u32 + 2, Ordering::Relaxed);
+        }
         let installed = storage.chunks[chunk].compare_exchange(
             ptr::null_mut(),
             base,
@@ -68,18 +77,22 @@ impl<T, E> Storage<T, E> {
         }
         storage.capacity.fetch_add(len, Ordering::Relaxed);
         if len > 1 {
-            // Link slots start+1 .. end into a chain, then push the chain at once.
-            for offset in 1..len - 1 {
-                // SAFETY: unpublished slots of the chunk we own.
-                unsafe { &*base.add(offset) }
-                    .free_link()
-                    .store(start as u32 + offset as u32 + 2, Ordering::Relaxed);
-            }
-            // SAFETY: as above.
+            // The chain was linked before the chunk was installed: push it at once.
+            // SAFETY: a slot of the chunk we installed.
             let last = unsafe { &*base.add(len - 1) };
             storage.free.push_chain(start as u32 + 1, last.free_link());
         }
         Some(start as u32)
+    }
+
+    /// The index of the first chunk not installed, looking from `chunk` on (installed
+    /// chunks are a prefix).
+    pub(super) fn installed_from(&self, mut chunk: usize) -> usize {
+        // ORDERING: Acquire, as in `slot`.
+        while chunk < MAX_CHUNKS && !self.chunks[chunk].load(Ordering::Acquire).is_null() {
+            chunk += 1;
+        }
+        chunk
     }
 
     pub(super) fn capacity(&self) -> usize {

@@ -84,8 +84,9 @@ impl<T, E> Completer<T, E> {
     pub fn complete(self, result: Result<T, E>) -> Result<(), Result<T, E>> {
         let mut this = ManuallyDrop::new(self);
         // SAFETY: `this` is never dropped or used again.
-        let (outcome, departure) = unsafe { this.take_half() }.complete(result);
+        let (outcome, departure, wakeup) = unsafe { this.take_half() }.complete(result);
         Storage::after(departure);
+        wakeup.run();
         outcome
     }
 
@@ -171,8 +172,9 @@ impl<T, E> Drop for Completer<T, E> {
         let half = unsafe { self.take_half() };
         // SAFETY: the half keeps the slot's pool, a `Storage<T, E>`, alive.
         let abandoned = unsafe { (*half.pool().cast::<Storage<T, E>>()).abandoned() };
-        let (_, departure) = half.complete(Err(abandoned));
+        let (_, departure, wakeup) = half.complete(Err(abandoned));
         Storage::after(departure);
+        wakeup.run();
     }
 }
 

@@ -16,21 +16,23 @@
 //! returns only its departure (the pointer comes back only in `SlotDeparture::Last`, to
 //! the one side that is then alone): the borrow checker rejects a cell access after it.
 //! What the leaving side still does afterwards (wake a waker, drop a value) it does on
-//! values it moved out before. Under `valuetask_loom`, `departed()` yields right after
-//! each leaving read-modify-write, so the models run the other side (which then reuses
-//! the slot) before the leaver's next instruction.
+//! values it moved out before, and only once its departure is handled (the slot
+//! recycled if it was last: [`Wakeup`]), so user code that panics loses no slot.
+//! Under `valuetask_loom`, `departed()` yields right after each leaving
+//! read-modify-write, so the models run the other side (which then reuses the slot)
+//! before the leaver's next instruction.
 //!
 //! | Departure path | Its leaving step (last touch) | Why nothing follows it |
 //! |---|---|---|
-//! | C completes, no task waker (complete first; task re-polling in `reclaim_waker`'s window) | `publish` CAS `+COMPLETE +COMPLETER_LEFT` | a `cancelled` waker was taken back before (`reclaim_cancel_waker`); it is dropped from our hands |
-//! | C completes, task waker stored | `leave_after_waking` RMW `+COMPLETER_LEFT` | `publish_taking_waker` (not a departure) took the task waker and the cancel waker out first; both are woken/dropped from our hands |
+//! | C completes, no task waker (complete first; task re-polling in `reclaim_waker`'s window) | `publish` CAS `+COMPLETE +COMPLETER_LEFT` | a `cancelled` waker was taken back before (`reclaim_cancel_waker`); it is dropped from our hands once the departure is handled (`Wakeup`) |
+//! | C completes, task waker stored | `leave_after_waking` RMW `+COMPLETER_LEFT` | `publish_taking_waker` (not a departure) took the task waker and the cancel waker out first; both are woken/dropped from our hands once the departure is handled (`Wakeup`) |
 //! | C dropped (`Abandoned`) | as the two rows above (the drop is `complete(Err(..))`) | as above |
 //! | C finds T gone, no `CANCEL_WAKING` | a load (alone: no RMW) | T left in its last step; C holds `VacatedSlot` |
 //! | C finds T gone, `CANCEL_WAKING` | `leave_after_task` RMW `+COMPLETER_LEFT` | the value was taken back before it |
 //! | T takes the value, C gone | a load (alone) | C set `COMPLETER_LEFT` in its last step |
 //! | T takes the value, C still leaving | `leave_with_value` RMW `+TAKEN +TASK_LEFT` | the value was moved out before it |
 //! | T dropped unread (polled or not), no cancel waker | `leave_unread` CAS `+TASK_LEFT` | its task waker stays for recycling (`WAKER` in the last word) |
-//! | T dropped unread, cancel waker waiting | `end_cancel_waking` RMW `-CANCEL_WAKING` | `leave_unread` set `CANCEL_WAKING`, so C cannot be last until this step; the waker was moved out before it and is woken after |
+//! | T dropped unread, cancel waker waiting | `end_cancel_waking` RMW `-CANCEL_WAKING` | `leave_unread` set `CANCEL_WAKING`, so C cannot be last until this step; the waker was moved out before it and is woken once the departure is handled (`Wakeup`) |
 //! | T dropped, C gone | a load (alone) | C left in its last step |
 //!
 //! Safe code can run these at the same moment on one rental: one of the task's poll,
@@ -62,6 +64,9 @@
 //!     │    +COMPLETE +COMPLETER_LEFT)                │ C: publish_taking_waker (CAS +COMPLETE -WAKER)
 //!     ▼                                              ▼
 //!   +COMPLETE +COMPLETER_LEFT ◀── C: leave_after_waking (RMW +COMPLETER_LEFT), then wake
+//!     │    (T: register_waker finding COMPLETE in the word it replaced: C published
+//!     │     with `publish` and is gone; T: withdraw_late_waker, a store -WAKER, takes
+//!     │     its waker back and drops it while it still holds the slot)
 //!     │
 //!     │ T: poll sees COMPLETE (load); takes the value; completer gone: last, no RMW
 //!     │    (not gone yet: T: leave_with_value, RMW +TAKEN +TASK_LEFT; last if it
@@ -118,7 +123,7 @@ state_word! {
         /// reads the cell, and only the completer may clear it (in the step that sets
         /// `COMPLETE`), taking the waker; or the task clears it by compare-and-swap,
         /// before `COMPLETE`, to take it back and store another.
-        WAKER = 2 => has_waker, with_waker;
+        WAKER = 2 => has_waker;
         /// The task is gone: its result was taken or it was dropped. The task touches
         /// neither the word nor a cell after setting it (but with `CANCEL_WAKING`).
         TASK_LEFT = 3 => has_task_left, with_task_left;
@@ -166,9 +171,10 @@ impl SlotState {
         }
     }
 
-    /// The word the task's `register_waker` left when it found `COMPLETE` in `before`.
-    const fn waker_registered_late(before: SlotState) -> Self {
-        before.with_waker()
+    /// The word the task's `register_waker` left when it found `COMPLETE` in `before`,
+    /// once the task took its waker back (`withdraw_late_waker`).
+    const fn late_waker_withdrawn(before: SlotState) -> Self {
+        before.without(SlotState::WAKER)
     }
 
     /// The last word of a rental the task left by `leave_with_value`, from the word it
@@ -474,6 +480,44 @@ pub(super) struct Leftovers<T, E> {
     _waker: Option<Waker>,
 }
 
+/// Wakers a half took out of the slot as it left: one to wake, one to drop. They run
+/// only once the caller has handled the departure (recycled the slot if it was last),
+/// so a waker that panics (or runs anything) never finds a slot held, and no slot is
+/// lost to it. The waker to wake goes first: a drop that panics cannot lose a wake-up.
+#[must_use]
+pub(super) struct Wakeup {
+    wake: Option<Waker>,
+    drop: Option<Waker>,
+}
+
+impl Wakeup {
+    const NONE: Wakeup = Wakeup {
+        wake: None,
+        drop: None,
+    };
+
+    fn waking(wake: Waker, drop: Option<Waker>) -> Self {
+        Self {
+            wake: Some(wake),
+            drop,
+        }
+    }
+
+    fn dropping(drop: Option<Waker>) -> Self {
+        Self { wake: None, drop }
+    }
+
+    /// Wakes the one waker, then drops the other.
+    #[inline(always)]
+    pub(super) fn run(self) {
+        let Self { wake, drop } = self;
+        if let Some(waker) = wake {
+            waker.wake();
+        }
+        std::mem::drop(drop);
+    }
+}
+
 impl<T, E> VacatedSlot<T, E> {
     /// The slot's pool's storage, type-erased.
     pub(super) fn pool(&self) -> *const () {
@@ -626,14 +670,35 @@ impl<T, E> TaskHalf<T, E> {
                 return Polled::Pending(self);
             }
             // Completed while we stored the waker: the completer did not see it, so the
-            // result is ours on the next turn; recycling drops the waker.
-            state = SlotState::waker_registered_late(before);
+            // result is ours on the next turn. It published with `publish`, leaving in the
+            // same step (`publish_taking_waker` needs `WAKER`, clear until our RMW): we
+            // are alone with the slot.
+            debug_assert!(
+                before.has_completer_left(),
+                "COMPLETE without WAKER is publish"
+            );
+            state = SlotState::late_waker_withdrawn(before);
+            // withdraw_late_waker: the waker comes back out now, and is dropped while we
+            // still hold the slot, so that a drop that panics leaves the task holding a
+            // consistent slot (its value there, no waker), never one it gave up. A plain
+            // store: the completer is gone (no `cancelled` poll either, they borrow it),
+            // nobody else writes the word of a rented slot and `stats` only loads.
+            self.word().store(state.bits(), Ordering::Relaxed);
+            // SAFETY: we stored the waker and set `WAKER`; the completer, gone, never
+            // took it, and the flag is cleared: the waker and the cell are ours.
+            drop(unsafe { self.cells().take_task_waker() });
         }
     }
 
     /// The task leaves with the value, having seen `COMPLETE` in `seen`.
     #[inline(always)]
     fn leave_with_value(self, seen: SlotState) -> SlotDeparture<T, E> {
+        // Nothing of ours is left for recycling to drop: a `Ready` poll runs no user code
+        // after it gives up the slot (the raw task still holds it until `poll` returns).
+        debug_assert!(
+            !seen.has_waker(),
+            "the task's waker was taken before it leaves"
+        );
         let mut state = seen;
         if !state.has_completer_left() {
             // The completer is a few instructions from leaving (it is waking us). Wait
@@ -676,9 +741,10 @@ impl<T, E> TaskHalf<T, E> {
         }
     }
 
-    /// The task is dropped without its result, and gives up its half; wakes the
-    /// completer's `cancelled` future if one waits.
-    pub(super) fn discard(self) -> SlotDeparture<T, E> {
+    /// The task is dropped without its result, and gives up its half; the completer's
+    /// `cancelled` waker, if one waits, comes back in the [`Wakeup`], to wake once the
+    /// departure is handled.
+    pub(super) fn discard(self) -> (SlotDeparture<T, E>, Wakeup) {
         // ORDERING: Acquire pairs with the completer's Release departures: seeing it
         // gone, we see all it did to the slot.
         let mut state = SlotState::from_bits(self.word().load(Ordering::Acquire));
@@ -686,10 +752,11 @@ impl<T, E> TaskHalf<T, E> {
             if state.has_completer_left() {
                 // No RMW: the completer is gone, so no `cancelled` poll can run either
                 // (they borrow it); nobody else writes the word of a rented slot.
-                return SlotDeparture::Last(VacatedSlot {
+                let vacated = VacatedSlot {
                     slot: self.slot,
                     last: state.task_left(),
-                });
+                };
+                return (SlotDeparture::Last(vacated), Wakeup::NONE);
             }
             // leave_unread: from the checked state, so a cancel waker registered after
             // our load makes the exchange fail and is seen on the retry.
@@ -706,7 +773,7 @@ impl<T, E> TaskHalf<T, E> {
                 Ok(_) if leaving.is_cancel_waking() => break,
                 Ok(_) => {
                     departed();
-                    return SlotDeparture::NotLast;
+                    return (SlotDeparture::NotLast, Wakeup::NONE);
                 }
                 Err(now) => state = SlotState::from_bits(now),
             }
@@ -725,21 +792,25 @@ impl<T, E> TaskHalf<T, E> {
                 .fetch_and(!SlotState::CANCEL_WAKING.bits(), Ordering::AcqRel),
         );
         departed();
-        waker.wake();
-        if before.has_completer_left() {
+        let departure = if before.has_completer_left() {
             SlotDeparture::Last(VacatedSlot {
                 slot: self.slot,
                 last: before.cancel_waking_ended(),
             })
         } else {
             SlotDeparture::NotLast
-        }
+        };
+        (departure, Wakeup::waking(waker, None))
     }
 }
 
 // ---------------------------------------------------------------------------------------
 // The completer half
 // ---------------------------------------------------------------------------------------
+
+/// What `complete` came to: `Err(result)` back if the task is gone, the completer's
+/// departure, and the wakers to run once that is handled.
+pub(super) type Completion<T, E> = (Result<(), Result<T, E>>, SlotDeparture<T, E>, Wakeup);
 
 /// The completer's hold on a rented slot. Only one exists per rental; it is not `Clone`.
 pub(super) struct CompleterHalf<T, E> {
@@ -785,28 +856,26 @@ impl<T, E> CompleterHalf<T, E> {
     /// (`reclaim_cancel_waker`), before the step that may make the task last: after
     /// that step we touch no cell.
     #[inline(always)]
-    pub(super) fn complete(
-        mut self,
-        result: Result<T, E>,
-    ) -> (Result<(), Result<T, E>>, SlotDeparture<T, E>) {
+    pub(super) fn complete(mut self, result: Result<T, E>) -> Completion<T, E> {
         // ORDERING: Acquire pairs with the task's Release `leave_unread`: seeing it gone,
         // we see all it did to the slot, should we be last.
         let mut state = SlotState::from_bits(self.word().load(Ordering::Acquire));
         if state.has_task_left() {
-            return (Err(result), self.leave_after_task(state));
+            return (Err(result), self.leave_after_task(state), Wakeup::NONE);
         }
         // SAFETY: `COMPLETE` is not set and we are the one completer: the value cell is
         // ours and empty; the task reads it only after `COMPLETE`.
         unsafe { self.cells().write_value(result) };
-        // Dropped only once we have left: user code never runs while we hold the slot.
+        // Dropped only once our departure is handled (see `Wakeup`): user code never
+        // runs while we hold the slot.
         let mut cancel_waker = None;
         loop {
             if state.has_task_left() {
                 // The task left before we published: nobody will read the value.
                 // SAFETY: we wrote the value and never published it.
                 let result = unsafe { self.cells().take_value() };
-                drop(cancel_waker);
-                return (Err(result), self.leave_after_task(state));
+                let departure = self.leave_after_task(state);
+                return (Err(result), departure, Wakeup::dropping(cancel_waker));
             }
             if state.has_cancel_waker() {
                 match self.reclaim_cancel_waker(state) {
@@ -821,8 +890,7 @@ impl<T, E> CompleterHalf<T, E> {
             if !state.has_waker() {
                 match self.publish(state) {
                     Ok(departure) => {
-                        drop(cancel_waker);
-                        return (Ok(()), departure);
+                        return (Ok(()), departure, Wakeup::dropping(cancel_waker));
                     }
                     Err((half, now)) => {
                         self = half;
@@ -846,9 +914,7 @@ impl<T, E> CompleterHalf<T, E> {
                     // the task writes the cell no more now that `COMPLETE` is set.
                     let waker = unsafe { self.cells().take_task_waker() };
                     let departure = self.leave_after_waking();
-                    drop(cancel_waker);
-                    waker.wake();
-                    return (Ok(()), departure);
+                    return (Ok(()), departure, Wakeup::waking(waker, cancel_waker));
                 }
                 Err(now) => state = SlotState::from_bits(now),
             }

@@ -11,12 +11,17 @@ use std::ptr;
 use super::free_list::FreeList;
 use super::slot::{CompleterHalf, Shelf, Slot, SlotDeparture, TaskHalf, VacatedSlot};
 use super::thread_cache::{self, List, Pushed};
-use crate::sync::{AtomicPtr, AtomicUsize, Ordering, fence};
+use crate::sync::{AtomicPtr, AtomicUsize, Ordering, fence, spin};
 
 /// The most chunks a pool grows to; with 32-bit indices the last ones are never reached.
 pub(super) const MAX_CHUNKS: usize = 32;
 /// The smallest first chunk.
 pub(super) const MIN_FIRST_CHUNK: usize = 16;
+/// How many times a renter that found the free list empty just after another renter
+/// installed a chunk retries before it grows one more; bounded, so a preempted grower
+/// costs at most a chunk. (None under loom, where a spin yields: the models must reach
+/// the growth.)
+const GROWER_SPINS: u32 = if cfg!(valuetask_loom) { 0 } else { 64 };
 
 /// A pool's id: a number no other pool of this process gets, so that what names a pool
 /// (a thread cache) cannot mistake a later pool at the same address for it.
@@ -105,7 +110,8 @@ impl<T, E> Storage<T, E> {
         // SAFETY: the caller keeps the pool alive.
         let storage = unsafe { &*this };
         storage.refs.fetch_add(1, Ordering::Relaxed);
-        let mut chunk = 0;
+        let mut chunk = storage.installed_from(0);
+        let mut spins = 0;
         loop {
             let next_of = |index| {
                 // SAFETY: indices on the free list belong to installed chunks.
@@ -116,9 +122,14 @@ impl<T, E> Storage<T, E> {
                 // SAFETY: as above.
                 return unsafe { storage.slot(index) };
             }
-            // ORDERING: Acquire, as in `slot`.
-            while chunk < MAX_CHUNKS && !storage.chunks[chunk].load(Ordering::Acquire).is_null() {
-                chunk += 1;
+            let seen = chunk;
+            chunk = storage.installed_from(chunk);
+            if chunk != seen && spins < GROWER_SPINS {
+                // Another renter installed a chunk since we looked: its slots are one
+                // push away. Wait for them a little before growing another.
+                spins += 1;
+                spin();
+                continue;
             }
             assert!(
                 chunk < MAX_CHUNKS,

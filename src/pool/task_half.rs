@@ -71,6 +71,8 @@ impl<T, E> TaskVTable<T, E> {
     unsafe fn discard(ptr: NonNull<()>) {
         // SAFETY: as this function's contract.
         let half = unsafe { TaskHalf::<T, E>::from_raw(ptr) };
-        Storage::after(half.discard());
+        let (departure, wakeup) = half.discard();
+        Storage::after(departure);
+        wakeup.run();
     }
 }

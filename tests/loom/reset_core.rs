@@ -917,6 +917,16 @@ fn core_reuse_after_task_leaves() {
     });
 }
 
+/// Once the operation's task left: `try_reset` moves on, and the next generations run
+/// at once, their values counted in `drops`.
+fn reuse_after_the_task_left(core: &ResetCore<Counted>, drops: &Arc<AtomicUsize>) {
+    assert!(
+        core.try_reset().is_ok(),
+        "a task that left still counts as waiting"
+    );
+    next_generations(core, || Counted::new(drops));
+}
+
 /// The completer's departure ∥ the task taking the value and its owner running the next
 /// generations at once, through a task dropped before it polled: the completer's value
 /// is dropped by the release (or given back), then the reuse.
@@ -933,12 +943,60 @@ fn core_reuse_after_complete_and_unpolled_drop() {
         };
         drop(ValueTask::from_source(&*core, token));
         assert!(core.is_abandoned(token));
-        assert!(
-            core.try_reset().is_ok(),
-            "a task that left still counts as waiting"
-        );
-        next_generations(&core, || Counted::new(&drops));
+        reuse_after_the_task_left(&core, &drops);
         let _ = completer.join().unwrap();
+        assert_eq!(drops.load(SeqCst), 3, "a value was dropped twice or never");
+    });
+}
+
+/// The owner's reset with a waiting task's waker in the cells, on its own thread (its
+/// departure: the store of `next_generation`, then the wake of a local) ∥ the next
+/// generations on the main thread, started as soon as the new token shows, while the
+/// resetter may still be after its departure; then the stranded task's stale release.
+#[test]
+fn core_reuse_after_reset_on_another_thread() {
+    model(MAX_INTERLEAVINGS, || {
+        let core = Arc::new(ResetCore::<usize>::new());
+        let token = core.token();
+        let waker = CountingWaker::new();
+        let mut task = ValueTask::from_source(&*core, token);
+        assert!(poll_once(&mut task, &CountingWaker::waker(&waker)).is_pending());
+        let resetter = {
+            let core = Arc::clone(&core);
+            thread::spawn(move || core.reset())
+        };
+        while core.token() == token {
+            thread::yield_now();
+        }
+        next_generations(&core, || 2);
+        let next = resetter.join().unwrap();
+        assert_eq!(next.generation(), token.generation() + 1);
+        assert_eq!(waker.wakes(), 1, "the stranded waiter was not woken once");
+        drop(task);
+        assert!(!held_elsewhere(&waker), "a waker outlived its generation");
+    });
+}
+
+/// A task dropped before it polled, over a completed value, on its own thread (its
+/// departure: the store of `left`, then the drop of the value it moved into a local) ∥
+/// the owner, who resets as soon as the task is gone and runs the next generations
+/// while that thread may still be dropping the old value.
+#[test]
+fn core_reuse_after_unpolled_task_leaves_on_another_thread() {
+    model(MAX_INTERLEAVINGS, || {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let core = Arc::new(ResetCore::<Counted>::new());
+        let token = core.token();
+        assert!(core.complete(token, Counted::new(&drops)).is_ok());
+        let leaver = {
+            let core = Arc::clone(&core);
+            thread::spawn(move || drop(ValueTask::from_source(&*core, token)))
+        };
+        while !core.is_abandoned(token) {
+            thread::yield_now();
+        }
+        reuse_after_the_task_left(&core, &drops);
+        leaver.join().unwrap();
         assert_eq!(drops.load(SeqCst), 3, "a value was dropped twice or never");
     });
 }

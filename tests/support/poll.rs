@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::io::Write;
 use std::pin::{Pin, pin};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, JoinHandle, Thread};
@@ -52,22 +53,38 @@ impl Future for YieldOnce {
     }
 }
 
-/// Wakes a thread parked in [`block_on`].
-pub(crate) struct Unparker(pub(crate) Thread);
+/// Wakes a thread parked in [`block_on`], and counts its wakes, so that a wait that
+/// outlasts [`WAKE_DEADLINE`] can tell a wake that never came from one that came while
+/// the thread was not run.
+pub(crate) struct Unparker {
+    thread: Thread,
+    wakes: AtomicUsize,
+}
+
+impl Unparker {
+    fn new() -> Arc<Self> {
+        Arc::new(Self {
+            thread: thread::current(),
+            wakes: AtomicUsize::new(0),
+        })
+    }
+}
 
 impl Wake for Unparker {
     fn wake(self: Arc<Self>) {
-        self.0.unpark();
+        self.wake_by_ref();
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        self.0.unpark();
+        // SeqCst, as every atomic in the tests: counted before the unpark it announces.
+        self.wakes.fetch_add(1, Ordering::SeqCst);
+        self.thread.unpark();
     }
 }
 
 /// A waker for the current thread, made once (it allocates) and reused by [`block_on`].
 pub(crate) fn thread_waker() -> Waker {
-    Waker::from(Arc::new(Unparker(thread::current())))
+    Waker::from(Unparker::new())
 }
 
 /// The name the harness gave this thread (the test's, when tests run in parallel).
@@ -85,34 +102,63 @@ fn this_thread() -> String {
 /// by name instead of hanging it or passing late.
 #[track_caller]
 pub(crate) fn block_on<F: Future + Unpin>(waker: &Waker, mut future: F) -> F::Output {
-    drive(waker, Pin::new(&mut future))
+    drive(waker, None, Pin::new(&mut future))
 }
 
 /// [`block_on`] for any future (pinned here) with a waker of its own: one allocation
 /// per call, for the tests that do not count them.
+///
+/// Its waker counts its wakes: past the deadline, a future that was woken since its
+/// last poll (the thread was not run in time: a stalled machine, not a lost wake-up) is
+/// polled once more, and the test fails only if it is still not ready; a future never
+/// woken fails as in [`block_on`].
 #[track_caller]
 pub(crate) fn block_on_deadline<F: Future>(future: F) -> F::Output {
-    drive(&thread_waker(), pin!(future))
+    let unparker = Unparker::new();
+    drive(
+        &Waker::from(Arc::clone(&unparker)),
+        Some(&unparker.wakes),
+        pin!(future),
+    )
 }
 
 #[track_caller]
-fn drive<F: Future + ?Sized>(waker: &Waker, mut future: Pin<&mut F>) -> F::Output {
+fn drive<F: Future + ?Sized>(
+    waker: &Waker,
+    wakes: Option<&AtomicUsize>,
+    mut future: Pin<&mut F>,
+) -> F::Output {
     let mut cx = Context::from_waker(waker);
     let deadline = Instant::now() + WAKE_DEADLINE;
+    let woken = || wakes.map(|wakes| wakes.load(Ordering::SeqCst));
     loop {
+        let before_poll = woken();
         if let Poll::Ready(value) = future.as_mut().poll(&mut cx) {
             return value;
         }
         // A spurious unpark only costs one more poll. A park that lasts to the deadline
-        // fails before polling again: a future that is ready by then but never woke us
-        // lost its wake-up, and a late poll would hide that.
+        // fails before polling again, unless the waker counted a wake since the poll: a
+        // future that is ready by then but never woke us lost its wake-up, and a late
+        // poll would hide that.
         thread::park_timeout(deadline.saturating_duration_since(Instant::now()));
-        if Instant::now() >= deadline {
+        if Instant::now() < deadline {
+            continue;
+        }
+        let since_poll = woken().zip(before_poll).map(|(now, then)| now - then);
+        let Some(wakes @ 1..) = since_poll else {
             panic!(
                 "{}: not woken {WAKE_DEADLINE:?} after the first poll (lost wake-up?)",
                 this_thread()
             );
+        };
+        if let Poll::Ready(value) = future.as_mut().poll(&mut cx) {
+            return value;
         }
+        panic!(
+            "{}: woken {wakes} times since its last poll, but still pending \
+             {WAKE_DEADLINE:?} after the first",
+            this_thread()
+        );
     }
 }
 
